@@ -1,0 +1,63 @@
+# geoexport: `make run` starts the whole service on loopback; `make test` sets up and runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+GDAL_VALIDATOR := /usr/lib/python3/dist-packages/osgeo_utils/samples/validate_gpkg.py
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help setup run test lint typecheck cfn-lint unit integration e2e bench gdal-tools clean
+
+help:
+	@echo "make run    - set up, then start emulator + API + state machine + sample catalog on loopback"
+	@echo "make test   - set up, then lint, type-check, cfn-lint and run unit, integration and e2e tests"
+	@echo "make bench  - clip+package benchmark against the GDAL command-line pipeline"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+setup: $(STAMP)
+
+# Debian's GDAL: the GeoPackage validator (python3-gdal) the tests run, and the CLI the benchmark races.
+gdal-tools:
+	@if [ ! -f $(GDAL_VALIDATOR) ] || ! command -v gdalwarp >/dev/null; then \
+	  echo "installing Debian's gdal-bin and python3-gdal"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq gdal-bin python3-gdal >/dev/null; \
+	fi
+
+run: $(STAMP)
+	$(BIN)/python -m geoexport_local run
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+cfn-lint: $(STAMP)
+	$(BIN)/cfn-lint template.yaml
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+integration: $(STAMP) gdal-tools
+	$(BIN)/pytest -q tests/integration
+
+e2e: $(STAMP) gdal-tools
+	$(BIN)/pytest -q tests/e2e
+
+test: $(STAMP) gdal-tools lint typecheck cfn-lint
+	$(BIN)/pytest -q tests/unit tests/integration tests/e2e
+
+bench: $(STAMP) gdal-tools
+	$(BIN)/python bench/clip_package.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,34 @@
+"""GET /catalog/records[/{id}]: the products one can export, with footprint, resolution and source."""
+
+import os
+from typing import Any
+from uuid import UUID
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from geoexport import bootstrap
+from geoexport.api import json_response, make_resolver
+from geoexport.catalog.views import record_view
+from geoexport.settings import Settings
+
+settings = Settings.from_environ(os.environ)
+logger = Logger()
+app = make_resolver()
+catalog = bootstrap.catalog_repository(settings)
+
+
+@app.get("/catalog/records")
+def list_records() -> Response[str]:
+    return json_response(200, {"records": [record_view(record) for record in catalog.list()]})
+
+
+@app.get("/catalog/records/<record_id>")
+def get_record(record_id: UUID) -> Response[str]:
+    return json_response(200, record_view(catalog.get(record_id)))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,25 @@
+"""Clip step: intersect the ROI with the source footprint and plan the tiles per zoom."""
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from geoexport import bootstrap
+from geoexport.pipeline import clip
+from geoexport.pipeline.events import ClipInput
+from geoexport.settings import Settings
+
+settings = Settings.from_environ(os.environ)
+logger = Logger()
+tasks = bootstrap.task_repository(settings)
+catalog = bootstrap.catalog_repository(settings)
+store = bootstrap.exports_store(settings)
+
+
+@logger.inject_lambda_context
+@event_parser(model=ClipInput)
+def lambda_handler(event: ClipInput, context: LambdaContext) -> dict[str, Any]:
+    logger.append_keys(taskId=event.taskId)
+    return clip.run(event.taskId, tasks, catalog, store, settings.gdal_s3_options())

@@ -1,0 +1,40 @@
+"""Notify step (and the Catch path's MarkFailed): end the task and call its webhooks once."""
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from geoexport import bootstrap
+from geoexport.notify.webhooks import WebhookSender
+from geoexport.pipeline import notify
+from geoexport.pipeline.events import NotifyInput
+from geoexport.settings import Settings
+
+settings = Settings.from_environ(os.environ)
+logger = Logger()
+tasks = bootstrap.task_repository(settings)
+store = bootstrap.exports_store(settings)
+views = bootstrap.task_service(settings)
+sender = WebhookSender(timeout_seconds=settings.webhook_timeout_seconds)
+
+
+@logger.inject_lambda_context
+@event_parser(model=NotifyInput)
+def lambda_handler(event: NotifyInput, context: LambdaContext) -> dict[str, Any]:
+    logger.append_keys(taskId=event.taskId)
+    if event.failedStep:
+        logger.warning("export failed", extra={"step": event.failedStep, "error": event.error})
+    return notify.run(
+        event.taskId,
+        tasks,
+        store,
+        views,
+        sender,
+        lambda: datetime.now(UTC),
+        settings.retention_days,
+        failed_step=event.failedStep,
+        error=event.error,
+    )

@@ -1,0 +1,33 @@
+"""Package step: render the planned tiles into a GeoPackage plus its metadata JSON, staged in scratch."""
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from geoexport import bootstrap
+from geoexport.pipeline import package
+from geoexport.pipeline.events import PackageInput
+from geoexport.settings import Settings
+
+settings = Settings.from_environ(os.environ)
+logger = Logger()
+tasks = bootstrap.task_repository(settings)
+store = bootstrap.exports_store(settings)
+
+
+@logger.inject_lambda_context
+@event_parser(model=PackageInput)
+def lambda_handler(event: PackageInput, context: LambdaContext) -> dict[str, Any]:
+    logger.append_keys(taskId=event.taskId)
+    return package.run(
+        event.taskId,
+        event.planKey,
+        tasks,
+        store,
+        settings.threads,
+        settings.gdal_s3_options(),
+        lambda: datetime.now(UTC),
+    )

@@ -1,0 +1,24 @@
+"""Upload step: publish the staged files under exports/ and record them as the task's artifacts."""
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from geoexport import bootstrap
+from geoexport.pipeline import upload
+from geoexport.pipeline.events import UploadInput
+from geoexport.settings import Settings
+
+settings = Settings.from_environ(os.environ)
+logger = Logger()
+tasks = bootstrap.task_repository(settings)
+store = bootstrap.exports_store(settings)
+
+
+@logger.inject_lambda_context
+@event_parser(model=UploadInput)
+def lambda_handler(event: UploadInput, context: LambdaContext) -> dict[str, Any]:
+    logger.append_keys(taskId=event.taskId)
+    return upload.run(event.taskId, [f.model_dump() for f in event.files], tasks, store)

@@ -1,0 +1,112 @@
+"""``python -m geoexport_local run``: the whole service on loopback, in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+
+
+def _root(value: str | None) -> Path:
+    if value:
+        return Path(value).resolve()
+    here = Path.cwd()
+    if (here / "template.yaml").exists():
+        return here
+    return Path(__file__).resolve().parents[3]
+
+
+def run(args: argparse.Namespace) -> int:
+    root = _root(args.root)
+    aws_port = int(args.aws_port or os.environ.get("GEOEXPORT_AWS_PORT", "4566"))
+    api_port = int(args.api_port or os.environ.get("GEOEXPORT_API_PORT", "3000"))
+    endpoint = f"http://{LOOPBACK}:{aws_port}"
+    # The process is the 'cloud': every handler's boto3 and GDAL reach the emulator with dummy credentials.
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        os.environ.pop(name, None)
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
+            "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
+        }
+    )
+    logging.basicConfig(
+        level=os.environ.get("GEOEXPORT_LOG_LEVEL", "WARNING"),
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", os.environ.get("GEOEXPORT_LOG_LEVEL", "WARNING"))
+    # moto's server and ASL interpreter log every request and every caught state error; keep them quiet.
+    for name in ("werkzeug", "moto"):
+        logging.getLogger(name).setLevel(os.environ.get("GEOEXPORT_EMULATOR_LOG_LEVEL", "CRITICAL"))
+
+    from geoexport.catalog.repository import CatalogRepository
+
+    from geoexport_local.emulator import client, dispatch_lambda_to, provision, start_moto, wait_until_up
+    from geoexport_local.functions import FunctionHost
+    from geoexport_local.gateway import make_server
+    from geoexport_local.seed import seed_catalog
+    from geoexport_local.template import read_stack
+
+    stack = read_stack(root)
+    if args.render_threads:
+        for function in stack.functions.values():
+            function.environment["RENDER_THREADS"] = str(args.render_threads)
+    moto = start_moto(LOOPBACK, aws_port)
+    wait_until_up(endpoint, stack.region)
+    functions = FunctionHost(stack)
+    dispatch_lambda_to(functions)
+    provision(stack, endpoint)
+    functions.load_all()
+    records = seed_catalog(
+        root / "infra" / "sample-data",
+        client("s3", endpoint, stack.region),
+        stack.physical["SourcesBucket"],
+        CatalogRepository(client("dynamodb", endpoint, stack.region), stack.physical["CatalogTable"]),
+    )
+    api = make_server(LOOPBACK, api_port, functions)
+    threading.Thread(target=api.serve_forever, name="api", daemon=True).start()
+    api_url = f"http://{LOOPBACK}:{api_port}"
+    print(
+        f"geoexport ready: API {api_url} | AWS emulator {endpoint} | "
+        f"catalog: {len(records)} records ({', '.join(r.name for r in records)})",
+        flush=True,
+    )
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    api.shutdown()
+    moto.stop()
+    print("geoexport stopped", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="geoexport_local", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    start = sub.add_parser("run", help="start the emulator, the API and the sample catalog")
+    start.add_argument("--root", help="project root (holds template.yaml); default: here")
+    start.add_argument("--aws-port", type=int, help="emulator port (GEOEXPORT_AWS_PORT, default 4566)")
+    start.add_argument("--api-port", type=int, help="API port (GEOEXPORT_API_PORT, default 3000)")
+    start.add_argument("--render-threads", type=int, default=0, help="threads of the Package step")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

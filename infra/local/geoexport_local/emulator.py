@@ -1,0 +1,138 @@
+"""The embedded AWS emulator: moto's server with its ASL interpreter, provisioned from template.yaml."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+import zipfile
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from geoexport_local.functions import FunctionHost
+from geoexport_local.template import ACCOUNT, Stack
+
+_ROLE = "geoexport-local-role"
+
+
+def start_moto(host: str, port: int) -> Any:
+    """Start moto's server in a thread, with real ASL execution switched on."""
+    from moto.core.config import default_user_config
+    from moto.server import ThreadedMotoServer
+
+    default_user_config["stepfunctions"]["execute_state_machine"] = True
+    default_user_config["lambda"]["use_docker"] = False
+    os.environ["MOTO_PORT"] = str(port)  # where moto's ASL interpreter sends its Lambda invokes
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    return server
+
+
+def dispatch_lambda_to(host: FunctionHost) -> None:
+    """moto's Lambda backend wants Docker; route every Invoke to the in-process handlers instead."""
+    from moto.awslambda.models import LambdaBackend
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    def invoke(
+        self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
+    ) -> bytes:
+        payload, errored = host.invoke(function_name, body)
+        if errored:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        response_headers["Content-Length"] = str(len(payload))
+        return payload
+
+    # With use_docker off moto serves Lambda from its 'simple' backend; patch both to be sure.
+    LambdaBackend.invoke = invoke  # type: ignore[method-assign]
+    LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+
+
+def client(service: str, endpoint: str, region: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            s3={"addressing_style": "path"},
+        ),
+    )
+
+
+def _zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README.txt", "Runs in-process in the local stack; see geoexport_local.functions.")
+    return buffer.getvalue()
+
+
+def provision(stack: Stack, endpoint: str) -> None:
+    """Create every bucket, table, function and state machine of the template in the emulator."""
+    s3 = client("s3", endpoint, stack.region)
+    for name, props in stack.buckets.items():
+        s3.create_bucket(Bucket=name)
+        rules = props.get("LifecycleConfiguration", {}).get("Rules", [])
+        if rules:
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=name, LifecycleConfiguration={"Rules": [_lifecycle_rule(r) for r in rules]}
+            )
+    dynamodb = client("dynamodb", endpoint, stack.region)
+    for name, props in stack.tables.items():
+        dynamodb.create_table(
+            TableName=name,
+            BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+            AttributeDefinitions=props["AttributeDefinitions"],
+            KeySchema=props["KeySchema"],
+        )
+    iam = client("iam", endpoint, stack.region)
+    role = iam.create_role(RoleName=_ROLE, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    lambdas = client("lambda", endpoint, stack.region)
+    code = _zip()
+    for function in stack.functions.values():
+        lambdas.create_function(
+            FunctionName=function.name,
+            Runtime="python3.11",
+            Role=role,
+            Handler=function.handler,
+            Code={"ZipFile": code},
+            Timeout=function.timeout,
+            Environment={"Variables": function.environment},
+        )
+    sfn = client("stepfunctions", endpoint, stack.region)
+    for name, definition in stack.state_machines.items():
+        sfn.create_state_machine(
+            name=name, definition=definition, roleArn=f"arn:aws:iam::{ACCOUNT}:role/{_ROLE}"
+        )
+
+
+def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """CloudFormation's lifecycle rule spelling -> S3 API's."""
+    out: dict[str, Any] = {
+        "ID": rule.get("Id", "rule"),
+        "Status": rule.get("Status", "Enabled"),
+        "Filter": {"Prefix": rule.get("Prefix", "")},
+    }
+    if "ExpirationInDays" in rule:
+        out["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    if "AbortIncompleteMultipartUpload" in rule:
+        days = int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
+        out["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": days}
+    return out
+
+
+def wait_until_up(endpoint: str, region: str, seconds: float = 20.0) -> None:
+    s3 = client("s3", endpoint, region)
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            s3.list_buckets()
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

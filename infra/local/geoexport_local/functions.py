@@ -1,0 +1,112 @@
+"""Runs the template's Lambda handlers in this process, each imported once with its own environment."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import threading
+import time
+import traceback
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from geoexport_local.template import Function, Stack
+
+log = logging.getLogger("geoexport_local")
+
+
+@dataclass
+class LocalContext:
+    """The parts of Lambda's context object that handlers and powertools use."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    aws_request_id: str
+    deadline: float
+    function_version: str = "$LATEST"
+    log_group_name: str = "/aws/lambda/local"
+    log_stream_name: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+_environ_lock = threading.Lock()
+
+
+@contextmanager
+def _environment(extra: dict[str, str]):  # type: ignore[no-untyped-def]
+    """Apply a function's variables while its module is imported (settings are read at cold start)."""
+    with _environ_lock:
+        saved = dict(os.environ)
+        os.environ.update(extra)
+        try:
+            yield
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+class FunctionHost:
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self._modules: dict[str, ModuleType] = {}
+        self._by_name: dict[str, Function] = {}
+        for function in stack.functions.values():
+            self._by_name[function.name] = function
+            self._by_name[function.arn] = function
+            self._by_name[function.logical_id] = function
+
+    def load_all(self) -> None:
+        """Cold-start every function now, so the first request does not pay for it."""
+        for function in self.stack.functions.values():
+            self._module(function)
+
+    def _module(self, function: Function) -> ModuleType:
+        if function.logical_id not in self._modules:
+            module_file, _, _ = function.handler.rpartition(".")
+            path = function.code_dir / f"{module_file}.py"
+            spec = importlib.util.spec_from_file_location(f"geoexport_fn_{function.logical_id}", path)
+            if spec is None or spec.loader is None:
+                raise RuntimeError(f"cannot load {path}")
+            module = importlib.util.module_from_spec(spec)
+            with _environment(function.environment):
+                spec.loader.exec_module(module)
+            self._modules[function.logical_id] = module
+        return self._modules[function.logical_id]
+
+    def function(self, name_or_arn: str) -> Function:
+        base = name_or_arn.split(":$LATEST", maxsplit=1)[0]
+        if base not in self._by_name:
+            raise KeyError(f"no function {name_or_arn} in template.yaml")
+        return self._by_name[base]
+
+    def call(self, name_or_arn: str, event: Any) -> Any:
+        """Invoke and return the handler's result; exceptions propagate (the API gateway path)."""
+        function = self.function(name_or_arn)
+        handler = getattr(self._module(function), function.handler.rpartition(".")[2])
+        context = LocalContext(
+            function.name, function.arn, 512, str(uuid.uuid4()), time.monotonic() + function.timeout
+        )
+        return handler(event, context)
+
+    def invoke(self, name_or_arn: str, payload: bytes | str) -> tuple[bytes, bool]:
+        """Lambda Invoke semantics: (response payload, function error?) with AWS's error document."""
+        try:
+            event = json.loads(payload or b"{}")
+            result = self.call(name_or_arn, event)
+            return json.dumps(result, default=str).encode(), False
+        except Exception as error:
+            log.warning("%s raised %s: %s", name_or_arn.rsplit(":", 1)[-1], type(error).__name__, error)
+            document = {
+                "errorMessage": str(error),
+                "errorType": type(error).__name__,
+                "stackTrace": traceback.format_tb(error.__traceback__),
+            }
+            return json.dumps(document).encode(), True

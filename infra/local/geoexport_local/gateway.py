@@ -1,0 +1,138 @@
+"""An HTTP front that turns requests into API Gateway (REST, v1 proxy) events for the template's routes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from geoexport_local.functions import FunctionHost
+from geoexport_local.template import ACCOUNT, Route
+
+log = logging.getLogger("geoexport_local.api")
+MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
+
+
+def build_event(
+    method: str,
+    route: Route,
+    path: str,
+    query: str,
+    headers: dict[str, list[str]],
+    body: bytes,
+    params: dict[str, str],
+    source_ip: str,
+) -> dict[str, Any]:
+    multi_query = parse_qs(query, keep_blank_values=True)
+    try:
+        text: str | None = body.decode("utf-8") if body else None
+        encoded = False
+    except UnicodeDecodeError:
+        text, encoded = base64.b64encode(body).decode(), True
+    return {
+        "resource": route.path,
+        "path": path,
+        "httpMethod": method,
+        "headers": {k: v[-1] for k, v in headers.items()},
+        "multiValueHeaders": headers,
+        "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": params or None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": route.path,
+            "httpMethod": method,
+            "path": f"/v1{path}",
+            "stage": "v1",
+            "requestId": str(uuid.uuid4()),
+            "accountId": ACCOUNT,
+            "apiId": "local",
+            "requestTimeEpoch": int(time.time() * 1000),
+            "identity": {"sourceIp": source_ip},
+        },
+        "body": text,
+        "isBase64Encoded": encoded,
+    }
+
+
+def make_server(host: str, port: int, functions: FunctionHost) -> ThreadingHTTPServer:
+    routes = functions.stack.routes
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "geoexport-local"
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.info("%s %s", self.address_string(), format % args)
+
+        def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
+            self.send_response(status)
+            for key, value in headers.items():
+                if key.lower() not in ("content-length", "connection"):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def _json(self, status: int, document: Any) -> None:
+            self._reply(status, {"Content-Type": "application/json"}, json.dumps(document).encode())
+
+        def _handle(self) -> None:
+            parts = urlsplit(self.path)
+            path = parts.path.removeprefix("/v1") or "/"
+            matches = [(r, m) for r in routes if (m := r.pattern.match(path))]
+            if not matches:
+                self._json(404, {"message": f"no route for {path}"})
+                return
+            chosen = next(((r, m) for r, m in matches if r.method in (self.command, "ANY")), None)
+            if chosen is None:
+                allowed = ", ".join(sorted({r.method for r, _ in matches}))
+                self._reply(
+                    405,
+                    {"Allow": allowed, "Content-Type": "application/json"},
+                    json.dumps({"message": f"{self.command} is not allowed on {path}"}).encode(),
+                )
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                self._json(413, {"message": f"request body larger than {MAX_BODY} bytes"})
+                return
+            body = self.rfile.read(length) if length else b""
+            headers: dict[str, list[str]] = {}
+            for key, value in self.headers.items():
+                headers.setdefault(key, []).append(value)
+            route, match = chosen
+            event = build_event(
+                self.command,
+                route,
+                path,
+                parts.query,
+                headers,
+                body,
+                match.groupdict(),
+                self.client_address[0],
+            )
+            try:
+                result = functions.call(route.function, event)
+            except Exception:
+                log.exception("handler %s crashed", route.function)
+                self._json(502, {"message": "Internal server error"})  # what API Gateway answers
+                return
+            out_headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
+            for key, values in (result.get("multiValueHeaders") or {}).items():
+                out_headers[key] = ", ".join(str(v) for v in values)
+            payload = result.get("body") or ""
+            data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
+            self._reply(int(result.get("statusCode", 200)), out_headers, data)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    return server

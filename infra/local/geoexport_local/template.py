@@ -1,0 +1,203 @@
+"""Read template.yaml (SAM) into what the local stack must create: buckets, tables, functions, routes, ASL."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ACCOUNT = "123456789012"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that keeps CloudFormation short-form tags (!Ref, !GetAtt, !Sub ...) as mappings."""
+
+
+def _tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = str(value).split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    document: dict[str, Any] = yaml.load(path.read_text(), Loader=_CfnLoader)
+    return document
+
+
+@dataclass
+class Function:
+    logical_id: str
+    name: str
+    arn: str
+    code_dir: Path
+    handler: str
+    environment: dict[str, str]
+    timeout: int
+
+
+@dataclass
+class Route:
+    method: str
+    path: str  # API Gateway form, e.g. /export-tasks/{task_id}
+    function: str  # logical id
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        regex = re.sub(r"\{(\w+)\+\}", r"(?P<\1>.+)", self.path)
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", regex)
+        return re.compile(f"^{regex}$")
+
+
+@dataclass
+class Stack:
+    name: str
+    region: str
+    buckets: dict[str, dict[str, Any]] = field(default_factory=dict)  # physical name -> properties
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    functions: dict[str, Function] = field(default_factory=dict)  # by logical id
+    routes: list[Route] = field(default_factory=list)
+    state_machines: dict[str, str] = field(default_factory=dict)  # name -> definition JSON
+    outputs: dict[str, Any] = field(default_factory=dict)
+    physical: dict[str, str] = field(default_factory=dict)  # logical id -> name/ARN for Ref
+
+
+def _kebab(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+
+
+class Resolver:
+    """Evaluates the intrinsic functions the template uses against local names and ARNs."""
+
+    def __init__(self, stack: Stack, parameters: dict[str, str], attributes: dict[str, dict[str, str]]):
+        self.stack = stack
+        self.parameters = parameters
+        self.attributes = attributes
+        self.pseudo = {
+            "AWS::Region": stack.region,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::StackName": stack.name,
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::Partition": "aws",
+        }
+
+    def ref(self, name: str) -> str:
+        if name in self.parameters:
+            return self.parameters[name]
+        if name in self.pseudo:
+            return self.pseudo[name]
+        if name in self.stack.physical:
+            return self.stack.physical[name]
+        raise KeyError(f"template.yaml: !Ref {name} names nothing the local stack knows")
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Ref":
+                return self.ref(arg)
+            if key == "Fn::GetAtt":
+                logical, attribute = arg if isinstance(arg, list) else str(arg).split(".", 1)
+                return self.attributes[logical][attribute]
+            if key == "Fn::Sub":
+                text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], self(arg[1]))
+
+                def substitute(match: re.Match[str]) -> str:
+                    token = match.group(1)
+                    if token in extra:
+                        return str(extra[token])
+                    if "." in token:
+                        logical, attribute = token.split(".", 1)
+                        return self.attributes[logical][attribute]
+                    return self.ref(token)
+
+                return re.sub(r"\$\{([^}!]+)\}", substitute, text)
+            if key == "Fn::Join":
+                return str(arg[0]).join(str(self(v)) for v in arg[1])
+        return {k: self(v) for k, v in value.items()}
+
+
+def read_stack(
+    root: Path,
+    stack_name: str = "geoexport",
+    region: str = "us-east-1",
+    overrides: dict[str, str] | None = None,
+) -> Stack:
+    template = load_yaml(root / "template.yaml")
+    stack = Stack(stack_name, region)
+    parameters = {name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()}
+    parameters.update(overrides or {})
+    resources: dict[str, Any] = template["Resources"]
+    attributes: dict[str, dict[str, str]] = {}
+    for logical, resource in resources.items():
+        kind = resource["Type"]
+        if kind == "AWS::S3::Bucket":
+            name = f"{stack_name}-{_kebab(logical)}"
+            stack.physical[logical] = name
+            attributes[logical] = {"Arn": f"arn:aws:s3:::{name}"}
+        elif kind == "AWS::DynamoDB::Table":
+            name = f"{stack_name}-{logical}"
+            stack.physical[logical] = name
+            attributes[logical] = {"Arn": f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{name}"}
+        elif kind == "AWS::Serverless::Function":
+            name = f"{stack_name}-{logical}"
+            arn = f"arn:aws:lambda:{region}:{ACCOUNT}:function:{name}"
+            stack.physical[logical] = name
+            attributes[logical] = {"Arn": arn}
+        elif kind == "AWS::Serverless::StateMachine":
+            name = f"{stack_name}-{logical}"
+            arn = f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{name}"
+            stack.physical[logical] = arn
+            attributes[logical] = {"Arn": arn, "Name": name}
+        elif kind == "AWS::Serverless::Api":
+            stack.physical[logical] = "local"
+        else:
+            stack.physical[logical] = logical
+    resolve = Resolver(stack, parameters, attributes)
+    function_globals = template.get("Globals", {}).get("Function", {})
+    for logical, resource in resources.items():
+        kind, props = resource["Type"], resource.get("Properties", {})
+        if kind == "AWS::S3::Bucket":
+            stack.buckets[stack.physical[logical]] = resolve(props)
+        elif kind == "AWS::DynamoDB::Table":
+            stack.tables[stack.physical[logical]] = resolve(props)
+        elif kind == "AWS::Serverless::Function":
+            env = dict(resolve(function_globals.get("Environment", {}).get("Variables", {})))
+            env.update(resolve(props.get("Environment", {}).get("Variables", {})))
+            stack.functions[logical] = Function(
+                logical_id=logical,
+                name=stack.physical[logical],
+                arn=attributes[logical]["Arn"],
+                code_dir=root / props["CodeUri"],
+                handler=props["Handler"],
+                environment={k: str(v) for k, v in env.items()},
+                timeout=int(props.get("Timeout", function_globals.get("Timeout", 3))),
+            )
+            for event in props.get("Events", {}).values():
+                if event["Type"] in ("Api", "HttpApi"):
+                    method = str(event["Properties"]["Method"]).upper()
+                    stack.routes.append(Route(method, event["Properties"]["Path"], logical))
+        elif kind == "AWS::Serverless::StateMachine":
+            definition = (root / props["DefinitionUri"]).read_text()
+            for key, value in resolve(props.get("DefinitionSubstitutions", {})).items():
+                definition = definition.replace("${" + key + "}", str(value))
+            json.loads(definition)  # must still be JSON after substitution
+            stack.state_machines[attributes[logical]["Name"]] = definition
+    stack.outputs = {name: spec.get("Value") for name, spec in template.get("Outputs", {}).items()}
+    return stack

@@ -1,0 +1,107 @@
+"""Domain errors become HTTP responses here, and only here (by exception type, never by message).
+
+Every error body has the same shape: ``{"message": ..., "errors": [{"field": ..., "reason": ...}]}``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+
+from geoexport.errors import (
+    FieldProblem,
+    GeoexportError,
+    InvalidRequest,
+    NotFound,
+    ServiceUnavailable,
+    StaleTransition,
+    UnprocessableRequest,
+)
+
+logger = Logger(child=True)
+
+STATUS_BY_ERROR: dict[type[GeoexportError], int] = {
+    InvalidRequest: 400,
+    NotFound: 404,
+    StaleTransition: 409,
+    UnprocessableRequest: 422,
+    ServiceUnavailable: 503,
+}
+
+_GEOMETRY_TAGS = {"Polygon", "MultiPolygon"}
+
+
+def status_for(error: GeoexportError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 500
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
+    if isinstance(body, BaseModel):
+        text = body.model_dump_json()
+    else:
+        text = json.dumps(body, default=str)
+    return Response(status_code=status, content_type="application/json", body=text, headers=headers)
+
+
+def error_body(message: str, problems: list[FieldProblem]) -> dict[str, Any]:
+    return {"message": message, "errors": [problem.as_dict() for problem in problems]}
+
+
+def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    """('body', 'ROI', 'features', 0, 'geometry', 'Polygon', 'coordinates')
+
+    becomes ROI.features[0].geometry.coordinates (the geometry-type tag adds nothing for a user).
+    """
+    path = ""
+    for part in loc:
+        if part in ("body", "query", "path") and path == "":
+            continue
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in _GEOMETRY_TAGS:
+            continue
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "body"
+
+
+def problems_from_pydantic(errors: list[Any]) -> list[FieldProblem]:
+    problems = []
+    for error in errors:
+        reason = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        if error.get("type") == "json_invalid":
+            reason = f"malformed JSON: {error.get('ctx', {}).get('error', reason)}"
+        problems.append(FieldProblem(field_path(error.get("loc", ())), reason))
+    return problems
+
+
+def make_resolver() -> APIGatewayRestResolver:
+    """A REST (v1 proxy) resolver with request validation and our error mapping installed."""
+    app = APIGatewayRestResolver(enable_validation=True)
+
+    @app.exception_handler(RequestValidationError)
+    def _request_invalid(error: RequestValidationError) -> Response[str]:
+        problems = problems_from_pydantic(list(error.errors()))
+        return json_response(400, error_body("the request is invalid", problems))
+
+    @app.exception_handler(ValidationError)
+    def _model_invalid(error: ValidationError) -> Response[str]:
+        problems = problems_from_pydantic(list(error.errors(include_url=False)))
+        return json_response(400, error_body("the request is invalid", problems))
+
+    @app.exception_handler(GeoexportError)
+    def _domain(error: GeoexportError) -> Response[str]:
+        status = status_for(error)
+        if status >= 500:
+            logger.exception("request failed", extra={"error": type(error).__name__})
+        return json_response(status, error_body(error.message, error.problems))
+
+    return app

@@ -1,0 +1,1 @@
+"""The catalog of exportable products."""

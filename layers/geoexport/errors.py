@@ -1,0 +1,76 @@
+"""Domain errors. Each says which input field is at fault (when one is) and why.
+
+HTTP status codes are assigned in one place, :mod:`geoexport.api.errors`; pipeline steps raise these too and
+the state machine's Retry/Catch match on the class name (Lambda's ``errorType``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    field: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "reason": self.reason}
+
+
+class GeoexportError(Exception):
+    """Base of every error the service raises on purpose; its message is safe to show a user."""
+
+    def __init__(self, message: str, problems: list[FieldProblem] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems = problems or []
+
+
+class InvalidRequest(GeoexportError):
+    """The request is malformed or breaks the schema."""
+
+
+class NotFound(GeoexportError):
+    """A referenced thing (task, catalog record) does not exist."""
+
+
+class UnprocessableRequest(GeoexportError):
+    """Well-formed, but cannot be done: ROI outside the record, resolution finer than the source."""
+
+
+class ServiceUnavailable(GeoexportError):
+    """A dependency failed; the request may be retried."""
+
+
+class TransientError(GeoexportError):
+    """A pipeline step hit a passing fault (throttling, a dropped connection); the state machine retries."""
+
+
+class SourceUnreadable(GeoexportError):
+    """The source raster opens but its pixels cannot be read; retrying will not help."""
+
+
+class UnsupportedSource(GeoexportError):
+    """The source raster is of a kind this export cannot render (e.g. not 8-bit)."""
+
+
+class StaleTransition(GeoexportError):
+    """A status change lost a race or would move a task backwards; the caller keeps the stored state."""
+
+
+class ArtifactMismatch(GeoexportError):
+    """An artifact's stored bytes do not match the checksum computed when it was written."""
+
+
+# Error names the user-facing errorReason may quote verbatim (everything else is reported generically).
+USER_FACING_STEP_ERRORS = frozenset(
+    {
+        "SourceUnreadable",
+        "UnsupportedSource",
+        "UnprocessableRequest",
+        "NotFound",
+        "ArtifactMismatch",
+        "TransientError",
+    }
+)

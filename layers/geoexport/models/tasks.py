@@ -1,0 +1,125 @@
+"""Export task models: the create request, the stored record and the API view of a task."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+
+from geoexport.models.geojson import RoiFeatureCollection
+
+
+class TaskStatus(StrEnum):
+    PENDING = "PENDING"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    ABORTED = "ABORTED"
+    PAUSED = "PAUSED"
+    EXPIRED = "EXPIRED"
+    ARCHIVED = "ARCHIVED"
+
+
+FINAL_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.ABORTED})
+
+
+class Domain(StrEnum):
+    RASTER = "RASTER"
+
+
+class WebhookEvent(StrEnum):
+    TASK_COMPLETED = "TASK_COMPLETED"
+    TASK_FAILED = "TASK_FAILED"
+
+
+class ArtifactType(StrEnum):
+    GPKG = "GPKG"
+    METADATA = "METADATA"
+
+
+class Webhook(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: AnyHttpUrl
+    events: list[WebhookEvent] = Field(min_length=1)
+
+
+class CreateExportTaskRequest(BaseModel):
+    """Body of ``POST /export-tasks`` (seed 001)."""
+
+    model_config = ConfigDict(extra="forbid")
+    catalogRecordID: UUID
+    domain: Domain
+    ROI: RoiFeatureCollection
+    artifactCRS: Literal["4326"] = "4326"
+    description: str = Field("", max_length=2000)
+    keywords: dict[str, Any] = Field(default_factory=dict)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    webhooks: list[Webhook] = Field(default_factory=list, max_length=10)
+
+
+class StoredArtifact(BaseModel):
+    """An artifact as stored on the task: where it lives, not a link (links are minted per GET)."""
+
+    type: ArtifactType
+    name: str
+    size: int
+    sha256: str
+    key: str
+
+
+class Artifact(BaseModel):
+    type: ArtifactType
+    name: str
+    size: int
+    sha256: str
+    url: str | None = None
+
+
+class WebhookDelivery(BaseModel):
+    url: str
+    event: WebhookEvent
+    statusCode: int | None = None
+    error: str | None = None
+    deliveredAt: datetime
+
+
+class TaskRecord(BaseModel):
+    """A task as stored in the tasks table."""
+
+    id: UUID
+    status: TaskStatus
+    progress: int = Field(ge=0, le=100)
+    request: CreateExportTaskRequest
+    createdAt: datetime
+    updatedAt: datetime
+    finishedAt: datetime | None = None
+    expiredAt: datetime | None = None
+    errorReason: str | None = None
+    artifacts: list[StoredArtifact] = Field(default_factory=list)
+    deliveries: list[WebhookDelivery] = Field(default_factory=list)
+    executionArn: str | None = None
+    notified: bool = False
+
+
+class ExportTask(BaseModel):
+    """The API view of a task (``POST``/``GET /export-tasks``): the request echoed plus its state."""
+
+    id: UUID
+    status: TaskStatus
+    progress: int
+    catalogRecordID: UUID
+    domain: Domain
+    ROI: dict[str, Any]  # the request's FeatureCollection as sent (absent members stay absent)
+    artifactCRS: str
+    description: str
+    keywords: dict[str, Any]
+    parameters: dict[str, Any]
+    webhooks: list[Webhook]
+    artifacts: list[Artifact] = Field(default_factory=list)
+    createdAt: datetime
+    expiredAt: datetime | None = None
+    finishedAt: datetime | None = None
+    errorReason: str | None = None

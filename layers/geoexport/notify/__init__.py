@@ -1,0 +1,1 @@
+"""Telling people: callback bodies and webhook delivery."""

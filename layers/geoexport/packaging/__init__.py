@@ -1,0 +1,1 @@
+"""Writing the deliverables: the GeoPackage container, the metadata document, checksums."""

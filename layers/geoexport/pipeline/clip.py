@@ -1,0 +1,108 @@
+"""Clip: intersect each ROI feature with the record's footprint and plan the tiles of every zoom."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Protocol
+from uuid import UUID
+
+import numpy as np
+import shapely
+from shapely.geometry import mapping, shape
+from shapely.geometry.base import BaseGeometry
+
+from geoexport.errors import UnprocessableRequest
+from geoexport.geometry import grid
+from geoexport.models.catalog import CatalogRecord
+from geoexport.models.tasks import TaskRecord
+from geoexport.pipeline.plan import ExportPlan, LevelPlan, plan_key
+from geoexport.raster.source import describe, gdal_env, gdal_path
+
+
+class Store(Protocol):
+    def put_json(self, key: str, document: Any) -> None: ...
+
+
+def count_tiles(region: BaseGeometry, tiles: grid.TileRange) -> int:
+    """Exact number of tiles in ``tiles`` whose area meets ``region`` (vectorised with shapely)."""
+    span = grid.TILE_SIZE * grid.resolution(tiles.zoom)
+    cols = np.arange(tiles.min_col, tiles.max_col + 1)
+    rows = np.arange(tiles.min_row, tiles.max_row + 1)
+    cc, rr = np.meshgrid(cols, rows)
+    minx = -180.0 + cc.ravel() * span
+    maxy = 90.0 - rr.ravel() * span
+    boxes = shapely.box(minx, maxy - span, minx + span, maxy)
+    shapely.prepare(region)
+    hits = shapely.intersects(region, boxes) & ~shapely.touches(region, boxes)
+    return int(hits.sum())
+
+
+def file_stem(task: TaskRecord, record: CatalogRecord, max_zoom: int) -> str:
+    name = re.sub(r"[^A-Za-z0-9]+", "_", record.name).strip("_") or "export"
+    version = record.productVersion.replace(".", "_")
+    return f"{name}_{version}_z{max_zoom}_{task.createdAt:%Y_%m_%d}_{str(task.id)[:8]}"
+
+
+def build_plan(task: TaskRecord, record: CatalogRecord) -> ExportPlan:
+    footprint = shape(record.footprint)
+    clipped: list[tuple[BaseGeometry, int, int]] = []
+    for feature in task.request.ROI.features:
+        part = shape(feature.geometry_mapping()).intersection(footprint)
+        if not part.is_empty and part.area > 0:
+            clipped.append((part, feature.properties.min_zoom, feature.properties.max_zoom))
+    if not clipped:
+        raise UnprocessableRequest("the ROI does not overlap the record's footprint")
+    max_zoom = max(z for _, _, z in clipped)
+    levels: list[LevelPlan] = []
+    for zoom in range(max_zoom + 1):
+        parts = [geometry for geometry, low, high in clipped if low <= zoom <= high]
+        if not parts:
+            continue
+        region = shapely.union_all(parts)
+        tiles = grid.tile_range(region.bounds, zoom)
+        levels.append(
+            LevelPlan(
+                zoom=zoom, region=mapping(region), tiles=tiles.as_list(), tileCount=count_tiles(region, tiles)
+            )
+        )
+    exported = shapely.union_all([geometry for geometry, _, _ in clipped])
+    return ExportPlan(
+        taskId=str(task.id),
+        recordId=str(record.id),
+        recordName=record.name,
+        productVersion=record.productVersion,
+        sourceUri=record.source.uri,
+        sourceResolutionDeg=record.maxResolutionDeg,
+        fileStem=file_stem(task, record, max_zoom),
+        maxZoom=max_zoom,
+        levels=levels,
+        footprint=mapping(exported),
+        bounds=list(exported.bounds),
+        description=task.request.description,
+        roi=task.request.ROI.model_dump(mode="json", exclude_none=True),
+        createdAt=task.createdAt,
+    )
+
+
+class TaskStore(Protocol):
+    def get(self, task_id: UUID | str) -> TaskRecord: ...
+    def start(self, task_id: UUID | str) -> TaskRecord: ...
+    def report_progress(self, task_id: UUID | str, progress: int) -> None: ...
+
+
+class CatalogStore(Protocol):
+    def get(self, record_id: UUID | str) -> CatalogRecord: ...
+
+
+def run(
+    task_id: str, tasks: TaskStore, catalog: CatalogStore, scratch: Store, gdal_options: dict[str, str]
+) -> dict[str, Any]:
+    """Mark the task running, check the source opens, write the plan; returns the plan's key."""
+    task = tasks.start(task_id)
+    record = catalog.get(task.request.catalogRecordID)
+    with gdal_env(gdal_options):
+        describe(gdal_path(record.source.uri))  # fails fast (SourceUnreadable) if the header is broken
+    plan = build_plan(task, record)
+    scratch.put_json(plan_key(task_id), plan.model_dump(mode="json"))
+    tasks.report_progress(task_id, 10)
+    return {"taskId": task_id, "planKey": plan_key(task_id)}

@@ -1,0 +1,48 @@
+"""The export plan that Clip writes and Package follows (small JSON kept in the scratch area)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class LevelPlan(BaseModel):
+    zoom: int
+    region: dict[str, Any]  # GeoJSON geometry, EPSG:4326: ROI features of this zoom, clipped to the source
+    tiles: list[int]  # min_col, min_row, max_col, max_row
+    tileCount: int  # tiles of the range that intersect the region
+
+
+class ExportPlan(BaseModel):
+    taskId: str
+    recordId: str
+    recordName: str
+    productVersion: str
+    sourceUri: str
+    sourceResolutionDeg: float
+    fileStem: str
+    maxZoom: int
+    levels: list[LevelPlan]
+    footprint: dict[str, Any]  # what is actually exported: union of clipped features
+    bounds: list[float]
+    description: str
+    roi: dict[str, Any]
+    createdAt: datetime
+
+    @property
+    def plan_key(self) -> str:
+        return plan_key(self.taskId)
+
+
+def scratch_prefix(task_id: str) -> str:
+    return f"scratch/{task_id}/"
+
+
+def plan_key(task_id: str) -> str:
+    return f"{scratch_prefix(task_id)}plan.json"
+
+
+def exports_prefix(task_id: str) -> str:
+    return f"exports/{task_id}/"

@@ -1,0 +1,242 @@
+"""Render tiles of the WorldCRS84Quad grid straight from the source: one warp per block, no intermediate.
+
+Each zoom level is warped from the source (its best overview for coarse levels), in blocks of up to
+4 x 4 tiles handed to a thread pool; GDAL and zlib release the GIL, so the blocks run in parallel. Pixels
+outside the level's region (the ROI clipped to the source footprint) and source nodata become transparent;
+tiles with no visible pixel are not written.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import rasterio
+from affine import Affine
+from rasterio.enums import ColorInterp, Resampling
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.features import geometry_mask
+from rasterio.warp import reproject
+from shapely import box
+from shapely.geometry import mapping
+from shapely.geometry.base import BaseGeometry
+from shapely.prepared import PreparedGeometry, prep
+
+from geoexport.errors import SourceUnreadable, UnsupportedSource
+from geoexport.geometry import grid
+from geoexport.packaging.gpkg import Tile
+from geoexport.raster.png import encode_png
+from geoexport.raster.source import gdal_env
+
+BLOCK_TILES = 4
+
+# rasterio creates its in-memory destination before giving it the transform we pass, and warns about it.
+warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module=r"rasterio\.warp")
+
+
+@dataclass(frozen=True)
+class Level:
+    zoom: int
+    region: BaseGeometry  # EPSG:4326
+    tiles: grid.TileRange
+
+
+@dataclass
+class RenderStats:
+    tiles_per_zoom: dict[int, int] = field(default_factory=dict)
+    tile_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class _Block:
+    level: Level
+    min_col: int
+    min_row: int
+    cols: int
+    rows: int
+
+
+@dataclass(frozen=True)
+class SourceBands:
+    """Which source bands become which output samples."""
+
+    indexes: tuple[int, ...]  # 1 (grey) or 3 (RGB) source band indexes
+    alpha: int | None  # source alpha band, if it has one
+    nodata: float | None
+    resolution: float  # source pixel size in its own units... expressed in degrees (approximate)
+    overview_factors: tuple[int, ...]
+
+
+def inspect_bands(path: str, resolution_deg: float) -> SourceBands:
+    with rasterio.open(path) as src:
+        if any(dtype != "uint8" for dtype in src.dtypes):
+            raise UnsupportedSource(
+                f"the source has {src.dtypes[0]} pixels; GeoPackage tile export needs 8-bit imagery"
+            )
+        interp = list(src.colorinterp)
+        alpha = interp.index(ColorInterp.alpha) + 1 if ColorInterp.alpha in interp else None
+        colour = [i + 1 for i in range(src.count) if i + 1 != alpha]
+        indexes = tuple(colour[:3]) if len(colour) >= 3 else (colour[0],)
+        return SourceBands(indexes, alpha, src.nodata, resolution_deg, tuple(src.overviews(1)))
+
+
+def _blocks(level: Level) -> Iterator[_Block]:
+    tiles = level.tiles
+    for row in range(tiles.min_row, tiles.max_row + 1, BLOCK_TILES):
+        for col in range(tiles.min_col, tiles.max_col + 1, BLOCK_TILES):
+            cols = min(BLOCK_TILES, tiles.max_col - col + 1)
+            rows = min(BLOCK_TILES, tiles.max_row - row + 1)
+            block = _Block(level, col, row, cols, rows)
+            if level.region.intersects(box(*_block_bounds(block))):
+                yield block
+
+
+def _block_bounds(block: _Block) -> grid.Bounds:
+    minx, _, _, maxy = grid.tile_bounds(block.level.zoom, block.min_col, block.min_row)
+    span = grid.TILE_SIZE * grid.resolution(block.level.zoom)
+    return minx, maxy - block.rows * span, minx + block.cols * span, maxy
+
+
+class TileRenderer:
+    """Renders blocks into encoded tiles; one source handle per thread and overview level."""
+
+    def __init__(self, path: str, bands: SourceBands, gdal_options: dict[str, str]) -> None:
+        self._path = path
+        self._bands = bands
+        self._gdal_options = gdal_options
+        self._local = threading.local()
+        self._prepared: dict[int, PreparedGeometry] = {}
+        self._opened: list[Any] = []
+        self._lock = threading.Lock()
+
+    def _dataset(self, overview: int | None) -> Any:
+        cache: dict[int | None, Any] = getattr(self._local, "datasets", None) or {}
+        self._local.datasets = cache
+        if overview not in cache:
+            kwargs = {} if overview is None else {"overview_level": overview}
+            dataset = rasterio.open(self._path, **kwargs)
+            cache[overview] = dataset
+            with self._lock:
+                self._opened.append(dataset)
+        return cache[overview]
+
+    def close(self) -> None:
+        with self._lock:
+            for dataset in self._opened:
+                dataset.close()
+            self._opened.clear()
+
+    def _choose(self, zoom: int) -> tuple[int | None, Resampling]:
+        """gdalwarp's -ovr AUTO: the coarsest overview still at least as fine as the target."""
+        target = grid.resolution(zoom)
+        best: int | None = None
+        for index, factor in enumerate(self._bands.overview_factors):
+            if self._bands.resolution * factor <= target * (1 + 1e-6):
+                best = index
+        effective = self._bands.resolution * (1 if best is None else self._bands.overview_factors[best])
+        resampling = Resampling.average if target > effective * 1.01 else Resampling.bilinear
+        return best, resampling
+
+    def render(self, block: _Block) -> list[Tile]:
+        with gdal_env(self._gdal_options):
+            try:
+                return self._render(block)
+            except RasterioError as error:
+                raise SourceUnreadable(
+                    f"the source raster's pixels cannot be read ({str(error).strip()}); the file may be "
+                    "damaged: re-ingest the product or choose another record"
+                ) from error
+
+    def _render(self, block: _Block) -> list[Tile]:
+        zoom = block.level.zoom
+        res = grid.resolution(zoom)
+        size = grid.TILE_SIZE
+        width, height = block.cols * size, block.rows * size
+        minx, _, _, maxy = _block_bounds(block)
+        transform = Affine(res, 0.0, minx, 0.0, -res, maxy)
+        overview, resampling = self._choose(zoom)
+        src = self._dataset(overview)
+        n = len(self._bands.indexes)
+        out: npt.NDArray[np.uint8] = np.zeros((n + 1, height, width), dtype=np.uint8)
+        source_indexes = list(self._bands.indexes)
+        kwargs: dict[str, Any] = {}
+        if self._bands.alpha is not None:
+            source_indexes.append(self._bands.alpha)
+            kwargs["src_alpha"] = len(source_indexes)
+        reproject(
+            source=rasterio.band(src, source_indexes),
+            destination=out,
+            src_nodata=None if self._bands.alpha is not None else self._bands.nodata,
+            dst_transform=transform,
+            dst_crs="EPSG:4326",
+            dst_alpha=n + 1,
+            resampling=resampling,
+            num_threads=1,
+            **kwargs,
+        )
+        region = block.level.region
+        prepared = self._prepared_region(block.level)
+        if not prepared.contains(box(*_block_bounds(block))):
+            outside = geometry_mask([mapping(region)], out_shape=(height, width), transform=transform)
+            out[n][outside] = 0
+        alpha = out[n]
+        out[:n, alpha == 0] = 0
+        tiles: list[Tile] = []
+        for j in range(block.rows):
+            for i in range(block.cols):
+                col, row = block.min_col + i, block.min_row + j
+                if not prepared.intersects(box(*grid.tile_bounds(zoom, col, row))):
+                    continue
+                tile = out[:, j * size : (j + 1) * size, i * size : (i + 1) * size]
+                tile_alpha = tile[n]
+                if not tile_alpha.any():
+                    continue
+                pixels = tile[:n] if tile_alpha.min() == 255 else tile
+                tiles.append((zoom, col, row, encode_png(pixels)))
+        return tiles
+
+    def _prepared_region(self, level: Level) -> PreparedGeometry:
+        with self._lock:
+            if level.zoom not in self._prepared:
+                self._prepared[level.zoom] = prep(level.region)
+            return self._prepared[level.zoom]
+
+
+def render(
+    path: str,
+    bands: SourceBands,
+    levels: Sequence[Level],
+    sink: Callable[[list[Tile]], None],
+    threads: int,
+    gdal_options: dict[str, str],
+    progress: Callable[[float], None] | None = None,
+) -> RenderStats:
+    """Render every level into ``sink`` (called on this thread only); returns tile counts per zoom."""
+    blocks = [block for level in levels for block in _blocks(level)]
+    stats = RenderStats(tiles_per_zoom={level.zoom: 0 for level in levels})
+    renderer = TileRenderer(path, bands, gdal_options)
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="render") as pool:
+            futures = [pool.submit(renderer.render, block) for block in blocks]
+            try:
+                for done, future in enumerate(as_completed(futures), start=1):
+                    tiles = future.result()
+                    for zoom, _, _, data in tiles:
+                        stats.tiles_per_zoom[zoom] += 1
+                        stats.tile_bytes += len(data)
+                    sink(tiles)
+                    if progress is not None:
+                        progress(done / len(futures))
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+    finally:
+        renderer.close()
+    return stats

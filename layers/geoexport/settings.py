@@ -1,0 +1,58 @@
+"""Settings, read once per cold start from the function's environment.
+
+Domain code never reads ``os.environ``: each ``functions/<name>/app.py`` calls :func:`Settings.from_environ`
+at import time and passes the result (or adapters built from it) down.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Settings(BaseModel):
+    """Everything a function may need; each function's template entry sets the names it uses."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    region: str = Field("us-east-1", alias="AWS_REGION")
+    aws_endpoint_url: str | None = Field(None, alias="AWS_ENDPOINT_URL")
+    tasks_table: str = Field("", alias="TASKS_TABLE")
+    catalog_table: str = Field("", alias="CATALOG_TABLE")
+    exports_bucket: str = Field("", alias="EXPORTS_BUCKET")
+    state_machine_arn: str = Field("", alias="STATE_MACHINE_ARN")
+    retention_days: int = Field(14, ge=1, le=3650, alias="EXPORT_RETENTION_DAYS")
+    download_url_ttl_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600, alias="DOWNLOAD_URL_TTL_SECONDS")
+    storage_quota_bytes: int = Field(100 * 1024**3, ge=0, alias="STORAGE_QUOTA_BYTES")
+    render_threads: int = Field(0, ge=0, le=64, alias="RENDER_THREADS")
+    webhook_timeout_seconds: float = Field(15.0, gt=0, le=60, alias="WEBHOOK_TIMEOUT_SECONDS")
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, str] = {}
+        for name, field in cls.model_fields.items():
+            alias = field.alias or name
+            if alias in env and env[alias] != "":
+                values[alias] = env[alias]
+        if "AWS_REGION" not in values and env.get("AWS_DEFAULT_REGION"):
+            values["AWS_REGION"] = env["AWS_DEFAULT_REGION"]
+        return cls.model_validate(values)
+
+    @property
+    def threads(self) -> int:
+        return self.render_threads or max(1, os.cpu_count() or 1)
+
+    def gdal_s3_options(self) -> dict[str, str]:
+        """GDAL config so /vsis3/ reaches the same S3 endpoint boto3 uses (an emulator, locally)."""
+        if not self.aws_endpoint_url:
+            return {}
+        parts = urlsplit(self.aws_endpoint_url)
+        return {
+            "AWS_S3_ENDPOINT": parts.netloc,
+            "AWS_HTTPS": "YES" if parts.scheme == "https" else "NO",
+            "AWS_VIRTUAL_HOSTING": "FALSE",
+        }

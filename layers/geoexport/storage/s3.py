@@ -1,0 +1,133 @@
+"""S3 adapter: the few object operations the service needs, with transient faults made explicit."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from geoexport.errors import NotFound, TransientError
+
+_TRANSIENT_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "503", "500"}
+
+
+def _translate(error: Exception, what: str) -> Exception:
+    """Map botocore errors to domain errors so the state machine can tell retryable from final."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(error, ClientError):
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        if code in {"NoSuchKey", "404", "NotFound", "NoSuchBucket"}:
+            return NotFound(f"{what}: not found")
+        if code in _TRANSIENT_CODES:
+            return TransientError(f"{what}: S3 answered {code}")
+        return error  # type: ignore[no-any-return]
+    if isinstance(error, BotoCoreError):
+        return TransientError(f"{what}: {error}")
+    return error
+
+
+class ObjectStore:
+    """One bucket. Keys are plain strings; callers decide the layout."""
+
+    def __init__(self, s3_client: Any, bucket: str) -> None:
+        self._s3 = s3_client
+        self.bucket = bucket
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def put_file(self, key: str, path: Path, sha256_hex: str, content_type: str) -> None:
+        """Upload a local file; S3 verifies the SHA-256 we computed while writing it."""
+        checksum = base64.b64encode(bytes.fromhex(sha256_hex)).decode()
+        extra = {"ContentType": content_type, "ChecksumSHA256": checksum, "Metadata": {"sha256": sha256_hex}}
+        try:
+            size = path.stat().st_size
+            if size <= 64 * 1024 * 1024:
+                with path.open("rb") as body:
+                    self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, **extra)
+            else:
+                self._s3.upload_file(
+                    str(path),
+                    self.bucket,
+                    key,
+                    ExtraArgs={"ContentType": content_type, "Metadata": {"sha256": sha256_hex}},
+                )
+        except Exception as error:
+            raise _translate(error, f"upload of {self.uri(key)}") from error
+
+    def put_json(self, key: str, document: Any) -> None:
+        body = json.dumps(document, separators=(",", ":")).encode()
+        try:
+            self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
+        except Exception as error:
+            raise _translate(error, f"write of {self.uri(key)}") from error
+
+    def get_json(self, key: str) -> Any:
+        try:
+            body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except Exception as error:
+            raise _translate(error, f"read of {self.uri(key)}") from error
+        return json.loads(body)
+
+    def download(self, key: str, path: Path) -> None:
+        try:
+            self._s3.download_file(self.bucket, key, str(path))
+        except Exception as error:
+            raise _translate(error, f"download of {self.uri(key)}") from error
+
+    def head(self, key: str) -> dict[str, Any] | None:
+        """Object metadata, or None when it does not exist."""
+        from botocore.exceptions import ClientError
+
+        try:
+            response: dict[str, Any] = self._s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if str(error.response.get("Error", {}).get("Code")) in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise _translate(error, f"head of {self.uri(key)}") from error
+        return response
+
+    def copy(self, source_key: str, target_key: str) -> None:
+        try:
+            self._s3.copy_object(
+                Bucket=self.bucket,
+                Key=target_key,
+                CopySource={"Bucket": self.bucket, "Key": source_key},
+                MetadataDirective="COPY",
+            )
+        except Exception as error:
+            raise _translate(error, f"copy to {self.uri(target_key)}") from error
+
+    def keys(self, prefix: str) -> Iterator[tuple[str, int]]:
+        paginator = self._s3.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    yield item["Key"], int(item["Size"])
+        except Exception as error:
+            raise _translate(error, f"listing of {self.uri(prefix)}") from error
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = [key for key, _ in self.keys(prefix)]
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": key} for key in keys[start : start + 1000]]
+            self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+        return len(keys)
+
+    def used_bytes(self, prefix: str) -> int:
+        return sum(size for _, size in self.keys(prefix))
+
+    def presign_get(self, key: str, expires_in: int, filename: str) -> str:
+        url: str = self._s3.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ResponseContentDisposition": f'attachment; filename="{filename}"',
+            },
+            ExpiresIn=max(1, expires_in),
+        )
+        return url

@@ -1,0 +1,23 @@
+"""Which status may follow which. Stored writes are conditional on these, so status never goes back."""
+
+from __future__ import annotations
+
+from geoexport.models.tasks import TaskStatus
+
+S = TaskStatus
+
+# target status -> statuses it may be reached from
+ALLOWED_FROM: dict[TaskStatus, frozenset[TaskStatus]] = {
+    S.PENDING: frozenset(),
+    S.IN_PROGRESS: frozenset({S.PENDING, S.IN_PROGRESS}),
+    S.COMPLETED: frozenset({S.IN_PROGRESS}),
+    S.FAILED: frozenset({S.PENDING, S.IN_PROGRESS}),
+    S.ABORTED: frozenset({S.PENDING, S.IN_PROGRESS, S.PAUSED}),
+    S.PAUSED: frozenset({S.IN_PROGRESS}),
+    S.EXPIRED: frozenset({S.COMPLETED}),
+    S.ARCHIVED: frozenset({S.EXPIRED, S.COMPLETED}),
+}
+
+
+def can_move(current: TaskStatus, target: TaskStatus) -> bool:
+    return current in ALLOWED_FROM[target]
