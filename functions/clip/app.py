@@ -6,6 +6,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from geoexport import bootstrap
 from geoexport.pipeline import clip
 from geoexport.pipeline.events import ClipInput

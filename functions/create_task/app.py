@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from geoexport import bootstrap
 from geoexport.api import json_response, make_resolver
 from geoexport.models import CreateExportTaskRequest

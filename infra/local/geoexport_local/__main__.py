@@ -47,12 +47,8 @@ def run(args: argparse.Namespace) -> int:
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", os.environ.get("GEOEXPORT_LOG_LEVEL", "WARNING"))
-    # moto's server and ASL interpreter log every request and every caught state error; keep them quiet.
-    for name in ("werkzeug", "moto"):
-        logging.getLogger(name).setLevel(os.environ.get("GEOEXPORT_EMULATOR_LOG_LEVEL", "CRITICAL"))
 
     from geoexport.catalog.repository import CatalogRepository
-
     from geoexport_local.emulator import client, dispatch_lambda_to, provision, start_moto, wait_until_up
     from geoexport_local.functions import FunctionHost
     from geoexport_local.gateway import make_server

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import time
 import zipfile
@@ -22,6 +23,9 @@ def start_moto(host: str, port: int) -> Any:
     from moto.core.config import default_user_config
     from moto.server import ThreadedMotoServer
 
+    # moto's server and ASL interpreter log every request and every caught state error; keep them quiet.
+    for name in ("werkzeug", "moto"):
+        logging.getLogger(name).setLevel(os.environ.get("GEOEXPORT_EMULATOR_LOG_LEVEL", "CRITICAL"))
     default_user_config["stepfunctions"]["execute_state_machine"] = True
     default_user_config["lambda"]["use_docker"] = False
     os.environ["MOTO_PORT"] = str(port)  # where moto's ASL interpreter sends its Lambda invokes

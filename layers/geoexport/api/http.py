@@ -77,9 +77,11 @@ def problems_from_pydantic(errors: list[Any]) -> list[FieldProblem]:
     problems = []
     for error in errors:
         reason = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-        if error.get("type") == "json_invalid":
+        field = field_path(error.get("loc", ()))
+        if error.get("type") == "json_invalid":  # its loc holds a character offset, not a field
+            field = "body"
             reason = f"malformed JSON: {error.get('ctx', {}).get('error', reason)}"
-        problems.append(FieldProblem(field_path(error.get("loc", ())), reason))
+        problems.append(FieldProblem(field, reason))
     return problems
 
 

@@ -34,15 +34,19 @@ def validate_polygon(rings: PolygonCoords, max_vertices: int = 100_000) -> None:
     _check_no_crossings([_ring_segments(ring) for ring in rings])
     for index, ring in enumerate(rings):
         if ring_area(ring) == 0.0:
-            raise GeometryProblem(f"{'outer ring' if index == 0 else f'ring {index}'} has zero area")
+            raise GeometryProblem(f"{_ring_name(index)} has zero area")
     shell = rings[0]
     for index, hole in enumerate(rings[1:], start=1):
         if not point_in_ring(hole[0], shell):
             raise GeometryProblem(f"ring {index} (a hole) lies outside the outer ring")
 
 
+def _ring_name(index: int) -> str:
+    return "outer ring" if index == 0 else f"ring {index}"
+
+
 def _validate_ring(ring: Ring, index: int) -> None:
-    name = "outer ring" if index == 0 else f"ring {index}"
+    name = _ring_name(index)
     if len(ring) < 4:
         raise GeometryProblem(f"{name} has {len(ring)} positions; a closed ring needs at least 4")
     for vertex, position in enumerate(ring):
@@ -89,7 +93,7 @@ def _check_no_crossings(rings: list[list[_Segment]]) -> None:
                 continue
             if segments_intersect(item[4], other[4]):
                 ring_a, ring_b = item[2], other[2]
-                where = f"ring {ring_a}" if ring_a == ring_b else f"rings {ring_b} and {ring_a}"
+                where = _ring_name(ring_a) if ring_a == ring_b else f"rings {ring_b} and {ring_a}"
                 kind = "self-intersects" if ring_a == ring_b else "cross"
                 raise GeometryProblem(f"{where} {kind} near ({item[4][0]:.6f}, {item[4][1]:.6f})")
         active.append(item)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, Protocol
 from uuid import UUID
 
-from geoexport.errors import ArtifactMismatch, NotFound
-from geoexport.models.tasks import StoredArtifact
+from geoexport.errors import ArtifactMismatch, NotFound, StaleTransition
+from geoexport.models.tasks import StoredArtifact, TaskRecord, TaskStatus
 from geoexport.pipeline.plan import exports_prefix, scratch_prefix
 
 
@@ -17,6 +17,7 @@ class Store(Protocol):
 
 
 class Artifacts(Protocol):
+    def get(self, task_id: UUID | str) -> TaskRecord: ...
     def set_artifacts(self, task_id: UUID | str, artifacts: list[StoredArtifact], progress: int) -> None: ...
 
 
@@ -29,6 +30,11 @@ def _matches(head: dict[str, Any] | None, size: int, sha256: str) -> bool:
 
 
 def run(task_id: str, files: list[dict[str, Any]], tasks: Artifacts, store: Store) -> dict[str, Any]:
+    task = tasks.get(task_id)
+    if task.status is TaskStatus.COMPLETED and {a.sha256 for a in task.artifacts} == {
+        f["sha256"] for f in files
+    }:
+        return {"taskId": task_id}  # a late re-run: already published and recorded
     artifacts: list[StoredArtifact] = []
     for entry in files:
         final_key = f"{exports_prefix(task_id)}{entry['name']}"
@@ -47,6 +53,10 @@ def run(task_id: str, files: list[dict[str, Any]], tasks: Artifacts, store: Stor
                 key=final_key,
             )
         )
-    tasks.set_artifacts(task_id, artifacts, progress=90)
+    try:
+        tasks.set_artifacts(task_id, artifacts, progress=90)
+    except StaleTransition:
+        store.delete_prefix(exports_prefix(task_id))  # the task ended meanwhile (aborted): leave nothing
+        raise
     store.delete_prefix(scratch_prefix(task_id))
     return {"taskId": task_id}

@@ -1,0 +1,102 @@
+"""The local stack, started exactly as `make run` starts it, on free loopback ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.support import ROOT, free_port
+
+
+@dataclass
+class Service:
+    api: str
+    aws: str
+    output: list[str]
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        raw: bytes | None = None,
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        request = urllib.request.Request(
+            self.api + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                text = response.read()
+                return response.status, json.loads(text or b"{}"), dict(response.headers)
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}"), dict(error.headers)
+
+    def records(self) -> dict[str, dict[str, Any]]:
+        status, body, _ = self.request("GET", "/catalog/records")
+        assert status == 200
+        return {record["name"]: record for record in body["records"]}
+
+    def wait(self, task_id: str, timeout: float = 120.0) -> list[dict[str, Any]]:
+        """Poll until the task ends; returns every distinct (status, progress) seen, in order."""
+        seen: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status, task, _ = self.request("GET", f"/export-tasks/{task_id}")
+            assert status == 200, task
+            if not seen or (seen[-1]["status"], seen[-1]["progress"]) != (task["status"], task["progress"]):
+                seen.append(task)
+            if task["status"] in ("COMPLETED", "FAILED", "ABORTED"):
+                return seen
+            time.sleep(0.02)
+        raise AssertionError(f"task {task_id} did not finish: {seen[-1] if seen else None}")
+
+
+@pytest.fixture(scope="session")
+def service() -> Iterator[Service]:
+    aws_port, api_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "GEOEXPORT_AWS_PORT": str(aws_port),
+        "GEOEXPORT_API_PORT": str(api_port),
+        "PYTHONUNBUFFERED": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "geoexport_local", "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    ready = threading.Event()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+            if "ready" in line:
+                ready.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    if not ready.wait(180):
+        process.kill()
+        raise AssertionError("local stack did not become ready:\n" + "".join(output[-50:]))
+    yield Service(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{aws_port}", output)
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()

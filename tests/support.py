@@ -1,0 +1,131 @@
+"""Helpers shared by the test tiers: real readers (GDAL's validator, rasterio, sqlite), a webhook receiver."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "infra" / "sample-data"
+GDAL_VALIDATOR = Path("/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_gpkg.py")
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def validate_gpkg(path: Path) -> None:
+    """Run GDAL's GeoPackage validator (Debian python3-gdal); it exits non-zero on any violation."""
+    assert GDAL_VALIDATOR.exists(), "GDAL's validator is missing: `make test` installs python3-gdal"
+    result = subprocess.run(
+        [SYSTEM_PYTHON, str(GDAL_VALIDATOR), str(path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, f"validate_gpkg.py failed:\n{result.stdout}\n{result.stderr}"
+
+
+def tile_counts(path: Path) -> dict[int, int]:
+    with sqlite3.connect(path) as db:
+        return dict(db.execute("SELECT zoom_level, COUNT(*) FROM tiles GROUP BY zoom_level").fetchall())
+
+
+@dataclass
+class Comparison:
+    compared: int
+    mean_abs_diff: float
+    p99_abs_diff: float
+    visible_outside_roi: int
+    missing_inside: int  # source has data inside the ROI but the GeoPackage is transparent there
+
+
+def compare_with_source(gpkg: Path, source: Path, roi: dict[str, Any]) -> Comparison:
+    """Read the GeoPackage at its max zoom and the source warped independently onto the same grid."""
+    import numpy as np
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.features import geometry_mask
+    from rasterio.warp import reproject
+
+    with rasterio.open(gpkg) as exported:
+        data = exported.read()
+        transform, shape = exported.transform, (exported.height, exported.width)
+    with rasterio.open(source) as src:
+        n = 3 if src.count >= 3 else 1
+        reference = np.zeros((n + 1, *shape), dtype=np.uint8)
+        reproject(
+            rasterio.band(src, list(range(1, n + 1))),
+            reference,
+            src_nodata=src.nodata,
+            dst_transform=transform,
+            dst_crs="EPSG:4326",
+            dst_alpha=n + 1,
+            resampling=Resampling.bilinear,
+        )
+    inside = geometry_mask([roi], shape, transform, invert=True)  # pixel centres inside the ROI
+    outside = ~geometry_mask([roi], shape, transform, invert=True, all_touched=True)
+    alpha = data[3]
+    both = inside & (reference[n] == 255) & (alpha == 255)
+    exported_bands = data[:3] if n == 3 else data[:1]
+    diff = np.abs(exported_bands.astype(int) - reference[:n].astype(int))[:, both]
+    interior = inside & (reference[n] == 255)
+    return Comparison(
+        compared=int(both.sum()),
+        mean_abs_diff=float(diff.mean()) if diff.size else 0.0,
+        p99_abs_diff=float(np.percentile(diff, 99)) if diff.size else 0.0,
+        visible_outside_roi=int((alpha[outside] > 0).sum()),
+        missing_inside=int(((alpha == 0) & interior).sum()),
+    )
+
+
+@dataclass
+class Receiver:
+    """A real HTTP server on loopback that records every webhook POST."""
+
+    port: int = 0
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+    _arrived: threading.Condition = field(default_factory=threading.Condition)
+
+    def start(self) -> Receiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver._arrived:
+                    receiver.calls.append(
+                        {"path": self.path, "headers": dict(self.headers), "body": json.loads(body)}
+                    )
+                    receiver._arrived.notify_all()
+                self.send_response(204)
+                self.end_headers()
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+        with self._arrived:
+            self._arrived.wait_for(lambda: len(self.calls) >= count, timeout=timeout)
+            return list(self.calls)
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()

@@ -1,0 +1,148 @@
+"""Request validation and domain errors become 4xx bodies naming the field and the reason."""
+
+import json
+from typing import Annotated, Any
+
+import pytest
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from geoexport.api import json_response, make_resolver
+from geoexport.errors import FieldProblem, NotFound, ServiceUnavailable, UnprocessableRequest
+from geoexport.models import CreateExportTaskRequest
+
+app = make_resolver()
+raised: list[Exception] = []
+
+
+@app.post("/export-tasks")
+def create(request: Annotated[CreateExportTaskRequest, Body()]) -> Response[str]:
+    if raised:
+        raise raised[0]
+    return json_response(201, {"ok": True})
+
+
+def call(body: str) -> tuple[int, dict[str, Any]]:
+    event = {
+        "path": "/export-tasks",
+        "httpMethod": "POST",
+        "headers": {"Content-Type": "application/json"},
+        "body": body,
+        "requestContext": {"stage": "v1"},
+        "resource": "/export-tasks",
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "isBase64Encoded": False,
+    }
+    response = app.resolve(event, None)  # type: ignore[arg-type]
+    return response["statusCode"], json.loads(response["body"])
+
+
+def valid() -> dict[str, Any]:
+    return {
+        "catalogRecordID": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+        "domain": "RASTER",
+        "ROI": {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "properties": {"maxResolutionDeg": 0.067},
+                    "geometry": {
+                        "type": "Polygon",
+                        "coordinates": [
+                            [[35.0, 31.95], [34.9, 31.95], [34.9, 31.93], [35.0, 31.93], [35.0, 31.95]]
+                        ],
+                    },
+                }
+            ],
+        },
+    }
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> None:
+    raised.clear()
+
+
+def fields(body: dict[str, Any]) -> dict[str, str]:
+    return {e["field"]: e["reason"] for e in body["errors"]}
+
+
+def test_valid_request_passes() -> None:
+    assert call(json.dumps(valid()))[0] == 201
+
+
+def test_malformed_json() -> None:
+    status, body = call('{"catalogRecordID": ')
+    assert status == 400
+    assert "malformed JSON" in " ".join(fields(body).values())
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "reason"),
+    [
+        (lambda b: b.update(catalogRecordID="nope"), "catalogRecordID", "UUID"),
+        (lambda b: b.update(domain="VECTORS"), "domain", "RASTER"),
+        (lambda b: b.update(surprise=1), "surprise", "not permitted"),
+        (lambda b: b["ROI"].update(features=[]), "ROI.features", "at least 1"),
+        (
+            lambda b: b["ROI"]["features"][0]["properties"].update(maxResolutionDeg=1.5),
+            "ROI.features[0].properties.maxResolutionDeg",
+            "less than or equal to 0.703125",
+        ),
+        (
+            lambda b: b["ROI"]["features"][0]["properties"].pop("maxResolutionDeg"),
+            "ROI.features[0].properties.maxResolutionDeg",
+            "required",
+        ),
+        (
+            lambda b: b["ROI"]["features"][0]["geometry"].update(
+                coordinates=[[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]
+            ),
+            "ROI.features[0].geometry.coordinates",
+            "self-intersects",
+        ),
+        (
+            lambda b: b["ROI"]["features"][0]["geometry"]["coordinates"][0].pop(),
+            "ROI.features[0].geometry.coordinates",
+            "open",
+        ),
+        (
+            lambda b: b["ROI"]["features"][0]["geometry"].update(type="Point", coordinates=[1, 2]),
+            "ROI.features[0].geometry",
+            "tag",
+        ),
+        (
+            lambda b: b.update(webhooks=[{"url": "not a url", "events": ["TASK_COMPLETED"]}]),
+            "webhooks[0].url",
+            "URL",
+        ),
+    ],
+)
+def test_each_problem_names_field_and_reason(mutate: Any, field: str, reason: str) -> None:
+    body = valid()
+    mutate(body)
+    status, answer = call(json.dumps(body))
+    assert status == 400
+    problems = fields(answer)
+    assert field in problems, problems
+    assert reason.lower() in problems[field].lower()
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (NotFound("catalog record x does not exist"), 404),
+        (UnprocessableRequest("cannot", [FieldProblem("ROI.features[0].geometry", "outside")]), 422),
+        (ServiceUnavailable("try again"), 503),
+    ],
+)
+def test_domain_errors_map_by_type(error: Exception, status: int) -> None:
+    raised.append(error)
+    got, body = call(json.dumps(valid()))
+    assert got == status
+    assert body["message"] == str(error)
+    if isinstance(error, UnprocessableRequest):
+        assert fields(body) == {"ROI.features[0].geometry": "outside"}

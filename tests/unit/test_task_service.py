@@ -1,0 +1,172 @@
+"""TaskService with in-memory fakes: what is refused before anything starts, and link lifetimes."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+
+from geoexport.errors import NotFound, ServiceUnavailable, UnprocessableRequest
+from geoexport.models import (
+    ArtifactType,
+    CatalogRecord,
+    CreateExportTaskRequest,
+    SourceLocation,
+    StoredArtifact,
+    TaskRecord,
+    TaskStatus,
+)
+from geoexport.tasks.service import TaskService
+
+FOOTPRINT = {"type": "Polygon", "coordinates": [[[10, 10], [20, 10], [20, 20], [10, 20], [10, 10]]]}
+RECORD = CatalogRecord(
+    id=uuid4(),
+    name="r",
+    footprint=FOOTPRINT,
+    maxResolutionDeg=0.001,
+    crs="EPSG:4326",
+    bands=3,
+    dtype="uint8",
+    width=10,
+    height=10,
+    source=SourceLocation(bucket="b", key="k"),
+)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class Fakes:
+    def __init__(self) -> None:
+        self.tasks: dict[str, TaskRecord] = {}
+        self.started: list[UUID] = []
+        self.fail_start = False
+        self.links: list[tuple[str, int]] = []
+
+    # catalog
+    def get(self, record_id: Any) -> Any:
+        if str(record_id) == str(RECORD.id):
+            return RECORD
+        if str(record_id) in self.tasks:
+            return self.tasks[str(record_id)]
+        raise NotFound(f"{record_id} does not exist")
+
+    # tasks
+    def create(self, record: TaskRecord) -> None:
+        self.tasks[str(record.id)] = record
+
+    def set_execution(self, task_id: UUID, arn: str) -> None:
+        self.tasks[str(task_id)] = self.tasks[str(task_id)].model_copy(update={"executionArn": arn})
+
+    def advance(
+        self, task_id: Any, status: TaskStatus, now: datetime, progress: int | None = None, **fields: Any
+    ) -> None:
+        self.tasks[str(task_id)] = self.tasks[str(task_id)].model_copy(update={"status": status, **fields})
+
+    # workflow
+    def start(self, task_id: UUID) -> str:
+        if self.fail_start:
+            raise ServiceUnavailable("the export workflow could not be started; try again")
+        self.started.append(task_id)
+        return f"arn:execution:{task_id}"
+
+    # links
+    def presign_get(self, key: str, expires_in: int, filename: str) -> str:
+        self.links.append((key, expires_in))
+        return f"http://s3/{key}?expires={expires_in}"
+
+
+def service(fakes: Fakes, now: datetime = NOW) -> TaskService:
+    return TaskService(fakes, fakes, fakes, fakes, 3600, clock=lambda: now)
+
+
+def request(polygon: list[list[float]], res: float = 0.01) -> CreateExportTaskRequest:
+    return CreateExportTaskRequest.model_validate(
+        {
+            "catalogRecordID": str(RECORD.id),
+            "domain": "RASTER",
+            "ROI": {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"maxResolutionDeg": res},
+                        "geometry": {"type": "Polygon", "coordinates": [polygon]},
+                    }
+                ],
+            },
+        }
+    )
+
+
+INSIDE = [[12, 12], [13, 12], [13, 13], [12, 13], [12, 12]]
+OUTSIDE = [[40, 40], [41, 40], [41, 41], [40, 41], [40, 40]]
+
+
+def test_create_stores_pending_task_and_starts_one_execution() -> None:
+    fakes = Fakes()
+    task = service(fakes).create(request(INSIDE))
+    assert task.status is TaskStatus.PENDING and task.progress == 0
+    assert fakes.started == [task.id]
+    assert fakes.tasks[str(task.id)].executionArn == f"arn:execution:{task.id}"
+
+
+def test_roi_outside_footprint_and_too_fine_resolution_are_refused_before_start() -> None:
+    fakes = Fakes()
+    with pytest.raises(UnprocessableRequest) as refused:
+        service(fakes).create(request(OUTSIDE, res=0.0001))
+    fields = {p.field for p in refused.value.problems}
+    assert fields == {"ROI.features[0].geometry", "ROI.features[0].properties.maxResolutionDeg"}
+    assert fakes.tasks == {} and fakes.started == []
+
+
+def test_unknown_record_is_not_found() -> None:
+    fakes = Fakes()
+    body = request(INSIDE).model_copy(update={"catalogRecordID": uuid4()})
+    with pytest.raises(NotFound):
+        service(fakes).create(body)
+    assert fakes.started == []
+
+
+def test_a_task_that_cannot_start_ends_failed_not_pending() -> None:
+    fakes = Fakes()
+    fakes.fail_start = True
+    with pytest.raises(ServiceUnavailable):
+        service(fakes).create(request(INSIDE))
+    (stored,) = fakes.tasks.values()
+    assert stored.status is TaskStatus.FAILED
+    assert stored.errorReason and "could not be started" in stored.errorReason
+
+
+def test_links_are_minted_per_view_and_never_outlive_expiry() -> None:
+    fakes = Fakes()
+    task = TaskRecord(
+        id=uuid4(),
+        status=TaskStatus.COMPLETED,
+        progress=100,
+        request=request(INSIDE),
+        createdAt=NOW,
+        updatedAt=NOW,
+        expiredAt=NOW + timedelta(minutes=10),
+        artifacts=[
+            StoredArtifact(
+                type=ArtifactType.GPKG, name="a.gpkg", size=1, sha256="0" * 64, key="exports/x/a.gpkg"
+            )
+        ],
+    )
+    view = service(fakes).view(task)
+    assert view.artifacts[0].url is not None
+    assert fakes.links == [("exports/x/a.gpkg", 600)]
+    expired = service(fakes, now=NOW + timedelta(hours=1)).view(task)
+    assert expired.artifacts[0].url is None
+
+
+def test_links_only_for_completed_tasks() -> None:
+    fakes = Fakes()
+    task = TaskRecord(
+        id=uuid4(),
+        status=TaskStatus.IN_PROGRESS,
+        progress=50,
+        request=request(INSIDE),
+        createdAt=NOW,
+        updatedAt=NOW,
+    )
+    assert service(fakes).view(task).artifacts == []

@@ -1,0 +1,63 @@
+"""template.yaml and its ASL, as the local stack reads them."""
+
+import json
+
+from geoexport_local.template import read_stack
+from tests.support import ROOT
+
+stack = read_stack(ROOT)
+
+
+def test_routes_come_from_the_template_and_point_at_functions() -> None:
+    routes = {(r.method, r.path): r.function for r in stack.routes}
+    assert routes[("POST", "/export-tasks")] == "CreateTaskFunction"
+    assert routes[("GET", "/export-tasks/{task_id}")] == "GetTaskFunction"
+    assert routes[("GET", "/storage")] == "StorageFunction"
+    assert routes[("GET", "/health")] == "HealthFunction"
+    for function in routes.values():
+        code = stack.functions[function].code_dir / "app.py"
+        assert code.exists(), code
+    assert stack.routes[0].pattern.match("/health")
+    match = next(r for r in stack.routes if "{task_id}" in r.path).pattern.match("/export-tasks/abc")
+    assert match and match.group("task_id") == "abc"
+
+
+def test_state_machine_chains_the_steps_with_retry_and_catch() -> None:
+    (definition,) = stack.state_machines.values()
+    assert "${" not in definition
+    asl = json.loads(definition)
+    states = asl["States"]
+    assert asl["StartAt"] == "Clip"
+    assert [states["Clip"]["Next"], states["Package"]["Next"], states["Upload"]["Next"]] == [
+        "Package",
+        "Upload",
+        "Notify",
+    ]
+    function_arns = {f.arn for f in stack.functions.values()}
+    for name in ("Clip", "Package", "Upload"):
+        state = states[name]
+        assert state["Parameters"]["FunctionName"] in function_arns
+        assert any("TransientError" in r["ErrorEquals"] for r in state["Retry"])
+        assert "TransientError" not in json.dumps(state["Catch"])
+        catch = state["Catch"][0]
+        assert catch["ErrorEquals"] == ["States.ALL"]
+        assert states[catch["Next"]]["Next"] == "MarkFailed"
+    assert (
+        states["MarkFailed"]["Parameters"]["FunctionName"] == states["Notify"]["Parameters"]["FunctionName"]
+    )
+
+
+def test_exports_bucket_lifecycle_implements_expiry() -> None:
+    exports = next(props for name, props in stack.buckets.items() if "exports" in name)
+    rules = {rule["Id"]: rule for rule in exports["LifecycleConfiguration"]["Rules"]}
+    retention = int(stack.functions["NotifyFunction"].environment["EXPORT_RETENTION_DAYS"])
+    assert int(rules["expire-exports"]["ExpirationInDays"]) == retention + 1
+    assert rules["expire-exports"]["Prefix"] == "exports/"
+    assert int(rules["expire-scratch"]["ExpirationInDays"]) == 1
+
+
+def test_every_function_gets_its_resources_by_reference() -> None:
+    create = stack.functions["CreateTaskFunction"].environment
+    assert create["STATE_MACHINE_ARN"].startswith("arn:aws:states:")
+    assert create["TASKS_TABLE"] in stack.tables
+    assert create["EXPORTS_BUCKET"] in stack.buckets
