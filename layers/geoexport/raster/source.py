@@ -34,6 +34,7 @@ def gdal_env(options: dict[str, str]) -> Iterator[None]:
         GDAL_HTTP_MAX_RETRY="3",
         GDAL_HTTP_RETRY_DELAY="0.5",
         VSI_CACHE="TRUE",
+        GDAL_CACHEMAX=256,  # MB; the default (5 % of RAM) costs memory, not speed, for block-wise warps
         **options,
     ):
         yield
