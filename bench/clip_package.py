@@ -14,18 +14,25 @@ from __future__ import annotations
 import json
 import os
 import resource
+import sqlite3
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import rasterio
+
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".work"
 THREADS = int(os.environ.get("BENCH_THREADS", str(os.cpu_count() or 2)))
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
-ROI = {"type": "Polygon", "coordinates": [[[-78.3, 24.1], [-77.2, 24.1], [-76.9, 24.7], [-77.3, 25.3],
-                                           [-78.3, 25.3], [-78.3, 24.1]]]}
+ROI = {
+    "type": "Polygon",
+    "coordinates": [
+        [[-78.3, 24.1], [-77.2, 24.1], [-76.9, 24.7], [-77.3, 25.3], [-78.3, 25.3], [-78.3, 24.1]]
+    ],
+}
 
 
 def make_source() -> Path:
@@ -40,14 +47,27 @@ def make_source() -> Path:
     with rasterio.open(ROOT / "infra" / "sample-data" / "RGB.byte.tif") as src:
         width, height = src.width * 8, src.height * 8
         data = src.read(out_shape=(src.count, height, width), resampling=Resampling.bilinear)
-        profile = src.profile | {"width": width, "height": height, "transform":
-                                 src.transform * src.transform.scale(1 / 8, 1 / 8), "tiled": True,
-                                 "blockxsize": 512, "blockysize": 512}
+        profile = src.profile | {
+            "width": width,
+            "height": height,
+            "transform": src.transform * src.transform.scale(1 / 8, 1 / 8),
+            "tiled": True,
+            "blockxsize": 512,
+            "blockysize": 512,
+        }
     upsampled = WORK / "rgb_x8.tif"
     with rasterio.open(upsampled, "w", **profile) as dst:
         dst.write(data)
-    copy(upsampled, target, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE="512", OVERVIEWS="AUTO",
-         RESAMPLING="AVERAGE", NUM_THREADS="ALL_CPUS")
+    copy(
+        upsampled,
+        target,
+        driver="COG",
+        COMPRESS="DEFLATE",
+        BLOCKSIZE="512",
+        OVERVIEWS="AUTO",
+        RESAMPLING="AVERAGE",
+        NUM_THREADS="ALL_CPUS",
+    )
     upsampled.unlink()
     return target
 
@@ -58,7 +78,13 @@ def ours_child(source: str, out: str) -> None:
     from uuid import uuid4
 
     from geoexport.geometry import grid
-    from geoexport.models import CatalogRecord, CreateExportTaskRequest, SourceLocation, TaskRecord, TaskStatus
+    from geoexport.models import (
+        CatalogRecord,
+        CreateExportTaskRequest,
+        SourceLocation,
+        TaskRecord,
+        TaskStatus,
+    )
     from geoexport.pipeline.clip import build_plan
     from geoexport.pipeline.package import render_gpkg
     from geoexport.raster.source import describe
@@ -66,16 +92,39 @@ def ours_child(source: str, out: str) -> None:
     started = time.perf_counter()
     info = describe(source)
     zoom = grid.zoom_for_resolution(info.resolution_deg)
-    record = CatalogRecord(id=uuid4(), name="bench", footprint=info.footprint,
-                           maxResolutionDeg=info.resolution_deg, crs=info.crs, bands=info.bands,
-                           dtype=info.dtype, nodata=info.nodata, width=info.width, height=info.height,
-                           source=SourceLocation(bucket="local", key=source))
-    request = CreateExportTaskRequest.model_validate({
-        "catalogRecordID": str(record.id), "domain": "RASTER", "ROI": {"type": "FeatureCollection", "features": [
-            {"type": "Feature", "properties": {"maxResolutionDeg": grid.resolution(zoom)}, "geometry": ROI}]}})
+    record = CatalogRecord(
+        id=uuid4(),
+        name="bench",
+        footprint=info.footprint,
+        maxResolutionDeg=info.resolution_deg,
+        crs=info.crs,
+        bands=info.bands,
+        dtype=info.dtype,
+        nodata=info.nodata,
+        width=info.width,
+        height=info.height,
+        source=SourceLocation(bucket="local", key=source),
+    )
+    request = CreateExportTaskRequest.model_validate(
+        {
+            "catalogRecordID": str(record.id),
+            "domain": "RASTER",
+            "ROI": {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"maxResolutionDeg": grid.resolution(zoom)},
+                        "geometry": ROI,
+                    }
+                ],
+            },
+        }
+    )
     now = datetime.now(UTC)
-    task = TaskRecord(id=uuid4(), status=TaskStatus.IN_PROGRESS, progress=0, request=request,
-                      createdAt=now, updatedAt=now)
+    task = TaskRecord(
+        id=uuid4(), status=TaskStatus.IN_PROGRESS, progress=0, request=request, createdAt=now, updatedAt=now
+    )
     plan = build_plan(task, record)
     stats = render_gpkg(plan, source, Path(out), THREADS, {})
     elapsed = time.perf_counter() - started
@@ -84,8 +133,12 @@ def ours_child(source: str, out: str) -> None:
 
 
 def run_ours(source: Path, out: Path) -> dict[str, float]:
-    result = subprocess.run([sys.executable, __file__, "--ours", str(source), str(out)], check=True,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, __file__, "--ours", str(source), str(out)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
@@ -94,22 +147,59 @@ def run_gdal(source: Path, out: Path, zoom: int) -> float:
 
     res = grid.resolution(zoom)
     cutline = WORK / "roi.geojson"
-    cutline.write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {}, "geometry": ROI}]}))
+    cutline.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [{"type": "Feature", "properties": {}, "geometry": ROI}],
+            }
+        )
+    )
     warped = WORK / "gdal_warped.tif"
     for path in (warped, out):
         path.unlink(missing_ok=True)
     env = {**os.environ, "GDAL_NUM_THREADS": str(THREADS), "GDAL_CACHEMAX": "256"}
     factors = [str(2**i) for i in range(1, zoom + 1)]
     commands = [
-        ["gdalwarp", "-q", "-multi", "-wo", f"NUM_THREADS={THREADS}", "-t_srs", "EPSG:4326",
-         "-tr", str(res), str(res), "-tap", "-r", "bilinear", "-cutline", str(cutline), "-crop_to_cutline",
-         "-dstalpha", "-co", "TILED=YES", str(source), str(warped)],
+        [
+            "gdalwarp",
+            "-q",
+            "-multi",
+            "-wo",
+            f"NUM_THREADS={THREADS}",
+            "-t_srs",
+            "EPSG:4326",
+            "-tr",
+            str(res),
+            str(res),
+            "-tap",
+            "-r",
+            "bilinear",
+            "-cutline",
+            str(cutline),
+            "-crop_to_cutline",
+            "-dstalpha",
+            "-co",
+            "TILED=YES",
+            str(source),
+            str(warped),
+        ],
         # No ZOOM_LEVEL (GDAL 3.6 lacks it): from an input already at the zoom's resolution, the driver
         # picks that zoom; the tile counts printed below show both files hold the same levels.
-        ["gdal_translate", "-q", "-of", "GPKG", "-co", "TILING_SCHEME=InspireCRS84Quad",
-         "-co", "TILE_FORMAT=PNG", "-co", "RESAMPLING=BILINEAR",
-         str(warped), str(out)],
+        [
+            "gdal_translate",
+            "-q",
+            "-of",
+            "GPKG",
+            "-co",
+            "TILING_SCHEME=InspireCRS84Quad",
+            "-co",
+            "TILE_FORMAT=PNG",
+            "-co",
+            "RESAMPLING=BILINEAR",
+            str(warped),
+            str(out),
+        ],
         ["gdaladdo", "-q", "-r", "average", str(out), *factors],
     ]
     started = time.perf_counter()
@@ -121,11 +211,14 @@ def run_gdal(source: Path, out: Path, zoom: int) -> float:
 def main() -> None:
     source = make_source()
     validator = "/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_gpkg.py"
-    gdal_version = subprocess.run(["gdalinfo", "--version"], capture_output=True, text=True).stdout.strip()
-    import rasterio
+    gdal_version = subprocess.run(
+        ["gdalinfo", "--version"], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
     print(f"workload: {source.name} (RGB.byte.tif x8), threads={THREADS}, runs={RUNS}")
-    print(f"ours: rasterio {rasterio.__version__} / GDAL {rasterio.__gdal_version__}; gdal CLI: {gdal_version}")
+    print(
+        f"ours: rasterio {rasterio.__version__} / GDAL {rasterio.__gdal_version__}; gdal CLI: {gdal_version}"
+    )
     ours_times, gdal_times, peaks = [], [], []
     ours_out, gdal_out = WORK / "ours.gpkg", WORK / "gdal.gpkg"
     zoom = 0
@@ -137,15 +230,18 @@ def main() -> None:
         gdal_times.append(run_gdal(source, gdal_out, zoom))
         print(f"run {run + 1}: ours {ours_times[-1]:.2f} s, gdal {gdal_times[-1]:.2f} s")
     for name, path in (("ours", ours_out), ("gdal", gdal_out)):
-        check = subprocess.run(["/usr/bin/python3", validator, str(path)], capture_output=True, text=True)
-        import sqlite3
-
+        check = subprocess.run(
+            ["/usr/bin/python3", validator, str(path)], capture_output=True, text=True, check=False
+        )
         with sqlite3.connect(path) as db:
-            levels = db.execute("SELECT COUNT(DISTINCT zoom_level), COUNT(*) FROM "
-                                "(SELECT zoom_level FROM " + ("tiles" if name == "ours" else "gdal") + ")"
-                                ).fetchone()
-        print(f"{name}: {path.stat().st_size / 1e6:.1f} MB, {levels[1]} tiles in {levels[0]} zoom levels, "
-              f"validator {'ok' if check.returncode == 0 else 'FAILED: ' + check.stdout[-200:]}")
+            levels = db.execute(
+                "SELECT COUNT(DISTINCT zoom_level), COUNT(*) FROM "
+                "(SELECT zoom_level FROM " + ("tiles" if name == "ours" else "gdal") + ")"
+            ).fetchone()
+        print(
+            f"{name}: {path.stat().st_size / 1e6:.1f} MB, {levels[1]} tiles in {levels[0]} zoom levels, "
+            f"validator {'ok' if check.returncode == 0 else 'FAILED: ' + check.stdout[-200:]}"
+        )
     ours, gdal = statistics.median(ours_times), statistics.median(gdal_times)
     print(f"zoom: {zoom}; median ours {ours:.2f} s, gdal {gdal:.2f} s")
     print(f"peak memory of ours: {max(peaks) / 2**20:.0f} MiB")
