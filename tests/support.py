@@ -38,6 +38,35 @@ def tile_counts(path: Path) -> dict[int, int]:
         return dict(db.execute("SELECT zoom_level, COUNT(*) FROM tiles GROUP BY zoom_level").fetchall())
 
 
+def visible_bounds(path: Path) -> dict[int, tuple[float, float, float, float]]:
+    """Per zoom, the lon/lat bounds of the pixels that are not transparent, decoded from the tiles."""
+    from rasterio.io import MemoryFile
+
+    from geoexport.geometry import grid
+
+    found: dict[int, tuple[float, float, float, float]] = {}
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT zoom_level, tile_column, tile_row, tile_data FROM tiles").fetchall()
+    for zoom, col, row, blob in rows:
+        with MemoryFile(blob) as memfile, memfile.open() as png:
+            data = png.read()
+        alpha = data[-1] if data.shape[0] in (2, 4) else data[0] * 0 + 255
+        ys, xs = (alpha > 0).nonzero()
+        if not len(xs):
+            continue
+        res = grid.resolution(zoom)
+        minx, _, _, maxy = grid.tile_bounds(zoom, col, row)
+        box = (
+            minx + xs.min() * res,
+            maxy - (ys.max() + 1) * res,
+            minx + (xs.max() + 1) * res,
+            maxy - ys.min() * res,
+        )
+        old = found.get(zoom, box)
+        found[zoom] = (min(old[0], box[0]), min(old[1], box[1]), max(old[2], box[2]), max(old[3], box[3]))
+    return found
+
+
 @dataclass
 class Comparison:
     compared: int

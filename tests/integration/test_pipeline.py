@@ -14,11 +14,19 @@ import pytest
 
 from geoexport import bootstrap
 from geoexport.errors import SourceUnreadable
+from geoexport.geometry import grid
 from geoexport.models import CreateExportTaskRequest, TaskRecord, TaskStatus
 from geoexport.notify.webhooks import WebhookSender
 from geoexport.pipeline import clip, notify, package, upload
 from tests.integration.conftest import Cloud
-from tests.support import SAMPLES, Receiver, compare_with_source, tile_counts, validate_gpkg
+from tests.support import (
+    SAMPLES,
+    Receiver,
+    compare_with_source,
+    tile_counts,
+    validate_gpkg,
+    visible_bounds,
+)
 
 PENTAGON = {
     "type": "Polygon",
@@ -179,3 +187,58 @@ def test_unreadable_source_fails_with_a_clear_reason(cloud: Cloud, receiver: Rec
         package.run(
             str(task.id), clipped["planKey"], tasks, store, 2, s.gdal_s3_options(), lambda: datetime.now(UTC)
         )
+
+
+@pytest.mark.parametrize(
+    ("record", "source", "roi", "res", "zooms"),
+    [
+        # one grey band, nodata 255, Web Mercator: grey(+alpha) PNG tiles
+        (
+            "colorado-hillshade",
+            "shade.tif",
+            {
+                "type": "Polygon",
+                "coordinates": [[[-106.50, 39.58], [-106.45, 39.58], [-106.45, 39.63], [-106.50, 39.58]]],
+            },
+            0.0000858306884765625,
+            14,
+        ),
+        # already EPSG:4326 at zoom 0's resolution: a single level
+        (
+            "world-rgb",
+            "world.rgb.tif",
+            {"type": "Polygon", "coordinates": [[[-20, -30], [60, -30], [60, 40], [-20, 40], [-20, -30]]]},
+            0.703125,
+            1,
+        ),
+    ],
+)
+def test_other_sample_kinds_export_correctly(
+    cloud: Cloud,
+    receiver: Receiver,
+    tmp_path: Path,
+    record: str,
+    source: str,
+    roi: dict[str, Any],
+    res: float,
+    zooms: int,
+) -> None:
+    task = make_task(cloud, record, roi, res, receiver.url())
+    run_steps(cloud, str(task.id), WebhookSender(timeout_seconds=5))
+    view = bootstrap.task_service(cloud.settings).get(task.id)
+    assert view.status is TaskStatus.COMPLETED, view.errorReason
+    gpkg = next(a for a in view.artifacts if a.type.value == "GPKG")
+    download(gpkg.url or "", tmp_path / gpkg.name)
+    validate_gpkg(tmp_path / gpkg.name)
+    assert sorted(tile_counts(tmp_path / gpkg.name)) == list(range(zooms))
+    # Every level shows the ROI where it is: visible pixels lie within the ROI's bounds plus one pixel.
+    from shapely.geometry import shape
+
+    rminx, rminy, rmaxx, rmaxy = shape(roi).bounds
+    for zoom, (minx, miny, maxx, maxy) in visible_bounds(tmp_path / gpkg.name).items():
+        pad = grid.resolution(zoom) * 1.001
+        assert rminx - pad <= minx and maxx <= rmaxx + pad and rminy - pad <= miny and maxy <= rmaxy + pad
+    comparison = compare_with_source(tmp_path / gpkg.name, SAMPLES / source, roi)
+    assert comparison.compared > 10_000
+    assert comparison.mean_abs_diff < 2.0 and comparison.p99_abs_diff <= 12
+    assert comparison.visible_outside_roi == 0 and comparison.missing_inside == 0

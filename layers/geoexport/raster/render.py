@@ -8,6 +8,7 @@ tiles with no visible pixel are not written.
 
 from __future__ import annotations
 
+import math
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -153,13 +154,8 @@ class TileRenderer:
                     "damaged: re-ingest the product or choose another record"
                 ) from error
 
-    def _render(self, block: _Block) -> list[Tile]:
-        zoom = block.level.zoom
-        res = grid.resolution(zoom)
-        size = grid.TILE_SIZE
-        width, height = block.cols * size, block.rows * size
-        minx, _, _, maxy = _block_bounds(block)
-        transform = Affine(res, 0.0, minx, 0.0, -res, maxy)
+    def _warp(self, zoom: int, transform: Affine, width: int, height: int) -> npt.NDArray[np.uint8]:
+        """Colour bands plus alpha (source nodata -> 0) on a grid of ``zoom``'s resolution."""
         overview, resampling = self._choose(zoom)
         src = self._dataset(overview)
         n = len(self._bands.indexes)
@@ -180,24 +176,96 @@ class TileRenderer:
             num_threads=1,
             **kwargs,
         )
-        region = block.level.region
+        return out
+
+    def render_small(self, level: Level) -> list[Tile]:
+        """A level whose region is smaller than its pixels (a small ROI at a coarse zoom).
+
+        Warping straight to such a coarse grid is erratic (GDAL drops a source smaller than a pixel), so
+        the region is warped at a zoom where it spans >= 8 pixels and averaged down, alpha-weighted, as
+        overview building does; every pixel the region reaches stays visible, so each level shows it.
+        """
+        with gdal_env(self._gdal_options):
+            try:
+                return self._render_small(level)
+            except RasterioError as error:
+                raise SourceUnreadable(f"the source raster's pixels cannot be read ({error})") from error
+
+    def _render_small(self, level: Level) -> list[Tile]:
+        zoom, res, size = level.zoom, grid.resolution(level.zoom), grid.TILE_SIZE
+        minx, miny, maxx, maxy = level.region.bounds
+        col0, row0 = math.floor((minx + 180) / res), math.floor((90 - maxy) / res)
+        col1, row1 = math.ceil((maxx + 180) / res), math.ceil((90 - miny) / res)
+        span_px = max(min(maxx - minx, maxy - miny) / res, 1e-9)
+        factor = 1 << max(1, min(16, math.ceil(math.log2(8 / span_px))))
+        while factor > 2 and (col1 - col0) * (row1 - row0) * factor * factor > 4_000_000:
+            factor //= 2  # a long, thin region: stay within a bounded warp
+        fine = res / factor
+        width, height = (col1 - col0) * factor, (row1 - row0) * factor
+        transform = Affine(fine, 0.0, -180 + col0 * res, 0.0, -fine, 90 - row0 * res)
+        fine_zoom = zoom + int(math.log2(factor))
+        out = self._warp(min(fine_zoom, grid.MAX_ZOOM), transform, width, height).astype(np.float64)
+        n = out.shape[0] - 1
+        inside = geometry_mask(
+            [mapping(level.region)], out_shape=(height, width), transform=transform, invert=True
+        )
+        out[n][~inside] = 0
+        shape = (n + 1, row1 - row0, factor, col1 - col0, factor)
+        blocks = out.reshape(shape)
+        weight = blocks[n].sum(axis=(1, 3))
+        coarse = np.zeros((n + 1, row1 - row0, col1 - col0), dtype=np.uint8)
+        seen = weight > 0
+        for band in range(n):
+            summed = (blocks[band] * blocks[n]).sum(axis=(1, 3))
+            coarse[band][seen] = np.round(summed[seen] / weight[seen]).astype(np.uint8)
+        coarse[n][seen] = 255
+        tiles: list[Tile] = []
+        first = grid.tile_range(level.region.bounds, zoom)
+        for row in range(first.min_row, first.max_row + 1):
+            for col in range(first.min_col, first.max_col + 1):
+                tile = np.zeros((n + 1, size, size), dtype=np.uint8)
+                top, left = row * size, col * size  # tile origin in level pixels
+                r0, r1 = max(row0, top), min(row1, top + size)
+                c0, c1 = max(col0, left), min(col1, left + size)
+                if r0 >= r1 or c0 >= c1:
+                    continue
+                tile[:, r0 - top : r1 - top, c0 - left : c1 - left] = coarse[
+                    :, r0 - row0 : r1 - row0, c0 - col0 : c1 - col0
+                ]
+                if tile[n].any():
+                    tiles.append((zoom, col, row, encode_png(tile)))
+        return tiles
+
+    def _render(self, block: _Block) -> list[Tile]:
+        zoom = block.level.zoom
+        res = grid.resolution(zoom)
+        size = grid.TILE_SIZE
+        width, height = block.cols * size, block.rows * size
+        minx, _, _, maxy = _block_bounds(block)
+        transform = Affine(res, 0.0, minx, 0.0, -res, maxy)
+        n = len(self._bands.indexes)
+        out = self._warp(zoom, transform, width, height)
+        region = mapping(block.level.region)
         prepared = self._prepared_region(block.level)
+        # Pixel centres inside the region stay visible (GDAL's cutline rule); None: the whole block is inside.
+        inside = None
         if not prepared.contains(box(*_block_bounds(block))):
-            outside = geometry_mask([mapping(region)], out_shape=(height, width), transform=transform)
-            out[n][outside] = 0
-        alpha = out[n]
-        out[:n, alpha == 0] = 0
+            inside = geometry_mask([region], out_shape=(height, width), transform=transform, invert=True)
         tiles: list[Tile] = []
         for j in range(block.rows):
             for i in range(block.cols):
                 col, row = block.min_col + i, block.min_row + j
                 if not prepared.intersects(box(*grid.tile_bounds(zoom, col, row))):
                     continue
-                tile = out[:, j * size : (j + 1) * size, i * size : (i + 1) * size]
-                tile_alpha = tile[n]
-                if not tile_alpha.any():
+                window = (slice(None), slice(j * size, (j + 1) * size), slice(i * size, (i + 1) * size))
+                tile = out[window]
+                if inside is not None:
+                    tile[n][~inside[window[1:]]] = 0
+                alpha = tile[n]
+                if not alpha.any():
                     continue
-                pixels = tile[:n] if tile_alpha.min() == 255 else tile
+                tile[:n, alpha == 0] = 0
+                pixels = tile[:n] if alpha.min() == 255 else tile
                 tiles.append((zoom, col, row, encode_png(pixels)))
         return tiles
 
@@ -237,6 +305,13 @@ def render(
                 for future in futures:
                     future.cancel()
                 raise
+        for level in levels:
+            if stats.tiles_per_zoom[level.zoom] == 0:  # only small regions at coarse zooms end up here
+                tiles = renderer.render_small(level)
+                for zoom, _, _, data in tiles:
+                    stats.tiles_per_zoom[zoom] += 1
+                    stats.tile_bytes += len(data)
+                sink(tiles)
     finally:
         renderer.close()
     return stats
