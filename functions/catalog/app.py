@@ -11,7 +11,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from geoexport import bootstrap
 from geoexport.api import json_response, make_resolver
-from geoexport.catalog.views import record_view
+from geoexport.api.schema import responses
+from geoexport.catalog.views import RecordList, RecordView, record_view
 from geoexport.settings import Settings
 
 settings = Settings.from_environ(os.environ)
@@ -20,12 +21,20 @@ app = make_resolver()
 catalog = bootstrap.catalog_repository(settings)
 
 
-@app.get("/catalog/records")
+@app.get(
+    "/catalog/records",
+    summary="Products one can export",
+    responses=responses({200: ("The catalog", RecordList)}),
+)
 def list_records() -> Response[str]:
     return json_response(200, {"records": [record_view(record) for record in catalog.list()]})
 
 
-@app.get("/catalog/records/<record_id>")
+@app.get(
+    "/catalog/records/<record_id>",
+    summary="One product",
+    responses=responses({200: ("The record", RecordView)}, 404),
+)
 def get_record(record_id: UUID) -> Response[str]:
     return json_response(200, record_view(catalog.get(record_id)))
 

@@ -10,11 +10,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from geoexport import bootstrap
 from geoexport.pipeline import clip
 from geoexport.pipeline.events import ClipInput
+from geoexport.pipeline.faults import Faults
 from geoexport.settings import Settings
 
 settings = Settings.from_environ(os.environ)
 logger = Logger()
-tasks = bootstrap.task_repository(settings)
+faults = Faults(settings.faults)
+tasks = bootstrap.step_tasks(settings)
 catalog = bootstrap.catalog_repository(settings)
 store = bootstrap.exports_store(settings)
 
@@ -23,4 +25,6 @@ store = bootstrap.exports_store(settings)
 @event_parser(model=ClipInput)
 def lambda_handler(event: ClipInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(taskId=event.taskId)
-    return clip.run(event.taskId, tasks, catalog, store, settings.gdal_s3_options())
+    faults.before("Clip", event.taskId)
+    result = clip.run(event.taskId, tasks, catalog, store, settings.gdal_s3_options())
+    return faults.after("Clip", result)

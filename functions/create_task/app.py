@@ -1,18 +1,22 @@
-"""POST /export-tasks: validate the request against the catalog, store the task, start the workflow."""
+"""POST /export-tasks (and v1's POST /create/roi): dedupe, estimate, reserve storage, start the workflow."""
 
 import os
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from geoexport import bootstrap
 from geoexport.api import json_response, make_resolver
-from geoexport.models import CreateExportTaskRequest
+from geoexport.api.schema import responses
+from geoexport.models import CreateExportTaskRequest, ExportTask
+from geoexport.models.v1 import CompletedAnswer, CreateRoiRequest, InProgressAnswer
+from geoexport.notify.callback import v1_body
 from geoexport.settings import Settings
+from geoexport.tasks.service import DryRun
 
 settings = Settings.from_environ(os.environ)
 logger = Logger()
@@ -20,13 +24,58 @@ app = make_resolver()
 service = bootstrap.task_service(settings)
 
 
-@app.post("/export-tasks")
-def create_export_task(request: Annotated[CreateExportTaskRequest, Body()]) -> Response[str]:
-    task = service.create(request)
-    logger.info("export task created", extra={"taskId": str(task.id)})
-    return json_response(201, task, headers={"Location": f"/export-tasks/{task.id}"})
+@app.post(
+    "/export-tasks",
+    summary="Create an export task (or find the identical one already there)",
+    responses=responses(
+        {
+            201: ("Created and started", ExportTask),
+            200: ("An identical task answers (see dedupe)", ExportTask),
+        },
+        404,
+        409,
+        422,
+        503,
+        507,
+    ),
+)
+def create_export_task(
+    request: Annotated[CreateExportTaskRequest, Body()],
+    dryRun: Annotated[bool, Query(description="only estimate; create nothing")] = False,
+) -> Response[str]:
+    if dryRun:
+        return json_response(200, service.dry_run(request))
+    outcome = service.create(request)
+    logger.info("export task", extra={"taskId": str(outcome.task.id), "newTask": outcome.created})
+    return json_response(
+        201 if outcome.created else 200,
+        outcome.task,
+        headers={"Location": f"/export-tasks/{outcome.task.id}"},
+    )
+
+
+@app.post(
+    "/create/roi",
+    summary="v1 (seed 000): create an export from an ROI",
+    responses=responses(
+        {200: ("In progress (Appendix 3) or cached and completed (Appendix 4)", InProgressAnswer)},
+        404,
+        422,
+        503,
+        507,
+    ),
+)
+def create_roi_v1(request: Annotated[CreateRoiRequest, Body()]) -> Response[str]:
+    outcome = service.create(request.to_canonical(), api="v1")
+    task = outcome.task
+    if task.status.value == "COMPLETED":
+        return json_response(200, CompletedAnswer.model_validate(v1_body(task)))
+    return json_response(200, InProgressAnswer(id=str(task.id), taskIds=[str(task.id)]))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
+
+
+__all__ = ["DryRun", "lambda_handler"]

@@ -1,16 +1,21 @@
-"""GET /export-tasks/{id}: the task's status and progress, and fresh download links once it is done."""
+"""GET /export-tasks[/{id}] (and v1's GET /taskStatus/{jobId}): status, progress, fresh download links."""
 
 import os
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from geoexport import bootstrap
 from geoexport.api import json_response, make_resolver
+from geoexport.api.schema import TaskPage, responses
+from geoexport.models import ExportTask, TaskStatus
+from geoexport.models.v1 import TaskStatusAnswer
+from geoexport.notify.callback import V1_STATUS
 from geoexport.settings import Settings
 
 settings = Settings.from_environ(os.environ)
@@ -19,9 +24,37 @@ app = make_resolver()
 service = bootstrap.task_service(settings)
 
 
-@app.get("/export-tasks/<task_id>")
+@app.get(
+    "/export-tasks/<task_id>",
+    summary="An export task: status, progress, artifacts with fresh links",
+    responses=responses({200: ("The task", ExportTask)}, 404),
+)
 def get_export_task(task_id: UUID) -> Response[str]:
     return json_response(200, service.get(task_id))
+
+
+@app.get(
+    "/export-tasks",
+    summary="Export tasks, newest first",
+    responses=responses({200: ("A page of tasks", TaskPage)}),
+)
+def list_export_tasks(
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    nextToken: Annotated[str | None, Query(max_length=2048)] = None,
+    status: Annotated[TaskStatus | None, Query()] = None,
+) -> Response[str]:
+    items, token = service.list_tasks("anonymous", status, limit, nextToken)
+    return json_response(200, TaskPage(items=items, nextToken=token))
+
+
+@app.get(
+    "/taskStatus/<job_id>",
+    summary="v1 (seed 000): percentage and status of a job",
+    responses=responses({200: ("Status", TaskStatusAnswer)}, 404),
+)
+def task_status_v1(job_id: UUID) -> Response[str]:
+    task = service.get(job_id)
+    return json_response(200, TaskStatusAnswer(percentage=task.progress, status=V1_STATUS[task.status]))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -4,6 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
 from geoexport import __version__
 from geoexport.api import json_response, make_resolver
@@ -11,7 +12,16 @@ from geoexport.api import json_response, make_resolver
 app = make_resolver()
 
 
-@app.get("/health")
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+@app.get(
+    "/health",
+    summary="Liveness",
+    responses={200: {"description": "Up", "content": {"application/json": {"model": Health}}}},
+)
 def health() -> Response[str]:
     return json_response(200, {"status": "ok", "version": __version__})
 

@@ -12,10 +12,12 @@ from geoexport import bootstrap
 from geoexport.notify.webhooks import WebhookSender
 from geoexport.pipeline import notify
 from geoexport.pipeline.events import NotifyInput
+from geoexport.pipeline.faults import Faults
 from geoexport.settings import Settings
 
 settings = Settings.from_environ(os.environ)
 logger = Logger()
+faults = Faults(settings.faults)
 tasks = bootstrap.task_repository(settings)
 store = bootstrap.exports_store(settings)
 views = bootstrap.task_service(settings)
@@ -26,9 +28,11 @@ sender = WebhookSender(timeout_seconds=settings.webhook_timeout_seconds)
 @event_parser(model=NotifyInput)
 def lambda_handler(event: NotifyInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(taskId=event.taskId)
-    if event.failedStep:
+    faults.before("Notify", event.taskId)
+    outcome = "failed" if event.failedStep else event.outcome
+    if outcome == "failed":
         logger.warning("export failed", extra={"step": event.failedStep, "error": event.error})
-    return notify.run(
+    result = notify.run(
         event.taskId,
         tasks,
         store,
@@ -36,6 +40,8 @@ def lambda_handler(event: NotifyInput, context: LambdaContext) -> dict[str, Any]
         sender,
         lambda: datetime.now(UTC),
         settings.retention_days,
+        outcome=outcome,
         failed_step=event.failedStep,
         error=event.error,
     )
+    return faults.after("Notify", result)

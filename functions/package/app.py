@@ -11,11 +11,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from geoexport import bootstrap
 from geoexport.pipeline import package
 from geoexport.pipeline.events import PackageInput
+from geoexport.pipeline.faults import Faults
 from geoexport.settings import Settings
 
 settings = Settings.from_environ(os.environ)
 logger = Logger()
-tasks = bootstrap.task_repository(settings)
+faults = Faults(settings.faults)
+tasks = bootstrap.step_tasks(settings)
 store = bootstrap.exports_store(settings)
 
 
@@ -23,7 +25,8 @@ store = bootstrap.exports_store(settings)
 @event_parser(model=PackageInput)
 def lambda_handler(event: PackageInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(taskId=event.taskId)
-    return package.run(
+    faults.before("Package", event.taskId)
+    result = package.run(
         event.taskId,
         event.planKey,
         tasks,
@@ -32,3 +35,4 @@ def lambda_handler(event: PackageInput, context: LambdaContext) -> dict[str, Any
         settings.gdal_s3_options(),
         lambda: datetime.now(UTC),
     )
+    return faults.after("Package", result)

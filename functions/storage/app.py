@@ -10,18 +10,23 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from geoexport import bootstrap
 from geoexport.api import json_response, make_resolver
+from geoexport.api.schema import responses
 from geoexport.settings import Settings
-from geoexport.storage.quota import storage_report
+from geoexport.storage.quota import StorageReport, storage_report
 
 settings = Settings.from_environ(os.environ)
 logger = Logger()
 app = make_resolver()
-store = bootstrap.exports_store(settings)
+tasks = bootstrap.task_repository(settings)
 
 
-@app.get("/storage")
+@app.get(
+    "/storage",
+    summary="Free and total bytes of the export storage",
+    responses=responses({200: ("Storage", StorageReport)}),
+)
 def get_storage() -> Response[str]:
-    return json_response(200, storage_report(store, settings.storage_quota_bytes))
+    return json_response(200, storage_report(tasks, settings.storage_quota_bytes))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

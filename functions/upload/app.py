@@ -10,11 +10,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from geoexport import bootstrap
 from geoexport.pipeline import upload
 from geoexport.pipeline.events import UploadInput
+from geoexport.pipeline.faults import Faults
 from geoexport.settings import Settings
 
 settings = Settings.from_environ(os.environ)
 logger = Logger()
-tasks = bootstrap.task_repository(settings)
+faults = Faults(settings.faults)
+tasks = bootstrap.step_tasks(settings)
 store = bootstrap.exports_store(settings)
 
 
@@ -22,4 +24,6 @@ store = bootstrap.exports_store(settings)
 @event_parser(model=UploadInput)
 def lambda_handler(event: UploadInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(taskId=event.taskId)
-    return upload.run(event.taskId, [f.model_dump() for f in event.files], tasks, store)
+    faults.before("Upload", event.taskId)
+    result = upload.run(event.taskId, [f.model_dump() for f in event.files], tasks, store)
+    return faults.after("Upload", result)

@@ -35,8 +35,22 @@ class NotFound(GeoexportError):
     """A referenced thing (task, catalog record) does not exist."""
 
 
+class Conflict(GeoexportError):
+    """The request clashes with the resource's state (e.g. aborting a finished task)."""
+
+
 class UnprocessableRequest(GeoexportError):
     """Well-formed, but cannot be done: ROI outside the record, resolution finer than the source."""
+
+
+class InsufficientStorage(GeoexportError):
+    """The export's estimated size does not fit the free storage; nothing was started."""
+
+    def __init__(self, message: str, needed: int, free: int, total: int) -> None:
+        super().__init__(
+            message, [FieldProblem("ROI", f"needs about {needed} bytes; {free} of {total} free")]
+        )
+        self.needed, self.free, self.total = needed, free, total
 
 
 class ServiceUnavailable(GeoexportError):

@@ -22,6 +22,9 @@ class Settings(BaseModel):
     aws_endpoint_url: str | None = Field(None, alias="AWS_ENDPOINT_URL")
     tasks_table: str = Field("", alias="TASKS_TABLE")
     catalog_table: str = Field("", alias="CATALOG_TABLE")
+    dedupe_table: str = Field("", alias="DEDUPE_TABLE")
+    counters_table: str = Field("", alias="COUNTERS_TABLE")
+    notify_function: str = Field("", alias="NOTIFY_FUNCTION_NAME")
     exports_bucket: str = Field("", alias="EXPORTS_BUCKET")
     state_machine_arn: str = Field("", alias="STATE_MACHINE_ARN")
     retention_days: int = Field(14, ge=1, le=3650, alias="EXPORT_RETENTION_DAYS")
@@ -29,6 +32,7 @@ class Settings(BaseModel):
     storage_quota_bytes: int = Field(100 * 1024**3, ge=0, alias="STORAGE_QUOTA_BYTES")
     render_threads: int = Field(0, ge=0, le=64, alias="RENDER_THREADS")
     webhook_timeout_seconds: float = Field(15.0, gt=0, le=60, alias="WEBHOOK_TIMEOUT_SECONDS")
+    faults: str = Field("", alias="GEOEXPORT_FAULTS")  # fault injection, see geoexport.pipeline.faults
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -48,6 +48,28 @@ class Service:
         assert status == 200
         return {record["name"]: record for record in body["records"]}
 
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=self.aws,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def execution(self, task_id: str) -> dict[str, Any]:
+        sfn = self.client("stepfunctions")
+        (machine,) = sfn.list_state_machines()["stateMachines"]
+        arn = machine["stateMachineArn"].replace(":stateMachine:", ":execution:") + f":{task_id}"
+        return dict(sfn.describe_execution(executionArn=arn))
+
+    def executions(self) -> int:
+        sfn = self.client("stepfunctions")
+        (machine,) = sfn.list_state_machines()["stateMachines"]
+        return len(sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"])
+
     def wait(self, task_id: str, timeout: float = 120.0) -> list[dict[str, Any]]:
         """Poll until the task ends; returns every distinct (status, progress) seen, in order."""
         seen: list[dict[str, Any]] = []
@@ -63,14 +85,14 @@ class Service:
         raise AssertionError(f"task {task_id} did not finish: {seen[-1] if seen else None}")
 
 
-@pytest.fixture(scope="session")
-def service() -> Iterator[Service]:
+def start_stack(extra_env: dict[str, str]) -> tuple[subprocess.Popen[str], Service]:
     aws_port, api_port = free_port(), free_port()
     env = {
         **os.environ,
         "GEOEXPORT_AWS_PORT": str(aws_port),
         "GEOEXPORT_API_PORT": str(api_port),
         "PYTHONUNBUFFERED": "1",
+        **extra_env,
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "geoexport_local", "run"],
@@ -94,9 +116,27 @@ def service() -> Iterator[Service]:
     if not ready.wait(180):
         process.kill()
         raise AssertionError("local stack did not become ready:\n" + "".join(output[-50:]))
-    yield Service(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{aws_port}", output)
+    return process, Service(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{aws_port}", output)
+
+
+def stop_stack(process: subprocess.Popen[str]) -> None:
     process.terminate()
     try:
         process.wait(20)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+@pytest.fixture(scope="session")
+def service() -> Iterator[Service]:
+    process, stack = start_stack({})
+    yield stack
+    stop_stack(process)
+
+
+@pytest.fixture(scope="session")
+def faulty_service() -> Iterator[Service]:
+    """A second stack whose Clip fails once per task (retried) and whose Package waits 3 s (room to abort)."""
+    process, stack = start_stack({"GEOEXPORT_FAULTS": "Clip:transient:1,Package:delay:3"})
+    yield stack
+    stop_stack(process)

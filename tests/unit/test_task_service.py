@@ -16,7 +16,8 @@ from geoexport.models import (
     TaskRecord,
     TaskStatus,
 )
-from geoexport.tasks.service import TaskService
+from geoexport.tasks.repository import Ledger
+from geoexport.tasks.service import Limits, TaskService
 
 FOOTPRINT = {"type": "Polygon", "coordinates": [[[10, 10], [20, 10], [20, 20], [10, 20], [10, 10]]]}
 RECORD = CatalogRecord(
@@ -50,8 +51,26 @@ class Fakes:
         raise NotFound(f"{record_id} does not exist")
 
     # tasks
-    def create(self, record: TaskRecord) -> None:
+    def create(
+        self, record: TaskRecord, quota: int | None = None, replace_claim_of: str | None = None
+    ) -> None:
         self.tasks[str(record.id)] = record
+
+    def claimed_task(self, fingerprint: str) -> str | None:
+        return next((str(t.id) for t in self.tasks.values() if t.fingerprint == fingerprint), None)
+
+    def find(self, task_id: Any) -> TaskRecord | None:
+        return self.tasks.get(str(task_id))
+
+    def merge_webhooks(self, task_id: Any, hooks: list[Any]) -> None:
+        task = self.tasks[str(task_id)]
+        self.tasks[str(task_id)] = task.model_copy(update={"extraWebhooks": [*task.extraWebhooks, *hooks]})
+
+    def in_scope(self, scope: str) -> list[TaskRecord]:
+        return []
+
+    def ledger(self) -> Ledger:
+        return Ledger(used=0, reserved=sum(t.reservedBytes for t in self.tasks.values()))
 
     def set_execution(self, task_id: UUID, arn: str) -> None:
         self.tasks[str(task_id)] = self.tasks[str(task_id)].model_copy(update={"executionArn": arn})
@@ -68,14 +87,21 @@ class Fakes:
         self.started.append(task_id)
         return f"arn:execution:{task_id}"
 
-    # links
+    def stop(self, execution_arn: str, cause: str) -> None:
+        pass
+
+    # store
+    def touch(self, key: str) -> None:
+        pass
+
     def presign_get(self, key: str, expires_in: int, filename: str) -> str:
         self.links.append((key, expires_in))
         return f"http://s3/{key}?expires={expires_in}"
 
 
 def service(fakes: Fakes, now: datetime = NOW) -> TaskService:
-    return TaskService(fakes, fakes, fakes, fakes, 3600, clock=lambda: now)
+    limits = Limits(download_url_ttl_seconds=3600, retention_days=14, storage_quota_bytes=10**12)
+    return TaskService(fakes, fakes, fakes, fakes, limits, clock=lambda: now)  # type: ignore[arg-type]
 
 
 def request(polygon: list[list[float]], res: float = 0.01) -> CreateExportTaskRequest:
@@ -103,7 +129,7 @@ OUTSIDE = [[40, 40], [41, 40], [41, 41], [40, 41], [40, 40]]
 
 def test_create_stores_pending_task_and_starts_one_execution() -> None:
     fakes = Fakes()
-    task = service(fakes).create(request(INSIDE))
+    task = service(fakes).create(request(INSIDE)).task
     assert task.status is TaskStatus.PENDING and task.progress == 0
     assert fakes.started == [task.id]
     assert fakes.tasks[str(task.id)].executionArn == f"arn:execution:{task.id}"
@@ -121,6 +147,7 @@ def test_roi_outside_footprint_and_too_fine_resolution_are_refused_before_start(
 def test_unknown_record_is_not_found() -> None:
     fakes = Fakes()
     body = request(INSIDE).model_copy(update={"catalogRecordID": uuid4()})
+    assert fakes.tasks == {}
     with pytest.raises(NotFound):
         service(fakes).create(body)
     assert fakes.started == []
@@ -170,3 +197,22 @@ def test_links_only_for_completed_tasks() -> None:
         updatedAt=NOW,
     )
     assert service(fakes).view(task).artifacts == []
+
+
+def test_identical_request_answers_with_the_running_task() -> None:
+    fakes = Fakes()
+    first = service(fakes).create(request(INSIDE))
+    second = service(fakes).create(request(INSIDE))
+    assert first.created and not second.created
+    assert second.task.id == first.task.id and second.task.isDuplicated
+    assert second.task.dedupe is not None and second.task.dedupe.rule == "exact"
+    assert len(fakes.started) == 1
+
+
+def test_no_roi_means_the_whole_footprint_at_the_records_resolution() -> None:
+    fakes = Fakes()
+    body = request(INSIDE).model_copy(update={"ROI": None})
+    task = service(fakes).create(body).task
+    (feature,) = task.ROI["features"]
+    assert feature["geometry"] == FOOTPRINT
+    assert feature["properties"]["maxResolutionDeg"] >= RECORD.maxResolutionDeg

@@ -14,11 +14,16 @@ def test_routes_come_from_the_template_and_point_at_functions() -> None:
     assert routes[("GET", "/export-tasks/{task_id}")] == "GetTaskFunction"
     assert routes[("GET", "/storage")] == "StorageFunction"
     assert routes[("GET", "/health")] == "HealthFunction"
+    assert routes[("POST", "/export-tasks/{task_id}/abort")] == "AbortTaskFunction"
+    assert routes[("POST", "/create/roi")] == "CreateTaskFunction"
+    assert routes[("GET", "/taskStatus/{job_id}")] == "GetTaskFunction"
+    assert stack.schedules == [("ExpiryFunction", 3600)]
     for function in routes.values():
         code = stack.functions[function].code_dir / "app.py"
         assert code.exists(), code
     assert stack.routes[0].pattern.match("/health")
-    match = next(r for r in stack.routes if "{task_id}" in r.path).pattern.match("/export-tasks/abc")
+    route = next(r for r in stack.routes if r.path == "/export-tasks/{task_id}")
+    match = route.pattern.match("/export-tasks/abc")
     assert match and match.group("task_id") == "abc"
 
 

@@ -71,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
         stack.physical["SourcesBucket"],
         CatalogRepository(client("dynamodb", endpoint, stack.region), stack.physical["CatalogTable"]),
     )
+    for logical_id, seconds in stack.schedules:
+        threading.Thread(target=_every, args=(seconds, functions, logical_id), daemon=True).start()
     api = make_server(LOOPBACK, api_port, functions)
     threading.Thread(target=api.serve_forever, name="api", daemon=True).start()
     api_url = f"http://{LOOPBACK}:{api_port}"
@@ -88,6 +90,17 @@ def run(args: argparse.Namespace) -> int:
     moto.stop()
     print("geoexport stopped", flush=True)
     return 0
+
+
+def _every(seconds: float, functions: object, logical_id: str) -> None:
+    """Run a scheduled function on its template rate, as EventBridge would."""
+    import json
+    import time
+
+    event = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+    while True:
+        time.sleep(seconds)
+        functions.invoke(logical_id, json.dumps(event).encode())  # type: ignore[attr-defined]
 
 
 def main(argv: list[str] | None = None) -> int:

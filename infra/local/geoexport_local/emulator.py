@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import threading
 import time
 import zipfile
 from typing import Any
@@ -42,6 +43,9 @@ def dispatch_lambda_to(host: FunctionHost) -> None:
     def invoke(
         self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
     ) -> bytes:
+        if str(headers.get("X-Amz-Invocation-Type", "")) == "Event":  # asynchronous: accept, run later
+            threading.Thread(target=host.invoke, args=(function_name, body), daemon=True).start()
+            return b""
         payload, errored = host.invoke(function_name, body)
         if errored:
             response_headers["x-amz-function-error"] = "Unhandled"
@@ -87,11 +91,13 @@ def provision(stack: Stack, endpoint: str) -> None:
             )
     dynamodb = client("dynamodb", endpoint, stack.region)
     for name, props in stack.tables.items():
+        indexes = props.get("GlobalSecondaryIndexes")
         dynamodb.create_table(
             TableName=name,
             BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
             AttributeDefinitions=props["AttributeDefinitions"],
             KeySchema=props["KeySchema"],
+            **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
         )
     iam = client("iam", endpoint, stack.region)
     role = iam.create_role(RoleName=_ROLE, AssumeRolePolicyDocument="{}")["Role"]["Arn"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import sys
 import time
+import traceback
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -121,7 +123,8 @@ def make_server(host: str, port: int, functions: FunctionHost) -> ThreadingHTTPS
             try:
                 result = functions.call(route.function, event)
             except Exception:
-                log.exception("handler %s crashed", route.function)
+                # API Gateway answers 502 for a crashed Lambda; print why, whatever the logging setup.
+                sys.stderr.write(f"handler {route.function} crashed:\n{traceback.format_exc()}")
                 self._json(502, {"message": "Internal server error"})  # what API Gateway answers
                 return
             out_headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
@@ -133,6 +136,8 @@ def make_server(host: str, port: int, functions: FunctionHost) -> ThreadingHTTPS
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    return server
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 256  # bursts of concurrent clients queue instead of being reset
+
+    return Server((host, port), Handler)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from geoexport.catalog.repository import CatalogRepository
-from geoexport.errors import SourceUnreadable
+from geoexport.errors import SourceUnreadable, UnsupportedSource
 from geoexport.models.catalog import CatalogRecord, SourceLocation
 from geoexport.raster.source import describe, to_cog
 
@@ -48,6 +48,23 @@ SAMPLES = (
 )
 
 
+def measure_tile_costs(
+    path: str, footprint: dict[str, Any], resolution_deg: float
+) -> dict[int, tuple[float, float]]:
+    """Bytes and seconds per tile at every zoom up to the source's own (nothing for unreadable sources)."""
+    from shapely.geometry import shape
+
+    from geoexport.geometry import grid
+    from geoexport.raster.render import inspect_bands, sample_costs
+
+    try:
+        bands = inspect_bands(path, resolution_deg)
+        zooms = range(grid.zoom_for_resolution(resolution_deg) + 1)
+        return sample_costs(path, bands, shape(footprint), zooms, {})
+    except (SourceUnreadable, UnsupportedSource):
+        return {}
+
+
 def record_id(name: str) -> uuid.UUID:
     """Stable ids, so the README's examples work on every machine."""
     return uuid.uuid5(NAMESPACE, name)
@@ -63,6 +80,7 @@ def seed_catalog(data_dir: Path, s3: Any, bucket: str, catalog: CatalogRepositor
                 upload = Path(work) / f"{sample.name}.tif"
                 to_cog(source, upload)
             info = describe(str(upload))
+            costs = measure_tile_costs(str(upload), info.footprint, info.resolution_deg)
             key = f"samples/{sample.name}.tif"
             s3.upload_file(str(upload), bucket, key)
             record = CatalogRecord(
@@ -78,6 +96,8 @@ def seed_catalog(data_dir: Path, s3: Any, bucket: str, catalog: CatalogRepositor
                 width=info.width,
                 height=info.height,
                 source=SourceLocation(bucket=bucket, key=key),
+                tileBytesByZoom={zoom: cost[0] for zoom, cost in costs.items()},
+                tileSecondsByZoom={zoom: cost[1] for zoom, cost in costs.items()},
             )
             catalog.put(record)
             records.append(record)

@@ -71,8 +71,20 @@ class Stack:
     functions: dict[str, Function] = field(default_factory=dict)  # by logical id
     routes: list[Route] = field(default_factory=list)
     state_machines: dict[str, str] = field(default_factory=dict)  # name -> definition JSON
+    schedules: list[tuple[str, float]] = field(default_factory=list)  # (function logical id, seconds)
     outputs: dict[str, Any] = field(default_factory=dict)
     physical: dict[str, str] = field(default_factory=dict)  # logical id -> name/ARN for Ref
+
+
+_UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
+
+
+def rate_seconds(expression: str) -> float:
+    """'rate(1 hour)' -> 3600.0 (the local stack runs only rate() schedules; cron() is AWS's alone)."""
+    match = re.fullmatch(r"rate\((\d+)\s+(\w+)\)", expression.strip())
+    if not match or match.group(2) not in _UNITS:
+        raise ValueError(f"template.yaml: the local stack cannot run the schedule {expression!r}")
+    return int(match.group(1)) * _UNITS[match.group(2)]
 
 
 def _kebab(name: str) -> str:
@@ -133,6 +145,56 @@ class Resolver:
         return {k: self(v) for k, v in value.items()}
 
 
+def _name(stack: Stack, logical: str, kind: str) -> dict[str, str]:
+    """Local physical names and ARNs for one resource; returns its GetAtt attributes."""
+    region, name = stack.region, f"{stack.name}-{logical}"
+    if kind == "AWS::S3::Bucket":
+        name = f"{stack.name}-{_kebab(logical)}"
+        stack.physical[logical] = name
+        return {"Arn": f"arn:aws:s3:::{name}"}
+    if kind == "AWS::DynamoDB::Table":
+        stack.physical[logical] = name
+        return {"Arn": f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{name}"}
+    if kind == "AWS::Serverless::Function":
+        stack.physical[logical] = name
+        return {"Arn": f"arn:aws:lambda:{region}:{ACCOUNT}:function:{name}"}
+    if kind == "AWS::Serverless::StateMachine":
+        arn = f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{name}"
+        stack.physical[logical] = arn
+        return {"Arn": arn, "Name": name}
+    stack.physical[logical] = "local" if kind == "AWS::Serverless::Api" else logical
+    return {}
+
+
+def _add_function(
+    stack: Stack,
+    root: Path,
+    logical: str,
+    props: dict[str, Any],
+    globals_: dict[str, Any],
+    resolve: Resolver,
+    arn: str,
+) -> None:
+    env = dict(resolve(globals_.get("Environment", {}).get("Variables", {})))
+    env.update(resolve(props.get("Environment", {}).get("Variables", {})))
+    stack.functions[logical] = Function(
+        logical_id=logical,
+        name=stack.physical[logical],
+        arn=arn,
+        code_dir=root / props["CodeUri"],
+        handler=props["Handler"],
+        environment={k: str(v) for k, v in env.items()},
+        timeout=int(props.get("Timeout", globals_.get("Timeout", 3))),
+    )
+    for event in props.get("Events", {}).values():
+        if event["Type"] in ("Api", "HttpApi"):
+            method = str(event["Properties"]["Method"]).upper()
+            stack.routes.append(Route(method, event["Properties"]["Path"], logical))
+        elif event["Type"] in ("Schedule", "ScheduleV2"):
+            expression = event["Properties"].get("Schedule") or event["Properties"]["ScheduleExpression"]
+            stack.schedules.append((logical, rate_seconds(str(expression))))
+
+
 def read_stack(
     root: Path,
     stack_name: str = "geoexport",
@@ -144,31 +206,7 @@ def read_stack(
     parameters = {name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()}
     parameters.update(overrides or {})
     resources: dict[str, Any] = template["Resources"]
-    attributes: dict[str, dict[str, str]] = {}
-    for logical, resource in resources.items():
-        kind = resource["Type"]
-        if kind == "AWS::S3::Bucket":
-            name = f"{stack_name}-{_kebab(logical)}"
-            stack.physical[logical] = name
-            attributes[logical] = {"Arn": f"arn:aws:s3:::{name}"}
-        elif kind == "AWS::DynamoDB::Table":
-            name = f"{stack_name}-{logical}"
-            stack.physical[logical] = name
-            attributes[logical] = {"Arn": f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{name}"}
-        elif kind == "AWS::Serverless::Function":
-            name = f"{stack_name}-{logical}"
-            arn = f"arn:aws:lambda:{region}:{ACCOUNT}:function:{name}"
-            stack.physical[logical] = name
-            attributes[logical] = {"Arn": arn}
-        elif kind == "AWS::Serverless::StateMachine":
-            name = f"{stack_name}-{logical}"
-            arn = f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{name}"
-            stack.physical[logical] = arn
-            attributes[logical] = {"Arn": arn, "Name": name}
-        elif kind == "AWS::Serverless::Api":
-            stack.physical[logical] = "local"
-        else:
-            stack.physical[logical] = logical
+    attributes = {logical: _name(stack, logical, resource["Type"]) for logical, resource in resources.items()}
     resolve = Resolver(stack, parameters, attributes)
     function_globals = template.get("Globals", {}).get("Function", {})
     for logical, resource in resources.items():
@@ -178,21 +216,7 @@ def read_stack(
         elif kind == "AWS::DynamoDB::Table":
             stack.tables[stack.physical[logical]] = resolve(props)
         elif kind == "AWS::Serverless::Function":
-            env = dict(resolve(function_globals.get("Environment", {}).get("Variables", {})))
-            env.update(resolve(props.get("Environment", {}).get("Variables", {})))
-            stack.functions[logical] = Function(
-                logical_id=logical,
-                name=stack.physical[logical],
-                arn=attributes[logical]["Arn"],
-                code_dir=root / props["CodeUri"],
-                handler=props["Handler"],
-                environment={k: str(v) for k, v in env.items()},
-                timeout=int(props.get("Timeout", function_globals.get("Timeout", 3))),
-            )
-            for event in props.get("Events", {}).values():
-                if event["Type"] in ("Api", "HttpApi"):
-                    method = str(event["Properties"]["Method"]).upper()
-                    stack.routes.append(Route(method, event["Properties"]["Path"], logical))
+            _add_function(stack, root, logical, props, function_globals, resolve, attributes[logical]["Arn"])
         elif kind == "AWS::Serverless::StateMachine":
             definition = (root / props["DefinitionUri"]).read_text()
             for key, value in resolve(props.get("DefinitionSubstitutions", {})).items():

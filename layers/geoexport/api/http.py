@@ -14,8 +14,10 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from pydantic import BaseModel, ValidationError
 
 from geoexport.errors import (
+    Conflict,
     FieldProblem,
     GeoexportError,
+    InsufficientStorage,
     InvalidRequest,
     NotFound,
     ServiceUnavailable,
@@ -29,7 +31,9 @@ STATUS_BY_ERROR: dict[type[GeoexportError], int] = {
     InvalidRequest: 400,
     NotFound: 404,
     StaleTransition: 409,
+    Conflict: 409,
     UnprocessableRequest: 422,
+    InsufficientStorage: 507,
     ServiceUnavailable: 503,
 }
 
@@ -102,8 +106,11 @@ def make_resolver() -> APIGatewayRestResolver:
     @app.exception_handler(GeoexportError)
     def _domain(error: GeoexportError) -> Response[str]:
         status = status_for(error)
-        if status >= 500:
+        if status >= 500 and not isinstance(error, InsufficientStorage):
             logger.exception("request failed", extra={"error": type(error).__name__})
-        return json_response(status, error_body(error.message, error.problems))
+        body = error_body(error.message, error.problems)
+        if isinstance(error, InsufficientStorage):
+            body.update(needed=error.needed, free=error.free, total=error.total)
+        return json_response(status, body)
 
     return app

@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+# Used only for a record that could not be sampled (its pixels do not read): a typical PNG tile.
+DEFAULT_TILE_BYTES = 40_000.0
+DEFAULT_TILE_SECONDS = 0.02
 
 
 class SourceLocation(BaseModel):
@@ -36,3 +40,13 @@ class CatalogRecord(BaseModel):
     height: int
     source: SourceLocation
     productVersion: str = "1.0"
+    # Measured when the record was registered: per zoom, encoded bytes and render seconds of one tile.
+    tileBytesByZoom: dict[int, float] = Field(default_factory=dict)
+    tileSecondsByZoom: dict[int, float] = Field(default_factory=dict)
+
+    def tile_cost(self, zoom: int) -> tuple[float, float]:
+        """(bytes, seconds) per tile at ``zoom``: the sample of that zoom, else the nearest sampled one."""
+        if not self.tileBytesByZoom:
+            return DEFAULT_TILE_BYTES, DEFAULT_TILE_SECONDS
+        nearest = min(self.tileBytesByZoom, key=lambda z: (abs(z - zoom), -z))
+        return self.tileBytesByZoom[nearest], self.tileSecondsByZoom.get(nearest, DEFAULT_TILE_SECONDS)

@@ -33,6 +33,8 @@ class Domain(StrEnum):
 class WebhookEvent(StrEnum):
     TASK_COMPLETED = "TASK_COMPLETED"
     TASK_FAILED = "TASK_FAILED"
+    TASK_PROGRESS = "TASK_PROGRESS"
+    TASK_EXPIRED = "TASK_EXPIRED"
 
 
 class ArtifactType(StrEnum):
@@ -52,7 +54,7 @@ class CreateExportTaskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     catalogRecordID: UUID
     domain: Domain
-    ROI: RoiFeatureCollection
+    ROI: RoiFeatureCollection | None = None  # absent: the record's whole footprint at its own resolution
     artifactCRS: Literal["4326"] = "4326"
     description: str = Field("", max_length=2000)
     keywords: dict[str, Any] = Field(default_factory=dict)
@@ -86,8 +88,15 @@ class WebhookDelivery(BaseModel):
     deliveredAt: datetime
 
 
+class DedupeMatch(BaseModel):
+    """Why a create answered with an existing task."""
+
+    matchedTaskId: UUID
+    rule: Literal["exact", "containment"]
+
+
 class TaskRecord(BaseModel):
-    """A task as stored in the tasks table."""
+    """A task as stored in the tasks table. ``request.ROI`` is always filled in (defaults applied)."""
 
     id: UUID
     status: TaskStatus
@@ -102,6 +111,29 @@ class TaskRecord(BaseModel):
     deliveries: list[WebhookDelivery] = Field(default_factory=list)
     executionArn: str | None = None
     notified: bool = False
+    owner: str = "anonymous"
+    api: Literal["v2", "v1"] = "v2"  # which contract its callbacks follow
+    fingerprint: str | None = None
+    scope: str | None = None
+    estimatedSize: int | None = None
+    estimatedTime: float | None = None
+    reservedBytes: int = 0
+    extraWebhooks: list[Webhook] = Field(default_factory=list)  # merged in from duplicate requests
+
+    def all_webhooks(self) -> list[Webhook]:
+        seen: set[tuple[str, tuple[str, ...]]] = set()
+        hooks: list[Webhook] = []
+        for hook in [*self.request.webhooks, *self.extraWebhooks]:
+            key = (str(hook.url), tuple(sorted(hook.events)))
+            if key not in seen:
+                seen.add(key)
+                hooks.append(hook)
+        return hooks
+
+    @property
+    def roi(self) -> RoiFeatureCollection:
+        assert self.request.ROI is not None, "stored tasks always carry their effective ROI"
+        return self.request.ROI
 
 
 class ExportTask(BaseModel):
@@ -118,8 +150,12 @@ class ExportTask(BaseModel):
     keywords: dict[str, Any]
     parameters: dict[str, Any]
     webhooks: list[Webhook]
+    estimatedSize: int | None = None
+    estimatedTime: float | None = None
     artifacts: list[Artifact] = Field(default_factory=list)
     createdAt: datetime
     expiredAt: datetime | None = None
     finishedAt: datetime | None = None
     errorReason: str | None = None
+    isDuplicated: bool = False
+    dedupe: DedupeMatch | None = None

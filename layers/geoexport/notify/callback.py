@@ -1,19 +1,30 @@
-"""The callback body (seed 000, Appendix 1) for a finished task."""
+"""Callback bodies: seed 000 Appendix 1 (v2 status values plus event and artifacts), and v1 exactly."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from geoexport.models.tasks import ArtifactType, ExportTask
+from geoexport.models.tasks import ArtifactType, ExportTask, TaskStatus
+
+V1_STATUS = {
+    TaskStatus.PENDING: "Pending",
+    TaskStatus.IN_PROGRESS: "In-Progress",
+    TaskStatus.COMPLETED: "Completed",
+    TaskStatus.FAILED: "Failed",
+    TaskStatus.ABORTED: "Aborted",
+    TaskStatus.EXPIRED: "Expired",
+    TaskStatus.PAUSED: "Pending",
+    TaskStatus.ARCHIVED: "Expired",
+}
 
 
-def callback_body(task: ExportTask, event: str) -> dict[str, Any]:
-    dumped = task.model_dump(mode="json")  # the same spellings (e.g. timestamps) as GET /export-tasks/{id}
+def v1_body(task: ExportTask) -> dict[str, Any]:
+    """Appendix 1/2 to the letter: the fields MapColonies' v1 clients parse, and only those."""
+    dumped = task.model_dump(mode="json")
     data = next((a for a in task.artifacts if a.type is ArtifactType.GPKG), None)
     meta = next((a for a in task.artifacts if a.type is ArtifactType.METADATA), None)
     return {
-        "event": event,
-        "status": task.status.value,
+        "status": V1_STATUS[task.status],
         "links": {"dataURI": data.url if data else None, "metadataURI": meta.url if meta else None},
         "expirationTime": dumped["expiredAt"],
         "fileSize": data.size if data else 0,
@@ -22,5 +33,15 @@ def callback_body(task: ExportTask, event: str) -> dict[str, Any]:
         "roi": task.ROI,
         "jobId": str(task.id),
         "errorReason": task.errorReason or "",
-        "artifacts": dumped["artifacts"],
     }
+
+
+def callback_body(task: ExportTask, event: str) -> dict[str, Any]:
+    body = v1_body(task)
+    body.update(
+        status=task.status.value,
+        event=event,
+        progress=task.progress,
+        artifacts=task.model_dump(mode="json")["artifacts"],
+    )
+    return body

@@ -46,7 +46,7 @@ def file_stem(task: TaskRecord, record: CatalogRecord, max_zoom: int) -> str:
 def build_plan(task: TaskRecord, record: CatalogRecord) -> ExportPlan:
     footprint = shape(record.footprint)
     clipped: list[tuple[BaseGeometry, int, int]] = []
-    for feature in task.request.ROI.features:
+    for feature in task.roi.features:
         part = shape(feature.geometry_mapping()).intersection(footprint)
         if not part.is_empty and part.area > 0:
             clipped.append((part, feature.properties.min_zoom, feature.properties.max_zoom))
@@ -79,7 +79,7 @@ def build_plan(task: TaskRecord, record: CatalogRecord) -> ExportPlan:
         footprint=mapping(exported),
         bounds=list(exported.bounds),
         description=task.request.description,
-        roi=task.request.ROI.model_dump(mode="json", exclude_none=True),
+        roi=task.roi.model_dump(mode="json", exclude_none=True),
         createdAt=task.createdAt,
     )
 
@@ -87,7 +87,7 @@ def build_plan(task: TaskRecord, record: CatalogRecord) -> ExportPlan:
 class TaskStore(Protocol):
     def get(self, task_id: UUID | str) -> TaskRecord: ...
     def start(self, task_id: UUID | str) -> TaskRecord: ...
-    def report_progress(self, task_id: UUID | str, progress: int) -> None: ...
+    def report_progress(self, task_id: UUID | str, progress: int) -> bool: ...
 
 
 class CatalogStore(Protocol):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -31,5 +31,6 @@ class UploadInput(BaseModel):
 
 class NotifyInput(BaseModel):
     taskId: str
+    outcome: Literal["completed", "failed", "aborted", "expired"] = "completed"
     failedStep: str | None = None
     error: dict[str, Any] | None = None

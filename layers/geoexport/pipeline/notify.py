@@ -1,7 +1,9 @@
-"""Notify: end the task (COMPLETED, or FAILED with a reason a user can act on) and call its webhooks.
+"""Notify: end the task and call its webhooks once per event.
 
-Runs both at the end of the happy path and on the Catch path (MarkFailed). Re-running it is harmless: the
-status change is conditional and the final callbacks go out only once (the first caller claims them).
+Outcomes: ``completed`` (end of the happy path), ``failed`` (the Catch path, MarkFailed), ``aborted`` (after
+an abort: clean up and tell), ``expired`` (the sweep). Re-running is harmless: status changes are
+conditional, the storage ledger moves with them in one transaction, and each event's callbacks are claimed
+once. Progress events (TASK_PROGRESS) are best effort and sent by the steps through :func:`progress`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from uuid import UUID
 
 from geoexport.errors import USER_FACING_STEP_ERRORS, StaleTransition
 from geoexport.models.tasks import ExportTask, TaskRecord, TaskStatus, WebhookDelivery, WebhookEvent
-from geoexport.notify.callback import callback_body
+from geoexport.notify.callback import callback_body, v1_body
 from geoexport.notify.webhooks import WebhookSender
 from geoexport.pipeline.plan import exports_prefix, scratch_prefix
 
@@ -27,9 +29,10 @@ class Tasks(Protocol):
         status: TaskStatus,
         now: datetime,
         progress: int | None = None,
+        ledger: tuple[int, int] | None = None,
         **fields: Any,
     ) -> None: ...
-    def claim_notification(self, task_id: UUID | str) -> bool: ...
+    def claim_notification(self, task_id: UUID | str, event: str = "final") -> bool: ...
     def record_deliveries(self, task_id: UUID | str, deliveries: list[WebhookDelivery]) -> None: ...
 
 
@@ -60,6 +63,24 @@ def error_reason(step: str, error: dict[str, Any] | None, task_id: str) -> str:
     )
 
 
+def deliver(
+    task: TaskRecord, event: WebhookEvent, views: View, sender: WebhookSender
+) -> list[WebhookDelivery]:
+    view = views.view(task)
+    body = v1_body(view) if task.api == "v1" else callback_body(view, event.value)
+    return [sender.send(str(hook.url), event, body) for hook in task.all_webhooks() if event in hook.events]
+
+
+def progress(task_id: str, tasks: Tasks, views: View, sender: WebhookSender, value: int) -> None:
+    """TASK_PROGRESS callbacks for a step boundary, once per value (best effort)."""
+    task = tasks.get(task_id)
+    hooks = [hook for hook in task.all_webhooks() if WebhookEvent.TASK_PROGRESS in hook.events]
+    if hooks and tasks.claim_notification(task_id, f"progress-{value}"):
+        deliveries = deliver(task, WebhookEvent.TASK_PROGRESS, views, sender)
+        if deliveries:
+            tasks.record_deliveries(task_id, deliveries)
+
+
 def run(
     task_id: str,
     tasks: Tasks,
@@ -68,17 +89,22 @@ def run(
     sender: WebhookSender,
     now: Callable[[], datetime],
     retention_days: int,
+    outcome: str = "completed",
     failed_step: str | None = None,
     error: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     finished = now()
-    if failed_step is None:
+    task = tasks.get(task_id)
+    event = WebhookEvent.TASK_FAILED
+    if outcome == "completed":
+        used = sum(artifact.size for artifact in task.artifacts)
         try:
             tasks.advance(
                 task_id,
                 TaskStatus.COMPLETED,
                 finished,
                 progress=100,
+                ledger=(-task.reservedBytes, used),
                 finishedAt=finished,
                 expiredAt=finished + timedelta(days=retention_days),
             )
@@ -86,28 +112,54 @@ def run(
             if tasks.get(task_id).status is not TaskStatus.COMPLETED:
                 raise
         event = WebhookEvent.TASK_COMPLETED
-    else:
+    elif outcome == "failed":
         try:
             tasks.advance(
                 task_id,
                 TaskStatus.FAILED,
                 finished,
+                ledger=(-task.reservedBytes, 0),
                 finishedAt=finished,
-                errorReason=error_reason(failed_step, error, task_id),
+                errorReason=error_reason(failed_step or "Export", error, task_id),
             )
         except StaleTransition:
             pass  # already final (aborted, or this is a re-run): keep what is stored
+    elif outcome == "expired":
+        used = sum(artifact.size for artifact in task.artifacts)
+        try:
+            tasks.advance(task_id, TaskStatus.EXPIRED, finished, ledger=(0, -used))
+        except StaleTransition:
+            if tasks.get(task_id).status is not TaskStatus.EXPIRED:
+                raise
+        event = WebhookEvent.TASK_EXPIRED
+    if outcome in ("failed", "aborted", "expired"):
         store.delete_prefix(scratch_prefix(task_id))
         store.delete_prefix(exports_prefix(task_id))
-        event = WebhookEvent.TASK_FAILED
     task = tasks.get(task_id)
-    if not tasks.claim_notification(task_id):
+    claim = "expired" if event is WebhookEvent.TASK_EXPIRED else "final"
+    if not tasks.claim_notification(task_id, claim):
         return {"taskId": task_id, "status": task.status.value, "notified": False}
-    view = views.view(task)
-    body = callback_body(view, event.value)
-    deliveries = [
-        sender.send(str(hook.url), event, body) for hook in task.request.webhooks if event in hook.events
-    ]
+    deliveries = deliver(task, event, views, sender)
     if deliveries:
         tasks.record_deliveries(task_id, deliveries)
     return {"taskId": task_id, "status": task.status.value, "notified": True}
+
+
+class ProgressCallbacks:
+    """The task store as the steps see it: a step boundary's progress also reaches TASK_PROGRESS hooks."""
+
+    MILESTONES = frozenset({10, 80, 90})
+
+    def __init__(self, tasks: Any, views: View, sender: WebhookSender) -> None:
+        self._tasks = tasks
+        self._views = views
+        self._sender = sender
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tasks, name)
+
+    def report_progress(self, task_id: UUID | str, value: int) -> bool:
+        moved = bool(self._tasks.report_progress(task_id, value))
+        if value in self.MILESTONES:
+            progress(str(task_id), self._tasks, self._views, self._sender, value)
+        return moved

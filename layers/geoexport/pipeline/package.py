@@ -30,7 +30,7 @@ class Store(Protocol):
 
 
 class Progress(Protocol):
-    def report_progress(self, task_id: UUID | str, progress: int) -> None: ...
+    def report_progress(self, task_id: UUID | str, progress: int) -> bool: ...
 
 
 def levels_of(plan: ExportPlan) -> list[Level]:

@@ -18,6 +18,7 @@ class Store(Protocol):
 
 class Artifacts(Protocol):
     def get(self, task_id: UUID | str) -> TaskRecord: ...
+    def report_progress(self, task_id: UUID | str, progress: int) -> bool: ...
     def set_artifacts(self, task_id: UUID | str, artifacts: list[StoredArtifact], progress: int) -> None: ...
 
 
@@ -54,9 +55,10 @@ def run(task_id: str, files: list[dict[str, Any]], tasks: Artifacts, store: Stor
             )
         )
     try:
-        tasks.set_artifacts(task_id, artifacts, progress=90)
+        tasks.set_artifacts(task_id, artifacts, progress=85)
     except StaleTransition:
         store.delete_prefix(exports_prefix(task_id))  # the task ended meanwhile (aborted): leave nothing
         raise
     store.delete_prefix(scratch_prefix(task_id))
+    tasks.report_progress(task_id, 90)
     return {"taskId": task_id}

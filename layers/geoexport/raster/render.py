@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -315,3 +316,46 @@ def render(
     finally:
         renderer.close()
     return stats
+
+
+def sample_costs(
+    path: str,
+    bands: SourceBands,
+    footprint: BaseGeometry,
+    zooms: Sequence[int],
+    gdal_options: dict[str, str],
+    per_zoom: int = 6,
+) -> dict[int, tuple[float, float]]:
+    """Measured (bytes per tile, seconds per tile) at each zoom, from tiles spread over the footprint.
+
+    The API's size and time estimates multiply exact tile counts by these, so they reflect how well this
+    source compresses at that zoom rather than a flat constant.
+    """
+    renderer = TileRenderer(path, bands, gdal_options)
+    costs: dict[int, tuple[float, float]] = {}
+    try:
+        for zoom in zooms:
+            tiles = grid.tile_range(footprint.bounds, zoom)
+            level = Level(zoom, footprint, tiles)
+            candidates = (
+                [
+                    (col, row)
+                    for row in range(tiles.min_row, tiles.max_row + 1)
+                    for col in range(tiles.min_col, tiles.max_col + 1)
+                    if footprint.intersects(box(*grid.tile_bounds(zoom, col, row)))
+                ]
+                if tiles.count <= 20_000
+                else [((tiles.min_col + tiles.max_col) // 2, (tiles.min_row + tiles.max_row) // 2)]
+            )
+            step = max(1, len(candidates) // per_zoom)
+            picked = candidates[::step][:per_zoom]
+            sizes: list[int] = []
+            started = time.perf_counter()
+            for col, row in picked:
+                sizes.extend(len(t[3]) for t in renderer.render(_Block(level, col, row, 1, 1)))
+            elapsed = time.perf_counter() - started
+            if sizes:
+                costs[zoom] = (sum(sizes) / len(sizes), elapsed / max(1, len(picked)))
+    finally:
+        renderer.close()
+    return costs

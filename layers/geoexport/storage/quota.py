@@ -1,4 +1,8 @@
-"""Storage accounting for ``GET /storage``: a configured quota against what live exports use."""
+"""Storage accounting for ``GET /storage``: the configured quota against the ledger.
+
+``used`` is what live exports hold; ``reserved`` is the estimated size of exports still running (reserved
+when they were accepted, settled when they finish), so concurrent creates cannot over-commit the bucket.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,25 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-EXPORTS_PREFIX = "exports/"
-SCRATCH_PREFIX = "scratch/"
+from geoexport.tasks.repository import Ledger
 
 
-class Usage(Protocol):
-    def used_bytes(self, prefix: str) -> int: ...
+class LedgerSource(Protocol):
+    def ledger(self) -> Ledger: ...
 
 
 class StorageReport(BaseModel):
     free: int
     total: int
+    used: int
+    reserved: int
 
 
-def storage_report(store: Usage, quota_bytes: int) -> StorageReport:
-    used = store.used_bytes(EXPORTS_PREFIX) + store.used_bytes(SCRATCH_PREFIX)
-    return StorageReport(free=max(0, quota_bytes - used), total=quota_bytes)
+def storage_report(tasks: LedgerSource, quota_bytes: int) -> StorageReport:
+    ledger = tasks.ledger()
+    return StorageReport(
+        free=max(0, quota_bytes - ledger.committed),
+        total=quota_bytes,
+        used=ledger.used,
+        reserved=ledger.reserved,
+    )

@@ -101,6 +101,23 @@ class ObjectStore:
         except Exception as error:
             raise _translate(error, f"copy to {self.uri(target_key)}") from error
 
+    def touch(self, key: str) -> None:
+        """Copy an object onto itself: its age restarts, and so does the bucket lifecycle's expiry clock."""
+        head = self.head(key)
+        if head is None:
+            raise NotFound(f"{self.uri(key)}: not found")
+        try:
+            self._s3.copy_object(
+                Bucket=self.bucket,
+                Key=key,
+                CopySource={"Bucket": self.bucket, "Key": key},
+                MetadataDirective="REPLACE",
+                Metadata=head.get("Metadata", {}),
+                ContentType=head.get("ContentType", "application/octet-stream"),
+            )
+        except Exception as error:
+            raise _translate(error, f"touch of {self.uri(key)}") from error
+
     def keys(self, prefix: str) -> Iterator[tuple[str, int]]:
         paginator = self._s3.get_paginator("list_objects_v2")
         try:
@@ -116,9 +133,6 @@ class ObjectStore:
             batch = [{"Key": key} for key in keys[start : start + 1000]]
             self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
         return len(keys)
-
-    def used_bytes(self, prefix: str) -> int:
-        return sum(size for _, size in self.keys(prefix))
 
     def presign_get(self, key: str, expires_in: int, filename: str) -> str:
         url: str = self._s3.generate_presigned_url(

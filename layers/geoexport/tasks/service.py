@@ -1,56 +1,111 @@
-"""Create and read export tasks: the use cases behind ``POST``/``GET /export-tasks``."""
+"""The export-task use cases behind the API: create (dedupe, estimate, reservation), read, list, abort."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Protocol
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
 from uuid import UUID, uuid4
 
-from geoexport.errors import FieldProblem, ServiceUnavailable, UnprocessableRequest
-from geoexport.geometry import planar
+from pydantic import BaseModel
+
+from geoexport.errors import (
+    Conflict,
+    FieldProblem,
+    NotFound,
+    ServiceUnavailable,
+    StaleTransition,
+    UnprocessableRequest,
+)
+from geoexport.geometry import grid, planar
 from geoexport.models.catalog import CatalogRecord
+from geoexport.models.geojson import RoiFeatureCollection
 from geoexport.models.tasks import (
+    FINAL_STATUSES,
     Artifact,
     CreateExportTaskRequest,
+    DedupeMatch,
     ExportTask,
     TaskRecord,
     TaskStatus,
 )
+from geoexport.tasks import dedupe
+from geoexport.tasks.estimate import Estimate, estimate
+from geoexport.tasks.repository import ClaimTaken, Ledger, Page, TaskRepository
+
+MAX_CREATE_ATTEMPTS = 5
 
 
 class Catalog(Protocol):
     def get(self, record_id: UUID | str) -> CatalogRecord: ...
 
 
-class Tasks(Protocol):
-    def get(self, task_id: UUID | str) -> TaskRecord: ...
-    def create(self, record: TaskRecord) -> None: ...
-    def set_execution(self, task_id: UUID, execution_arn: str) -> None: ...
-    def advance(
-        self,
-        task_id: UUID | str,
-        status: TaskStatus,
-        now: datetime,
-        progress: int | None = None,
-        **fields: object,
-    ) -> None: ...
-
-
 class Workflow(Protocol):
     def start(self, task_id: UUID) -> str: ...
+    def stop(self, execution_arn: str, cause: str) -> None: ...
 
 
-class Links(Protocol):
+class Store(Protocol):
     def presign_get(self, key: str, expires_in: int, filename: str) -> str: ...
+    def touch(self, key: str) -> None: ...
+
+
+class Notifier(Protocol):
+    def notify_async(self, payload: dict[str, Any]) -> None: ...
+
+
+class DryRun(BaseModel):
+    dryRun: bool = True
+    catalogRecordID: UUID
+    tilesPerZoom: dict[int, int]
+    tiles: int
+    estimatedSize: int
+    estimatedTime: float
+    fitsInStorage: bool
+    freeBytes: int
+
+
+@dataclass(frozen=True)
+class CreateOutcome:
+    task: ExportTask
+    created: bool  # False: an existing task answers the request (dedupe)
+
+
+@dataclass(frozen=True)
+class Limits:
+    download_url_ttl_seconds: int
+    retention_days: int
+    storage_quota_bytes: int
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def with_defaults(request: CreateExportTaskRequest, record: CatalogRecord) -> CreateExportTaskRequest:
+    """No ROI: the record's whole footprint at the record's own resolution (CLC+'s get_product_europe)."""
+    if request.ROI is not None:
+        return request
+    zoom = grid.zoom_for_resolution(record.maxResolutionDeg)
+    roi = RoiFeatureCollection.model_validate(
+        {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "geometry": record.footprint,
+                    "properties": {"maxResolutionDeg": grid.resolution(zoom)},
+                }
+            ],
+        }
+    )
+    return request.model_copy(update={"ROI": roi})
+
+
 def check_against_record(request: CreateExportTaskRequest, record: CatalogRecord) -> None:
     """Refuse, before anything starts, an ROI the record cannot serve; every problem is listed."""
+    assert request.ROI is not None
     problems: list[FieldProblem] = []
     for index, feature in enumerate(request.ROI.features):
         where = f"ROI.features[{index}]"
@@ -83,59 +138,194 @@ def check_against_record(request: CreateExportTaskRequest, record: CatalogRecord
 class TaskService:
     def __init__(
         self,
-        tasks: Tasks,
+        tasks: TaskRepository,
         catalog: Catalog,
         workflow: Workflow,
-        links: Links,
-        download_url_ttl_seconds: int,
+        store: Store,
+        limits: Limits,
+        notifier: Notifier | None = None,
         clock: Callable[[], datetime] = utcnow,
         new_id: Callable[[], UUID] = uuid4,
     ) -> None:
         self._tasks = tasks
         self._catalog = catalog
         self._workflow = workflow
-        self._links = links
-        self._ttl = download_url_ttl_seconds
+        self._store = store
+        self._limits = limits
+        self._notifier = notifier
         self._clock = clock
         self._new_id = new_id
 
-    def create(self, request: CreateExportTaskRequest) -> ExportTask:
+    # -- create ------------------------------------------------------------------------------------------
+    def prepare(self, request: CreateExportTaskRequest) -> tuple[CreateExportTaskRequest, CatalogRecord]:
         record = self._catalog.get(request.catalogRecordID)
+        request = with_defaults(request, record)
         check_against_record(request, record)
-        now = self._clock()
-        task = TaskRecord(
-            id=self._new_id(),
-            status=TaskStatus.PENDING,
-            progress=0,
-            request=request,
-            createdAt=now,
-            updatedAt=now,
+        return request, record
+
+    def dry_run(self, request: CreateExportTaskRequest) -> DryRun:
+        request, record = self.prepare(request)
+        result = estimate(request, record)
+        free = self.free_bytes()
+        return DryRun(
+            catalogRecordID=record.id,
+            tilesPerZoom=result.tilesPerZoom,
+            tiles=result.tiles,
+            estimatedSize=result.bytes,
+            estimatedTime=result.seconds,
+            fitsInStorage=result.bytes <= free,
+            freeBytes=free,
         )
-        self._tasks.create(task)
+
+    def create(
+        self, request: CreateExportTaskRequest, owner: str = "anonymous", api: Literal["v2", "v1"] = "v2"
+    ) -> CreateOutcome:
+        request, record = self.prepare(request)
+        fingerprint = dedupe.fingerprint(request, f"{record.productVersion}|{owner}")
+        scope = dedupe.scope(request, f"{record.productVersion}|{owner}")
+        result: Estimate | None = None
+        for _ in range(MAX_CREATE_ATTEMPTS):
+            claimed = self._tasks.claimed_task(fingerprint)
+            existing = self._tasks.find(claimed) if claimed else None
+            if existing is not None and self._alive(existing):
+                answer = self._answer_duplicate(existing, request, "exact")
+                if answer is not None:
+                    return answer
+                continue
+            if request.parameters.get("dedupe") == "containment":
+                for candidate in self._tasks.in_scope(scope):
+                    if self._alive(candidate) and dedupe.contained(
+                        request.ROI.features,  # type: ignore[union-attr]
+                        candidate.roi.features,
+                    ):
+                        answer = self._answer_duplicate(candidate, request, "containment")
+                        if answer is not None:
+                            return answer
+            result = result or estimate(request, record)
+            now = self._clock()
+            task = TaskRecord(
+                id=self._new_id(),
+                status=TaskStatus.PENDING,
+                progress=0,
+                request=request,
+                createdAt=now,
+                updatedAt=now,
+                owner=owner,
+                api=api,
+                fingerprint=fingerprint,
+                scope=scope,
+                estimatedSize=result.bytes,
+                estimatedTime=result.seconds,
+                reservedBytes=result.bytes,
+            )
+            try:
+                self._tasks.create(task, quota=self._limits.storage_quota_bytes, replace_claim_of=claimed)
+            except ClaimTaken:
+                continue  # an identical request won the race: answer with its task
+            self._start(task)
+            return CreateOutcome(self.view(self._tasks.get(task.id)), created=True)
+        raise ServiceUnavailable("too many identical requests at once; try again")
+
+    def _start(self, task: TaskRecord) -> None:
         try:
             execution = self._workflow.start(task.id)
         except ServiceUnavailable as error:
-            # Accepted but not startable: end it honestly rather than leave it PENDING forever.
+            # Accepted but not startable: end it honestly (and free its reservation) rather than hang.
             self._tasks.advance(
-                task.id, TaskStatus.FAILED, self._clock(), errorReason=error.message, finishedAt=self._clock()
+                task.id,
+                TaskStatus.FAILED,
+                self._clock(),
+                ledger=(-task.reservedBytes, 0),
+                errorReason=error.message,
+                finishedAt=self._clock(),
             )
             raise
         self._tasks.set_execution(task.id, execution)
-        return self.view(task)
 
-    def get(self, task_id: UUID) -> ExportTask:
-        return self.view(self._tasks.get(task_id))
+    def _alive(self, task: TaskRecord) -> bool:
+        if task.status in (TaskStatus.PENDING, TaskStatus.IN_PROGRESS):
+            return True
+        return (
+            task.status is TaskStatus.COMPLETED
+            and task.expiredAt is not None
+            and task.expiredAt > self._clock()
+        )
 
+    def _answer_duplicate(
+        self, task: TaskRecord, request: CreateExportTaskRequest, rule: str
+    ) -> CreateOutcome | None:
+        """Answer with an existing task; None when it changed under us (look again)."""
+        match = DedupeMatch(matchedTaskId=task.id, rule=rule)  # type: ignore[arg-type]
+        try:
+            if task.status is TaskStatus.COMPLETED:
+                extended = self._clock() + timedelta(days=self._limits.retention_days)
+                if task.expiredAt is None or extended > task.expiredAt:
+                    for artifact in task.artifacts:
+                        self._store.touch(artifact.key)  # restart the bucket lifecycle's clock
+                    self._tasks.extend_expiry(task.id, extended)
+            else:
+                self._tasks.merge_webhooks(task.id, request.webhooks)
+        except StaleTransition:
+            return None
+        view = self.view(self._tasks.get(task.id)).model_copy(update={"isDuplicated": True, "dedupe": match})
+        return CreateOutcome(view, created=False)
+
+    # -- read --------------------------------------------------------------------------------------------
+    def owned(self, task_id: UUID | str, owner: str) -> TaskRecord:
+        task = self._tasks.get(task_id)
+        if task.owner != owner:  # another caller's task does not exist, as far as this caller can tell
+            raise NotFound(f"export task {task_id} does not exist")
+        return task
+
+    def get(self, task_id: UUID, owner: str = "anonymous") -> ExportTask:
+        return self.view(self.owned(task_id, owner))
+
+    def list_tasks(
+        self, owner: str, status: TaskStatus | None, limit: int, next_token: str | None
+    ) -> tuple[list[ExportTask], str | None]:
+        page: Page = self._tasks.page(owner, status, limit, next_token)
+        return [self.view(task) for task in page.items], page.next_token
+
+    def free_bytes(self) -> int:
+        ledger: Ledger = self._tasks.ledger()
+        return max(0, self._limits.storage_quota_bytes - ledger.committed)
+
+    # -- abort -------------------------------------------------------------------------------------------
+    def abort(self, task_id: UUID, owner: str = "anonymous") -> ExportTask:
+        task = self.owned(task_id, owner)
+        if task.status in FINAL_STATUSES or task.status is TaskStatus.EXPIRED:
+            raise Conflict(
+                f"export task {task_id} already ended ({task.status.value})",
+                [FieldProblem("id", f"the task is {task.status.value}")],
+            )
+        now = self._clock()
+        try:
+            self._tasks.advance(
+                task.id,
+                TaskStatus.ABORTED,
+                now,
+                ledger=(-task.reservedBytes, 0),
+                finishedAt=now,
+                errorReason="aborted at the user's request",
+            )
+        except StaleTransition as error:
+            raise Conflict(f"export task {task_id} ended meanwhile") from error
+        if task.executionArn:
+            self._workflow.stop(task.executionArn, "aborted at the user's request")
+        if self._notifier is not None:
+            self._notifier.notify_async({"taskId": str(task.id), "outcome": "aborted"})
+        return self.view(self._tasks.get(task.id))
+
+    # -- the API view ------------------------------------------------------------------------------------
     def view(self, task: TaskRecord) -> ExportTask:
-        """The API view; download links are minted now, short-lived, and never outlive ``expiredAt``."""
+        """Download links are minted now, short-lived, and never outlive ``expiredAt``."""
         artifacts: list[Artifact] = []
         if task.status is TaskStatus.COMPLETED:
-            now = self._clock()
-            lifetime = self._ttl
+            lifetime = self._limits.download_url_ttl_seconds
             if task.expiredAt is not None:
-                lifetime = min(lifetime, int((task.expiredAt - now).total_seconds()))
+                lifetime = min(lifetime, int((task.expiredAt - self._clock()).total_seconds()))
             for stored in task.artifacts:
-                url = self._links.presign_get(stored.key, lifetime, stored.name) if lifetime > 0 else None
+                url = self._store.presign_get(stored.key, lifetime, stored.name) if lifetime > 0 else None
                 artifacts.append(
                     Artifact(
                         type=stored.type, name=stored.name, size=stored.size, sha256=stored.sha256, url=url
@@ -148,13 +338,15 @@ class TaskService:
             progress=task.progress,
             catalogRecordID=request.catalogRecordID,
             domain=request.domain,
-            ROI=request.ROI.model_dump(mode="json", exclude_none=True),
+            ROI=task.roi.model_dump(mode="json", exclude_none=True),
             artifactCRS=request.artifactCRS,
             description=request.description,
             keywords=request.keywords,
             parameters=request.parameters,
-            webhooks=request.webhooks,
+            webhooks=task.all_webhooks(),
             artifacts=artifacts,
+            estimatedSize=task.estimatedSize,
+            estimatedTime=task.estimatedTime,
             createdAt=task.createdAt,
             expiredAt=task.expiredAt,
             finishedAt=task.finishedAt,

@@ -26,3 +26,28 @@ class StepFunctionsWorkflow:
             raise ServiceUnavailable("the export workflow could not be started; try again") from error
         arn: str = response["executionArn"]
         return arn
+
+    def stop(self, execution_arn: str, cause: str) -> None:
+        """Stop a running execution; one that already ended is left as it is."""
+        try:
+            self._sfn.stop_execution(executionArn=execution_arn, error="Aborted", cause=cause)
+        except Exception:  # the task's own status already says ABORTED, and the steps honour it
+            return
+
+
+class LambdaNotifier:
+    """Runs the Notify function asynchronously (an abort must not wait for webhook receivers)."""
+
+    def __init__(self, lambda_client: Any, function_name: str) -> None:
+        self._lambda = lambda_client
+        self._function = function_name
+
+    def notify_async(self, payload: dict[str, Any]) -> None:
+        try:
+            self._lambda.invoke(
+                FunctionName=self._function, InvocationType="Event", Payload=json.dumps(payload).encode()
+            )
+        except Exception as error:
+            raise ServiceUnavailable(
+                "the abort was recorded but its callbacks could not be queued"
+            ) from error

@@ -1,0 +1,47 @@
+"""Response declarations for the OpenAPI document, shared by every route (errors have one shape)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from geoexport.models.tasks import ExportTask
+
+ERROR_DESCRIPTIONS = {
+    400: "Malformed JSON, wrong types, unknown fields, invalid geometry or parameters",
+    404: "No such task or catalog record (or not yours)",
+    409: "The task's state does not allow this (e.g. it already ended)",
+    413: "The request body is too large",
+    422: "Well-formed but cannot be served (ROI outside the record, resolution finer than the source)",
+    503: "A dependency is unavailable; try again",
+    507: "The export does not fit the free storage; nothing was started",
+}
+
+
+class Problem(BaseModel):
+    field: str
+    reason: str
+
+
+class ErrorBody(BaseModel):
+    message: str
+    errors: list[Problem]
+
+
+class TaskPage(BaseModel):
+    items: list[ExportTask]
+    nextToken: str | None = None
+
+
+def responses(success: dict[int, tuple[str, type[BaseModel]]], *errors: int) -> dict[int, Any]:
+    declared: dict[int, Any] = {
+        code: {"description": text, "content": {"application/json": {"model": model}}}
+        for code, (text, model) in success.items()
+    }
+    for code in (400, *errors):
+        declared[code] = {
+            "description": ERROR_DESCRIPTIONS[code],
+            "content": {"application/json": {"model": ErrorBody}},
+        }
+    return declared
