@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GDAL_VALIDATOR := /usr/lib/python3/dist-packages/osgeo_utils/samples/validate_gpkg.py
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup run test lint typecheck cfn-lint unit integration e2e bench gdal-tools clean
+.PHONY: help setup run test lint typecheck cfn-lint unit integration e2e bench gdal-tools openapi clean
 
 help:
 	@echo "make run    - set up, then start emulator + API + state machine + sample catalog on loopback"
@@ -34,6 +34,10 @@ gdal-tools:
 run: $(STAMP)
 	$(BIN)/python -m geoexport_local run
 
+# Regenerate functions/docs/openapi.json from the code (a test fails when the committed file drifts).
+openapi: $(STAMP)
+	$(BIN)/python -m geoexport_local.openapi .
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -41,7 +45,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-cfn-lint: $(STAMP)
+cfn-# Regenerate functions/docs/openapi.json from the code (a test fails when the committed file drifts).
+openapi: $(STAMP)
+	$(BIN)/python -m geoexport_local.openapi .
+
+lint: $(STAMP)
 	$(BIN)/cfn-lint template.yaml
 
 unit: $(STAMP)

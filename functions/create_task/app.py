@@ -30,10 +30,11 @@ service = bootstrap.task_service(settings)
     responses=responses(
         {
             201: ("Created and started", ExportTask),
-            200: ("An identical task answers (see dedupe)", ExportTask),
+            200: ("An identical task answers (see dedupe), or a dry run's estimate", ExportTask | DryRun),
         },
         404,
         409,
+        415,
         422,
         503,
         507,
@@ -58,8 +59,14 @@ def create_export_task(
     "/create/roi",
     summary="v1 (seed 000): create an export from an ROI",
     responses=responses(
-        {200: ("In progress (Appendix 3) or cached and completed (Appendix 4)", InProgressAnswer)},
+        {
+            200: (
+                "In progress (Appendix 3) or cached and completed (Appendix 4)",
+                InProgressAnswer | CompletedAnswer,
+            )
+        },
         404,
+        415,
         422,
         503,
         507,
@@ -76,6 +83,3 @@ def create_roi_v1(request: Annotated[CreateRoiRequest, Body()]) -> Response[str]
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
-
-
-__all__ = ["DryRun", "lambda_handler"]

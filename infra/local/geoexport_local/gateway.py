@@ -86,6 +86,14 @@ def make_server(host: str, port: int, functions: FunctionHost) -> ThreadingHTTPS
             self._reply(status, {"Content-Type": "application/json"}, json.dumps(document).encode())
 
         def _handle(self) -> None:
+            # Read (or refuse) the body before anything else: on a kept-alive connection, unread bytes would
+            # be taken for the next request.
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                self.close_connection = True
+                self._json(413, {"message": f"request body larger than {MAX_BODY} bytes"})
+                return
+            body = self.rfile.read(length) if length else b""
             parts = urlsplit(self.path)
             path = parts.path.removeprefix("/v1") or "/"
             matches = [(r, m) for r in routes if (m := r.pattern.match(path))]
@@ -101,11 +109,6 @@ def make_server(host: str, port: int, functions: FunctionHost) -> ThreadingHTTPS
                     json.dumps({"message": f"{self.command} is not allowed on {path}"}).encode(),
                 )
                 return
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                self._json(413, {"message": f"request body larger than {MAX_BODY} bytes"})
-                return
-            body = self.rfile.read(length) if length else b""
             headers: dict[str, list[str]] = {}
             for key, value in self.headers.items():
                 headers.setdefault(key, []).append(value)
@@ -134,7 +137,11 @@ def make_server(host: str, port: int, functions: FunctionHost) -> ThreadingHTTPS
             data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
             self._reply(int(result.get("statusCode", 200)), out_headers, data)
 
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+        def __getattr__(self, name: str) -> Any:
+            # Every method (even made-up ones) goes through the router: 404/405 as API Gateway, never 501.
+            if name.startswith("do_"):
+                return self._handle
+            raise AttributeError(name)
 
     class Server(ThreadingHTTPServer):
         daemon_threads = True

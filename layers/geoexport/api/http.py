@@ -89,6 +89,15 @@ def problems_from_pydantic(errors: list[Any]) -> list[FieldProblem]:
     return problems
 
 
+JSON_TYPES = ("application/json", "text/json")
+
+
+def _non_json_media(app: APIGatewayRestResolver) -> str | None:
+    declared = (app.current_event.headers or {}).get("content-type") or ""
+    media = declared.split(";")[0].strip().lower()
+    return media if media and not (media in JSON_TYPES or media.endswith("+json")) else None
+
+
 def make_resolver() -> APIGatewayRestResolver:
     """A REST (v1 proxy) resolver with request validation and our error mapping installed."""
     app = APIGatewayRestResolver(enable_validation=True)
@@ -102,6 +111,22 @@ def make_resolver() -> APIGatewayRestResolver:
     def _model_invalid(error: ValidationError) -> Response[str]:
         problems = problems_from_pydantic(list(error.errors(include_url=False)))
         return json_response(400, error_body("the request is invalid", problems))
+
+    @app.exception_handler(ValueError)
+    def _unparseable(error: ValueError) -> Response[str]:
+        # Request validation raises ValueError for a body it cannot parse as its declared type (e.g. a
+        # multipart body with no boundary); bodies are JSON, so that is the client's 415. Anything else
+        # is a bug and stays a 500.
+        media = _non_json_media(app)
+        if media is None:
+            raise error
+        problem = FieldProblem("Content-Type", f"{media} is not accepted; send application/json")
+        return json_response(415, error_body("unsupported media type", [problem]))
+
+    @app.exception_handler(UnicodeDecodeError)
+    def _not_text(error: UnicodeDecodeError) -> Response[str]:
+        problem = FieldProblem("body", f"malformed JSON: the body is not UTF-8 text (byte {error.start})")
+        return json_response(400, error_body("the request is invalid", [problem]))
 
     @app.exception_handler(GeoexportError)
     def _domain(error: GeoexportError) -> Response[str]:

@@ -13,6 +13,7 @@ ERROR_DESCRIPTIONS = {
     404: "No such task or catalog record (or not yours)",
     409: "The task's state does not allow this (e.g. it already ended)",
     413: "The request body is too large",
+    415: "The body is not JSON",
     422: "Well-formed but cannot be served (ROI outside the record, resolution finer than the source)",
     503: "A dependency is unavailable; try again",
     507: "The export does not fit the free storage; nothing was started",
@@ -34,7 +35,7 @@ class TaskPage(BaseModel):
     nextToken: str | None = None
 
 
-def responses(success: dict[int, tuple[str, type[BaseModel]]], *errors: int) -> dict[int, Any]:
+def responses(success: dict[int, tuple[str, Any]], *errors: int) -> dict[int, Any]:
     declared: dict[int, Any] = {
         code: {"description": text, "content": {"application/json": {"model": model}}}
         for code, (text, model) in success.items()

@@ -1,0 +1,25 @@
+"""The committed OpenAPI document is the one the code generates, and it covers every route."""
+
+import json
+
+from geoexport_local.openapi import render, target
+from geoexport_local.template import read_stack
+from tests.support import ROOT
+
+
+def test_committed_document_matches_the_code() -> None:
+    generated = render(ROOT)
+    committed = target(ROOT).read_text()
+    assert generated == committed, "functions/docs/openapi.json is stale: run `make openapi` and commit it"
+
+
+def test_every_api_route_is_documented_with_error_shapes() -> None:
+    document = json.loads(target(ROOT).read_text())
+    for route in read_stack(ROOT).routes:
+        if route.function == "DocsFunction":
+            continue
+        operation = document["paths"][route.path][route.method.lower()]
+        responses = operation["responses"]
+        assert any(code.startswith("2") for code in responses), route.path
+        if route.path != "/health":
+            assert responses["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
