@@ -91,7 +91,11 @@ def make_server(host: str, port: int, functions: FunctionHost) -> ThreadingHTTPS
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY:
                 self.close_connection = True
-                self._json(413, {"message": f"request body larger than {MAX_BODY} bytes"})
+                reason = f"larger than {MAX_BODY} bytes"
+                self._json(
+                    413,
+                    {"message": "request body too large", "errors": [{"field": "body", "reason": reason}]},
+                )
                 return
             body = self.rfile.read(length) if length else b""
             parts = urlsplit(self.path)

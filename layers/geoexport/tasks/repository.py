@@ -148,6 +148,8 @@ class TaskRepository:
         Raises ClaimTaken when another request holds the fingerprint (unless it is the dead task
         ``replace_claim_of``), InsufficientStorage when the reservation does not fit the quota.
         """
+        if quota is not None and record.reservedBytes > quota:
+            raise self._insufficient(record.reservedBytes, quota)
         items: list[dict[str, Any]] = [
             {
                 "Put": {
@@ -196,15 +198,17 @@ class TaskRepository:
             if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed" and record.fingerprint:
                 raise ClaimTaken(record.fingerprint) from error
             if reasons and reasons[-1] == "ConditionalCheckFailed" and quota is not None:
-                ledger = self.ledger()
-                raise InsufficientStorage(
-                    f"the export needs about {record.reservedBytes} bytes but only "
-                    f"{max(0, quota - ledger.committed)} of {quota} are free",
-                    needed=record.reservedBytes,
-                    free=max(0, quota - ledger.committed),
-                    total=quota,
-                ) from error
+                raise self._insufficient(record.reservedBytes, quota) from error
             raise
+
+    def _insufficient(self, needed: int, quota: int) -> InsufficientStorage:
+        free = max(0, quota - self.ledger().committed)
+        return InsufficientStorage(
+            f"the export needs about {needed} bytes but only {free} of {quota} are free",
+            needed=needed,
+            free=free,
+            total=quota,
+        )
 
     def set_execution(self, task_id: UUID, execution_arn: str) -> None:
         self._db.update_item(
