@@ -45,11 +45,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-cfn-# Regenerate functions/docs/openapi.json from the code (a test fails when the committed file drifts).
-openapi: $(STAMP)
-	$(BIN)/python -m geoexport_local.openapi .
-
-lint: $(STAMP)
+cfn-lint: $(STAMP)
 	$(BIN)/cfn-lint template.yaml
 
 unit: $(STAMP)
