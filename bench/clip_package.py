@@ -77,9 +77,9 @@ def ours_child(source: str, out: str) -> None:
     from datetime import UTC, datetime
     from uuid import uuid4
 
+    from geoexport.catalog.ingest import describe_record
     from geoexport.geometry import grid
     from geoexport.models import (
-        CatalogRecord,
         CreateExportTaskRequest,
         SourceLocation,
         TaskRecord,
@@ -87,24 +87,12 @@ def ours_child(source: str, out: str) -> None:
     )
     from geoexport.pipeline.clip import build_plan
     from geoexport.pipeline.package import render_gpkg
-    from geoexport.raster.source import describe
 
     started = time.perf_counter()
-    info = describe(source)
-    zoom = grid.zoom_for_resolution(info.resolution_deg)
-    record = CatalogRecord(
-        id=uuid4(),
-        name="bench",
-        footprint=info.footprint,
-        maxResolutionDeg=info.resolution_deg,
-        crs=info.crs,
-        bands=info.bands,
-        dtype=info.dtype,
-        nodata=info.nodata,
-        width=info.width,
-        height=info.height,
-        source=SourceLocation(bucket="local", key=source),
+    record = describe_record(
+        source, uuid4(), "bench", SourceLocation(bucket="local", key=source), measure_costs=False
     )
+    zoom = grid.zoom_for_resolution(record.maxResolutionDeg)
     request = CreateExportTaskRequest.model_validate(
         {
             "catalogRecordID": str(record.id),

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from geoexport.catalog.ingest import describe_record
 from geoexport.catalog.repository import CatalogRepository
-from geoexport.errors import SourceUnreadable, UnsupportedSource
 from geoexport.models.catalog import CatalogRecord, SourceLocation
-from geoexport.raster.source import describe, to_cog
+from geoexport.raster.source import to_cog
 
 NAMESPACE = uuid.UUID("9f1c5a52-3a34-4c1b-9a4e-2d1f3b0c6e10")
 
@@ -48,23 +48,6 @@ SAMPLES = (
 )
 
 
-def measure_tile_costs(
-    path: str, footprint: dict[str, Any], resolution_deg: float
-) -> dict[int, tuple[float, float]]:
-    """Bytes and seconds per tile at every zoom up to the source's own (nothing for unreadable sources)."""
-    from shapely.geometry import shape
-
-    from geoexport.geometry import grid
-    from geoexport.raster.render import inspect_bands, sample_costs
-
-    try:
-        bands = inspect_bands(path, resolution_deg)
-        zooms = range(grid.zoom_for_resolution(resolution_deg) + 1)
-        return sample_costs(path, bands, shape(footprint), zooms, {})
-    except (SourceUnreadable, UnsupportedSource):
-        return {}
-
-
 def record_id(name: str) -> uuid.UUID:
     """Stable ids, so the README's examples work on every machine."""
     return uuid.uuid5(NAMESPACE, name)
@@ -79,29 +62,18 @@ def seed_catalog(data_dir: Path, s3: Any, bucket: str, catalog: CatalogRepositor
             if sample.as_cog:
                 upload = Path(work) / f"{sample.name}.tif"
                 to_cog(source, upload)
-            info = describe(str(upload))
-            costs = measure_tile_costs(str(upload), info.footprint, info.resolution_deg)
             key = f"samples/{sample.name}.tif"
             s3.upload_file(str(upload), bucket, key)
-            record = CatalogRecord(
-                id=record_id(sample.name),
-                name=sample.name,
-                description=sample.description,
-                footprint=info.footprint,
-                maxResolutionDeg=info.resolution_deg,
-                crs=info.crs,
-                bands=info.bands,
-                dtype=info.dtype,
-                nodata=info.nodata,
-                width=info.width,
-                height=info.height,
-                source=SourceLocation(bucket=bucket, key=key),
-                tileBytesByZoom={zoom: cost[0] for zoom, cost in costs.items()},
-                tileSecondsByZoom={zoom: cost[1] for zoom, cost in costs.items()},
+            record = describe_record(
+                str(upload),
+                record_id(sample.name),
+                sample.name,
+                SourceLocation(bucket=bucket, key=key),
+                sample.description,
             )
             catalog.put(record)
             records.append(record)
     return records
 
 
-__all__ = ["SAMPLES", "SourceUnreadable", "record_id", "seed_catalog"]
+__all__ = ["SAMPLES", "record_id", "seed_catalog"]
