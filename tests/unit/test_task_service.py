@@ -91,7 +91,7 @@ class Fakes:
         pass
 
     # store
-    def touch(self, key: str) -> None:
+    def touch(self, key: str, older_than: Any = None) -> None:
         pass
 
     def presign_get(self, key: str, expires_in: int, filename: str) -> str:

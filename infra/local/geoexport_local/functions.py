@@ -10,6 +10,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
@@ -41,7 +42,7 @@ _environ_lock = threading.Lock()
 
 
 @contextmanager
-def _environment(extra: dict[str, str]):  # type: ignore[no-untyped-def]
+def function_environment(extra: dict[str, str]) -> Iterator[None]:
     """Apply a function's variables while its module is imported (settings are read at cold start)."""
     with _environ_lock:
         saved = dict(os.environ)
@@ -76,7 +77,7 @@ class FunctionHost:
             if spec is None or spec.loader is None:
                 raise RuntimeError(f"cannot load {path}")
             module = importlib.util.module_from_spec(spec)
-            with _environment(function.environment):
+            with function_environment(function.environment):
                 spec.loader.exec_module(module)
             self._modules[function.logical_id] = module
         return self._modules[function.logical_id]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from geoexport import __version__
-from geoexport_local.functions import _environment
+from geoexport_local.functions import function_environment
 from geoexport_local.template import read_stack
 
 DOCS_FUNCTION = "DocsFunction"
@@ -43,7 +43,7 @@ def build(root: Path) -> dict[str, Any]:
         spec = importlib.util.spec_from_file_location(f"openapi_{function.logical_id}", path)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
-        with _environment(
+        with function_environment(
             {
                 **function.environment,
                 "AWS_ACCESS_KEY_ID": "x",

@@ -110,7 +110,6 @@ class TaskRecord(BaseModel):
     artifacts: list[StoredArtifact] = Field(default_factory=list)
     deliveries: list[WebhookDelivery] = Field(default_factory=list)
     executionArn: str | None = None
-    notified: bool = False
     owner: str = "anonymous"
     api: Literal["v2", "v1"] = "v2"  # which contract its callbacks follow
     fingerprint: str | None = None

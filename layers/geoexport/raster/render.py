@@ -71,7 +71,7 @@ class SourceBands:
     indexes: tuple[int, ...]  # 1 (grey) or 3 (RGB) source band indexes
     alpha: int | None  # source alpha band, if it has one
     nodata: float | None
-    resolution: float  # source pixel size in its own units... expressed in degrees (approximate)
+    resolution: float  # the source's pixel size in degrees (at its centre), for choosing overviews
     overview_factors: tuple[int, ...]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -101,11 +102,15 @@ class ObjectStore:
         except Exception as error:
             raise _translate(error, f"copy to {self.uri(target_key)}") from error
 
-    def touch(self, key: str) -> None:
-        """Copy an object onto itself: its age restarts, and so does the bucket lifecycle's expiry clock."""
+    def touch(self, key: str, older_than: timedelta = timedelta(0)) -> None:
+        """Copy an object onto itself when older than ``older_than``: its age, and with it the bucket
+        lifecycle's expiry clock, restarts."""
         head = self.head(key)
         if head is None:
             raise NotFound(f"{self.uri(key)}: not found")
+        modified = head.get("LastModified")
+        if modified is not None and datetime.now(UTC) - modified < older_than:
+            return
         try:
             self._s3.copy_object(
                 Bucket=self.bucket,

@@ -293,7 +293,8 @@ class TaskRepository:
         except self._db.exceptions.ConditionalCheckFailedException as error:
             raise StaleTransition(f"task {task_id} finished meanwhile") from error
 
-    def extend_expiry(self, task_id: UUID | str, expired_at: datetime) -> None:
+    def extend_expiry(self, task_id: UUID | str, expired_at: datetime) -> bool:
+        """Push expiredAt later; False when the task is not completed or already expires that late."""
         try:
             self._db.update_item(
                 TableName=self._table,
@@ -303,8 +304,9 @@ class TaskRepository:
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={":e": {"S": _stamp(expired_at)}, ":done": {"S": "COMPLETED"}},
             )
-        except self._db.exceptions.ConditionalCheckFailedException as error:
-            raise StaleTransition(f"task {task_id} is not a live completed export") from error
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def advance(
         self,
@@ -481,7 +483,6 @@ def _from_item(item: dict[str, Any]) -> TaskRecord:
             WebhookDelivery.model_validate_json(d["S"]) for d in item.get("deliveries", {}).get("L", [])
         ],
         executionArn=text("executionArn"),
-        notified="final" in item.get("notifiedEvents", {}).get("SS", []),
         owner=text("owner") or "anonymous",
         api=text("api") or "v2",  # type: ignore[arg-type]
         fingerprint=text("fingerprint"),

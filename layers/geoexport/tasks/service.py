@@ -34,7 +34,8 @@ from geoexport.tasks import dedupe
 from geoexport.tasks.estimate import Estimate, estimate
 from geoexport.tasks.repository import ClaimTaken, Ledger, Page, TaskRepository
 
-MAX_CREATE_ATTEMPTS = 5
+MAX_CREATE_ATTEMPTS = 10
+LIFECYCLE_SLACK = timedelta(hours=20)  # < the 1 day the lifecycle rule adds to the retention
 
 
 class Catalog(Protocol):
@@ -48,7 +49,7 @@ class Workflow(Protocol):
 
 class Store(Protocol):
     def presign_get(self, key: str, expires_in: int, filename: str) -> str: ...
-    def touch(self, key: str) -> None: ...
+    def touch(self, key: str, older_than: timedelta) -> None: ...
 
 
 class Notifier(Protocol):
@@ -261,8 +262,14 @@ class TaskService:
                 extended = self._clock() + timedelta(days=self._limits.retention_days)
                 if task.expiredAt is None or extended > task.expiredAt:
                     for artifact in task.artifacts:
-                        self._store.touch(artifact.key)  # restart the bucket lifecycle's clock
-                    self._tasks.extend_expiry(task.id, extended)
+                        # The bucket deletes objects retention + 1 days after they were written; one
+                        # older than LIFECYCLE_SLACK would go before the new expiredAt: rewrite it.
+                        self._store.touch(artifact.key, older_than=LIFECYCLE_SLACK)
+                    if not self._tasks.extend_expiry(task.id, extended):
+                        # A concurrent duplicate extended it first (fine), unless it is no longer alive.
+                        current = self._tasks.get(task.id)
+                        if not (current.status is TaskStatus.COMPLETED and self._alive(current)):
+                            return None
             else:
                 self._tasks.merge_webhooks(task.id, request.webhooks)
         except StaleTransition:
