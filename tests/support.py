@@ -135,7 +135,12 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with receiver._arrived:
                     receiver.calls.append(
-                        {"path": self.path, "headers": dict(self.headers), "body": json.loads(body)}
+                        {
+                            "path": self.path,
+                            "headers": dict(self.headers),
+                            "body": json.loads(body),
+                            "raw": body,
+                        }
                     )
                     receiver._arrived.notify_all()
                 self.send_response(204)

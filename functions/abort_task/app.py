@@ -10,7 +10,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from geoexport import bootstrap
-from geoexport.api import json_response, make_resolver
+from geoexport.api import caller, json_response, make_resolver
 from geoexport.api.schema import responses
 from geoexport.models import ExportTask
 from geoexport.settings import Settings
@@ -27,7 +27,7 @@ service = bootstrap.task_service(settings)
     responses=responses({200: ("The aborted task", ExportTask)}, 404, 409, 503),
 )
 def abort_export_task(task_id: UUID) -> Response[str]:
-    task = service.abort(task_id)
+    task = service.abort(task_id, caller(app))
     logger.info("export task aborted", extra={"taskId": str(task_id)})
     return json_response(200, task)
 

@@ -10,7 +10,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from geoexport import bootstrap
-from geoexport.api import json_response, make_resolver
+from geoexport.api import caller, json_response, make_resolver
 from geoexport.api.schema import responses
 from geoexport.models import CreateExportTaskRequest, ExportTask
 from geoexport.models.v1 import CompletedAnswer, CreateRoiRequest, InProgressAnswer
@@ -46,7 +46,7 @@ def create_export_task(
 ) -> Response[str]:
     if dryRun:
         return json_response(200, service.dry_run(request))
-    outcome = service.create(request)
+    outcome = service.create(request, owner=caller(app))
     logger.info("export task", extra={"taskId": str(outcome.task.id), "newTask": outcome.created})
     return json_response(
         201 if outcome.created else 200,
@@ -73,7 +73,7 @@ def create_export_task(
     ),
 )
 def create_roi_v1(request: Annotated[CreateRoiRequest, Body()]) -> Response[str]:
-    outcome = service.create(request.to_canonical(), api="v1")
+    outcome = service.create(request.to_canonical(), owner=caller(app), api="v1")
     task = outcome.task
     if task.status.value == "COMPLETED":
         return json_response(200, CompletedAnswer.model_validate(v1_body(task)))

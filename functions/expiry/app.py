@@ -8,7 +8,6 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from geoexport import bootstrap
-from geoexport.notify.webhooks import WebhookSender
 from geoexport.pipeline import expiry
 from geoexport.settings import Settings
 
@@ -17,7 +16,7 @@ logger = Logger()
 tasks = bootstrap.task_repository(settings)
 store = bootstrap.exports_store(settings)
 views = bootstrap.task_service(settings)
-sender = WebhookSender(timeout_seconds=settings.webhook_timeout_seconds)
+sender = bootstrap.webhook_sender(settings)
 
 
 @logger.inject_lambda_context

@@ -11,7 +11,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from geoexport import bootstrap
-from geoexport.api import json_response, make_resolver
+from geoexport.api import caller, json_response, make_resolver
 from geoexport.api.schema import TaskPage, responses
 from geoexport.models import ExportTask, TaskStatus
 from geoexport.models.v1 import TaskStatusAnswer
@@ -30,7 +30,7 @@ service = bootstrap.task_service(settings)
     responses=responses({200: ("The task", ExportTask)}, 404),
 )
 def get_export_task(task_id: UUID) -> Response[str]:
-    return json_response(200, service.get(task_id))
+    return json_response(200, service.get(task_id, caller(app)))
 
 
 @app.get(
@@ -43,7 +43,7 @@ def list_export_tasks(
     nextToken: Annotated[str | None, Query(max_length=2048)] = None,
     status: Annotated[TaskStatus | None, Query()] = None,
 ) -> Response[str]:
-    items, token = service.list_tasks("anonymous", status, limit, nextToken)
+    items, token = service.list_tasks(caller(app), status, limit, nextToken)
     return json_response(200, TaskPage(items=items, nextToken=token))
 
 
@@ -53,7 +53,7 @@ def list_export_tasks(
     responses=responses({200: ("Status", TaskStatusAnswer)}, 404),
 )
 def task_status_v1(job_id: UUID) -> Response[str]:
-    task = service.get(job_id)
+    task = service.get(job_id, caller(app))
     return json_response(200, TaskStatusAnswer(percentage=task.progress, status=V1_STATUS[task.status]))
 
 

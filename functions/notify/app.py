@@ -9,7 +9,6 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from geoexport import bootstrap
-from geoexport.notify.webhooks import WebhookSender
 from geoexport.pipeline import notify
 from geoexport.pipeline.events import NotifyInput
 from geoexport.pipeline.faults import Faults
@@ -21,7 +20,7 @@ faults = Faults(settings.faults)
 tasks = bootstrap.task_repository(settings)
 store = bootstrap.exports_store(settings)
 views = bootstrap.task_service(settings)
-sender = WebhookSender(timeout_seconds=settings.webhook_timeout_seconds)
+sender = bootstrap.webhook_sender(settings)
 
 
 @logger.inject_lambda_context

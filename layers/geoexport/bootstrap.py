@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from geoexport import aws
+from geoexport.auth.clients import ClientRepository
+from geoexport.auth.service import AuthService
 from geoexport.catalog.repository import CatalogRepository
+from geoexport.notify.webhooks import WebhookSender
 from geoexport.settings import Settings
 from geoexport.storage.s3 import ObjectStore
 from geoexport.tasks.repository import TaskRepository
@@ -48,13 +53,55 @@ def task_service(settings: Settings) -> TaskService:
         store=exports_store(settings),
         limits=limits(settings),
         notifier=notifier,
+        secrets=webhook_secrets(settings),
+    )
+
+
+def webhook_secrets(settings: Settings) -> Callable[[str], str | None]:
+    """Owner -> the client's webhook signing secret (None for an unknown owner: sent unsigned)."""
+    if not settings.clients_table:
+        return lambda owner: None
+    clients = client_repository(settings)
+
+    def secret(owner: str) -> str | None:
+        client = clients.get(owner)
+        return client.webhook_secret if client else None
+
+    return secret
+
+
+def webhook_sender(settings: Settings, attempts: int = 3) -> WebhookSender:
+    return WebhookSender(
+        timeout_seconds=settings.webhook_timeout_seconds,
+        attempts=attempts,
+        allow_loopback=settings.webhook_allow_loopback,
+        https_only=settings.webhook_https_only,
     )
 
 
 def step_tasks(settings: Settings) -> Any:
     """The task store for the pipeline steps: progress at step boundaries also fires TASK_PROGRESS."""
-    from geoexport.notify.webhooks import WebhookSender
     from geoexport.pipeline.notify import ProgressCallbacks
 
-    sender = WebhookSender(timeout_seconds=min(5.0, settings.webhook_timeout_seconds), attempts=1)
+    sender = webhook_sender(settings, attempts=1)
     return ProgressCallbacks(task_repository(settings), task_service(settings), sender)
+
+
+def client_repository(settings: Settings) -> ClientRepository:
+    return ClientRepository(aws.client("dynamodb", settings), settings.clients_table)
+
+
+def signing_key(settings: Settings) -> Callable[[], bytes]:
+    """The JWT signing key from Secrets Manager, fetched on first use and kept for the container's life."""
+    secrets = aws.client("secretsmanager", settings)
+
+    @functools.cache
+    def key() -> bytes:
+        value: str = secrets.get_secret_value(SecretId=settings.signing_key_secret)["SecretString"]
+        return value.encode()
+
+    return key
+
+
+def auth_service(settings: Settings) -> AuthService:
+    return AuthService(client_repository(settings), signing_key(settings), settings.token_lifetime_seconds)

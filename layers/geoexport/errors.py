@@ -31,6 +31,10 @@ class InvalidRequest(GeoexportError):
     """The request is malformed or breaks the schema."""
 
 
+class Unauthorized(GeoexportError):
+    """No valid credentials (401)."""
+
+
 class NotFound(GeoexportError):
     """A referenced thing (task, catalog record) does not exist."""
 

@@ -25,6 +25,9 @@ class Settings(BaseModel):
     dedupe_table: str = Field("", alias="DEDUPE_TABLE")
     counters_table: str = Field("", alias="COUNTERS_TABLE")
     notify_function: str = Field("", alias="NOTIFY_FUNCTION_NAME")
+    clients_table: str = Field("", alias="CLIENTS_TABLE")
+    signing_key_secret: str = Field("", alias="SIGNING_KEY_SECRET_ARN")
+    token_lifetime_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600, alias="TOKEN_LIFETIME_SECONDS")
     exports_bucket: str = Field("", alias="EXPORTS_BUCKET")
     state_machine_arn: str = Field("", alias="STATE_MACHINE_ARN")
     retention_days: int = Field(14, ge=1, le=3650, alias="EXPORT_RETENTION_DAYS")
@@ -32,6 +35,8 @@ class Settings(BaseModel):
     storage_quota_bytes: int = Field(100 * 1024**3, ge=0, alias="STORAGE_QUOTA_BYTES")
     render_threads: int = Field(0, ge=0, le=64, alias="RENDER_THREADS")
     webhook_timeout_seconds: float = Field(15.0, gt=0, le=60, alias="WEBHOOK_TIMEOUT_SECONDS")
+    webhook_allow_loopback: bool = Field(False, alias="WEBHOOK_ALLOW_LOOPBACK")  # local development only
+    webhook_https_only: bool = Field(False, alias="WEBHOOK_HTTPS_ONLY")  # the template sets it on AWS
     faults: str = Field("", alias="GEOEXPORT_FAULTS")  # fault injection, see geoexport.pipeline.faults
 
     @classmethod

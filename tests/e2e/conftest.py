@@ -6,12 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +26,17 @@ class Service:
     api: str
     aws: str
     output: list[str]
+    client_id: str = ""
+    client_secret: str = ""
+    token: str = ""
+    state: Path | None = None  # the stack's state file (demo client, tables), for the CLI
+    webhook_secret: str = ""  # the demo client's: its callbacks are signed with it
+
+    def issue_token(self, client_id: str, client_secret: str) -> str:
+        body = {"client_id": client_id, "client_secret": client_secret}
+        status, answer, _ = self.request("POST", "/auth/token", body, token=None)
+        assert status == 200, answer
+        return str(answer["access_token"])
 
     def request(
         self,
@@ -31,11 +44,15 @@ class Service:
         path: str,
         body: Any = None,
         raw: bytes | None = None,
+        token: str | bool | None = True,
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """As the demo client by default; ``token=None`` sends none, a string sends that one."""
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        request = urllib.request.Request(
-            self.api + path, data=data, method=method, headers={"Content-Type": "application/json"}
-        )
+        headers = {"Content-Type": "application/json"}
+        bearer = self.token if token is True else token
+        if bearer:
+            headers["Authorization"] = f"Bearer {bearer}"
+        request = urllib.request.Request(self.api + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 text = response.read()
@@ -87,11 +104,13 @@ class Service:
 
 def start_stack(extra_env: dict[str, str]) -> tuple[subprocess.Popen[str], Service]:
     aws_port, api_port = free_port(), free_port()
+    state = Path(tempfile.mkdtemp(prefix="geoexport-e2e-")) / "local.json"  # one per stack
     env = {
         **os.environ,
         "GEOEXPORT_AWS_PORT": str(aws_port),
         "GEOEXPORT_API_PORT": str(api_port),
         "PYTHONUNBUFFERED": "1",
+        "GEOEXPORT_STATE": str(state),
         **extra_env,
     }
     process = subprocess.Popen(
@@ -116,7 +135,18 @@ def start_stack(extra_env: dict[str, str]) -> tuple[subprocess.Popen[str], Servi
     if not ready.wait(180):
         process.kill()
         raise AssertionError("local stack did not become ready:\n" + "".join(output[-50:]))
-    return process, Service(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{aws_port}", output)
+    demo = json.loads(state.read_text())
+    service = Service(
+        f"http://127.0.0.1:{api_port}",
+        f"http://127.0.0.1:{aws_port}",
+        output,
+        demo["client_id"],
+        demo["client_secret"],
+    )
+    service.token = service.issue_token(demo["client_id"], demo["client_secret"])
+    service.state = state
+    service.webhook_secret = demo["webhook_secret"]
+    return process, service
 
 
 def stop_stack(process: subprocess.Popen[str]) -> None:

@@ -6,12 +6,14 @@ import hashlib
 import json
 import shutil
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from geoexport.notify.webhooks import sign
 from tests.e2e.conftest import Service
 from tests.support import SAMPLES, Receiver, compare_with_source, tile_counts, validate_gpkg
 
@@ -104,6 +106,13 @@ def test_raster_export_end_to_end(service: Service, receiver: Receiver, tmp_path
     (call,) = receiver.wait_for(1)
     body = call["body"]
     assert call["path"] == "/done"
+    # Signed per Standard Webhooks with the owning client's secret; the id is stable per task and event.
+    headers = {k.lower(): v for k, v in call["headers"].items()}
+    assert headers["webhook-id"] == f"msg_{task['id']}_TASK_COMPLETED"
+    expected = sign(
+        service.webhook_secret, headers["webhook-id"], int(headers["webhook-timestamp"]), call["raw"]
+    )
+    assert headers["webhook-signature"] == expected
     assert body["status"] == "COMPLETED" and body["jobId"] == task["id"] and body["errorReason"] == ""
     assert body["recordCatalogId"] == landsat["id"] and body["description"] == "e2e export"
     assert body["fileSize"] == gpkg["size"] and body["expirationTime"] == task["expiredAt"]
@@ -112,8 +121,12 @@ def test_raster_export_end_to_end(service: Service, receiver: Receiver, tmp_path
         with urllib.request.urlopen(body["links"][link]) as response:
             assert response.status == 200
     assert service.request("GET", "/storage")[1]["used"] >= used_before + gpkg["size"] + meta["size"]
-    # Links are minted per GET.
+    # Links are minted per GET; each callback's outcome is on the task.
     again = service.request("GET", f"/export-tasks/{task['id']}")[1]
+    (delivery,) = again["webhookDeliveries"]
+    assert (
+        delivery["statusCode"] == 204 and delivery["event"] == "TASK_COMPLETED" and delivery["error"] is None
+    )
     assert {a["sha256"] for a in again["artifacts"]} == {gpkg["sha256"], meta["sha256"]}
 
 
@@ -180,3 +193,27 @@ def test_unknown_and_malformed_task_ids(service: Service) -> None:
     assert status == 400 and body["errors"][0]["field"] == "task_id"
     assert service.request("GET", "/no-such-route")[0] == 404
     assert service.request("DELETE", "/storage")[0] == 405
+
+
+def test_webhooks_to_private_addresses_are_refused_and_recorded(service: Service) -> None:
+    landsat = service.records()["landsat-bahamas-rgb"]
+    body = export_body(landsat["id"], PENTAGON, 0.0054931640625)
+    body["webhooks"] = [
+        {"url": url, "events": ["TASK_COMPLETED"]}
+        for url in (
+            "http://169.254.169.254/latest/meta-data/",
+            "http://2852039166/",
+            "http://[::ffff:169.254.169.254]/",
+            "http://10.0.0.1/hook",
+        )
+    ]
+    status, created, _ = service.request("POST", "/export-tasks", body)
+    assert status == 201, created
+    task = service.wait(created["id"])[-1]
+    assert task["status"] == "COMPLETED"
+    deadline = time.monotonic() + 10
+    while len(task["webhookDeliveries"]) < 4 and time.monotonic() < deadline:
+        task = service.request("GET", f"/export-tasks/{created['id']}")[1]
+    assert len(task["webhookDeliveries"]) == 4
+    for delivery in task["webhookDeliveries"]:
+        assert delivery["statusCode"] is None and delivery["error"].startswith("refused:"), delivery

@@ -8,7 +8,17 @@ import pytest
 
 from tests.support import ROOT
 
-API_FUNCTIONS = ["create_task", "get_task", "storage", "catalog", "health"]
+API_FUNCTIONS = [
+    "create_task",
+    "get_task",
+    "abort_task",
+    "storage",
+    "catalog",
+    "health",
+    "docs",
+    "auth_token",
+    "authorizer",
+]
 HEAVY = ["numpy", "rasterio", "osgeo", "shapely"]
 
 PROBE = """

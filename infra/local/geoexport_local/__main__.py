@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -48,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     )
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", os.environ.get("GEOEXPORT_LOG_LEVEL", "WARNING"))
 
+    from geoexport.auth.clients import ClientRepository
     from geoexport.catalog.repository import CatalogRepository
     from geoexport_local.emulator import client, dispatch_lambda_to, provision, start_moto, wait_until_up
     from geoexport_local.functions import FunctionHost
@@ -55,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     from geoexport_local.seed import seed_catalog
     from geoexport_local.template import read_stack
 
-    stack = read_stack(root)
+    # Local receivers live on this machine: loopback callbacks (and plain http) are allowed here only.
+    stack = read_stack(root, overrides={"WebhookAllowLoopback": "true", "WebhookHttpsOnly": "false"})
     if args.render_threads:
         for function in stack.functions.values():
             function.environment["RENDER_THREADS"] = str(args.render_threads)
@@ -73,9 +76,37 @@ def run(args: argparse.Namespace) -> int:
     )
     for logical_id, seconds in stack.schedules:
         threading.Thread(target=_every, args=(seconds, functions, logical_id), daemon=True).start()
+    demo = ClientRepository(
+        client("dynamodb", endpoint, stack.region), stack.physical["ClientsTable"]
+    ).create("demo", client_id="demo-client")
     api = make_server(LOOPBACK, api_port, functions)
     threading.Thread(target=api.serve_forever, name="api", daemon=True).start()
     api_url = f"http://{LOOPBACK}:{api_port}"
+    state = Path(os.environ.get("GEOEXPORT_STATE") or root / ".geoexport" / "local.json").resolve()
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text(
+        json.dumps(
+            {
+                "api": api_url,
+                "aws": endpoint,
+                "client_id": demo.client.client_id,
+                "client_secret": demo.client_secret,
+                "webhook_secret": demo.client.webhook_secret,
+                "clients_table": stack.physical["ClientsTable"],
+            },
+            indent=2,
+        )
+    )
+    print(
+        "webhooks: loopback receivers and http are allowed on this local stack (refused on AWS); "
+        "private, link-local and metadata addresses stay refused",
+        flush=True,
+    )
+    print(
+        f"demo client: id={demo.client.client_id} secret={demo.client_secret} "
+        f"(saved in {state}; `geoexport token` prints a bearer token)",
+        flush=True,
+    )
     print(
         f"geoexport ready: API {api_url} | AWS emulator {endpoint} | "
         f"catalog: {len(records)} records ({', '.join(r.name for r in records)})",
@@ -94,7 +125,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _every(seconds: float, functions: object, logical_id: str) -> None:
     """Run a scheduled function on its template rate, as EventBridge would."""
-    import json
     import time
 
     event = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}

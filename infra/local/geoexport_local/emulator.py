@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import secrets
 import threading
 import time
 import zipfile
@@ -99,6 +100,11 @@ def provision(stack: Stack, endpoint: str) -> None:
             KeySchema=props["KeySchema"],
             **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
         )
+    secretsmanager = client("secretsmanager", endpoint, stack.region)
+    for name, props in stack.secrets.items():
+        generate = props.get("GenerateSecretString", {})
+        value = secrets.token_urlsafe(int(generate.get("PasswordLength", 32)))
+        secretsmanager.create_secret(Name=name, SecretString=value, Description=props.get("Description", ""))
     iam = client("iam", endpoint, stack.region)
     role = iam.create_role(RoleName=_ROLE, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     lambdas = client("lambda", endpoint, stack.region)

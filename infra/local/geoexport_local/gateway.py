@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import fnmatch
 import json
 import logging
 import sys
@@ -60,6 +61,47 @@ def build_event(
         "body": text,
         "isBase64Encoded": encoded,
     }
+
+
+def _allows(policy: dict[str, Any], method_arn: str) -> bool:
+    """IAM evaluation for the authorizer's policy: an explicit Deny wins, else any matching Allow."""
+    allowed = False
+    for statement in policy.get("Statement", []):
+        resources = statement.get("Resource", [])
+        resources = [resources] if isinstance(resources, str) else resources
+        if any(fnmatch.fnmatchcase(method_arn, pattern) for pattern in resources):
+            if statement.get("Effect") == "Deny":
+                return False
+            allowed = allowed or statement.get("Effect") == "Allow"
+    return allowed
+
+
+def authorize(
+    functions: FunctionHost, route: Route, method: str, path: str, event: dict[str, Any]
+) -> tuple[int, dict[str, Any]] | None:
+    """Run the route's TOKEN authorizer as API Gateway does; None to proceed, else (status, body)."""
+    token = event["headers"].get("Authorization") or event["headers"].get("authorization")
+    if not token:
+        return 401, {"message": "Unauthorized"}
+    stack = functions.stack
+    method_arn = f"arn:aws:execute-api:{stack.region}:{ACCOUNT}:local/v1/{method}{path}"
+    assert route.authorizer is not None
+    try:
+        answer = functions.call(
+            route.authorizer, {"type": "TOKEN", "authorizationToken": token, "methodArn": method_arn}
+        )
+    except Exception as error:
+        if str(error) == "Unauthorized":
+            return 401, {"message": "Unauthorized"}
+        sys.stderr.write(f"authorizer crashed:\n{traceback.format_exc()}")
+        return 500, {"message": None}
+    if not _allows(answer.get("policyDocument", {}), method_arn):
+        return 403, {"message": "User is not authorized to access this resource"}
+    event["requestContext"]["authorizer"] = {
+        **answer.get("context", {}),
+        "principalId": answer.get("principalId"),
+    }
+    return None
 
 
 def make_server(host: str, port: int, functions: FunctionHost) -> ThreadingHTTPServer:
@@ -127,6 +169,11 @@ def make_server(host: str, port: int, functions: FunctionHost) -> ThreadingHTTPS
                 match.groupdict(),
                 self.client_address[0],
             )
+            if route.authorizer is not None:
+                denied = authorize(functions, route, self.command, path, event)
+                if denied is not None:
+                    self._json(*denied)
+                    return
             try:
                 result = functions.call(route.function, event)
             except Exception:

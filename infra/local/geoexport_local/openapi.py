@@ -58,6 +58,15 @@ def build(root: Path) -> dict[str, Any]:
         for name, item in schema.get("paths", {}).items():
             document["paths"].setdefault(name, {}).update(item)
         document["components"]["schemas"].update(schema.get("components", {}).get("schemas", {}))
+    # Routes behind the template's authorizer take a bearer token (POST /auth/token issues one).
+    guarded = {(route.path, route.method.lower()) for route in stack.routes if route.authorizer}
+    for name, item in document["paths"].items():
+        for method, operation in item.items():
+            if (name, method) in guarded:
+                operation["security"] = [{"bearerAuth": []}]
+    document["components"]["securitySchemes"] = {
+        "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    }
     document["paths"] = dict(sorted(document["paths"].items()))
     document["components"]["schemas"] = dict(sorted(document["components"]["schemas"].items()))
     return document

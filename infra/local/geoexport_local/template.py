@@ -54,6 +54,7 @@ class Route:
     method: str
     path: str  # API Gateway form, e.g. /export-tasks/{task_id}
     function: str  # logical id
+    authorizer: str | None = None  # logical id of the TOKEN authorizer function, None for public routes
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -72,6 +73,7 @@ class Stack:
     routes: list[Route] = field(default_factory=list)
     state_machines: dict[str, str] = field(default_factory=dict)  # name -> definition JSON
     schedules: list[tuple[str, float]] = field(default_factory=list)  # (function logical id, seconds)
+    secrets: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> properties
     outputs: dict[str, Any] = field(default_factory=dict)
     physical: dict[str, str] = field(default_factory=dict)  # logical id -> name/ARN for Ref
 
@@ -162,8 +164,28 @@ def _name(stack: Stack, logical: str, kind: str) -> dict[str, str]:
         arn = f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{name}"
         stack.physical[logical] = arn
         return {"Arn": arn, "Name": name}
+    if kind == "AWS::SecretsManager::Secret":
+        stack.physical[logical] = name  # moto takes the name wherever a SecretId is expected
+        return {"Arn": name}
     stack.physical[logical] = "local" if kind == "AWS::Serverless::Api" else logical
     return {}
+
+
+def _authorizer(resources: dict[str, Any], event_props: dict[str, Any]) -> str | None:
+    """The authorizer function guarding an Api event, from its Api's Auth (None when public)."""
+    if (event_props.get("Auth") or {}).get("Authorizer") == "NONE":
+        return None
+    api = (
+        event_props.get("RestApiId", {}).get("Ref")
+        if isinstance(event_props.get("RestApiId"), dict)
+        else None
+    )
+    auth = resources.get(api or "", {}).get("Properties", {}).get("Auth", {})
+    name = (event_props.get("Auth") or {}).get("Authorizer") or auth.get("DefaultAuthorizer")
+    if not name:
+        return None
+    arn = auth["Authorizers"][name]["FunctionArn"]
+    return str(arn["Fn::GetAtt"][0])
 
 
 def _add_function(
@@ -174,6 +196,7 @@ def _add_function(
     globals_: dict[str, Any],
     resolve: Resolver,
     arn: str,
+    resources: dict[str, Any],
 ) -> None:
     env = dict(resolve(globals_.get("Environment", {}).get("Variables", {})))
     env.update(resolve(props.get("Environment", {}).get("Variables", {})))
@@ -189,7 +212,8 @@ def _add_function(
     for event in props.get("Events", {}).values():
         if event["Type"] in ("Api", "HttpApi"):
             method = str(event["Properties"]["Method"]).upper()
-            stack.routes.append(Route(method, event["Properties"]["Path"], logical))
+            authorizer = _authorizer(resources, event["Properties"])
+            stack.routes.append(Route(method, event["Properties"]["Path"], logical, authorizer))
         elif event["Type"] in ("Schedule", "ScheduleV2"):
             expression = event["Properties"].get("Schedule") or event["Properties"]["ScheduleExpression"]
             stack.schedules.append((logical, rate_seconds(str(expression))))
@@ -216,7 +240,11 @@ def read_stack(
         elif kind == "AWS::DynamoDB::Table":
             stack.tables[stack.physical[logical]] = resolve(props)
         elif kind == "AWS::Serverless::Function":
-            _add_function(stack, root, logical, props, function_globals, resolve, attributes[logical]["Arn"])
+            _add_function(
+                stack, root, logical, props, function_globals, resolve, attributes[logical]["Arn"], resources
+            )
+        elif kind == "AWS::SecretsManager::Secret":
+            stack.secrets[stack.physical[logical]] = resolve(props)
         elif kind == "AWS::Serverless::StateMachine":
             definition = (root / props["DefinitionUri"]).read_text()
             for key, value in resolve(props.get("DefinitionSubstitutions", {})).items():

@@ -22,6 +22,7 @@ from geoexport.errors import (
     NotFound,
     ServiceUnavailable,
     StaleTransition,
+    Unauthorized,
     UnprocessableRequest,
 )
 
@@ -29,6 +30,7 @@ logger = Logger(child=True)
 
 STATUS_BY_ERROR: dict[type[GeoexportError], int] = {
     InvalidRequest: 400,
+    Unauthorized: 401,
     NotFound: 404,
     StaleTransition: 409,
     Conflict: 409,
@@ -96,6 +98,17 @@ def _non_json_media(app: APIGatewayRestResolver) -> str | None:
     declared = (app.current_event.headers or {}).get("content-type") or ""
     media = declared.split(";")[0].strip().lower()
     return media if media and not (media in JSON_TYPES or media.endswith("+json")) else None
+
+
+def caller(app: APIGatewayRestResolver) -> str:
+    """The authenticated client (the Lambda authorizer's ``sub``): owner of what it creates."""
+    context = (app.current_event.raw_event.get("requestContext") or {}).get("authorizer") or {}
+    sub = context.get("sub") or context.get("principalId")
+    if not sub:
+        raise Unauthorized(
+            "no authenticated caller", [FieldProblem("Authorization", "a bearer token is required")]
+        )
+    return str(sub)
 
 
 def make_resolver() -> APIGatewayRestResolver:

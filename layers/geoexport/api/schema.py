@@ -10,6 +10,8 @@ from geoexport.models.tasks import ExportTask
 
 ERROR_DESCRIPTIONS = {
     400: "Malformed JSON, wrong types, unknown fields, invalid geometry or parameters",
+    401: "Missing, invalid or expired bearer token (or, for /auth/token, wrong client credentials)",
+    403: "The token's scopes do not allow this method",
     404: "No such task or catalog record (or not yours)",
     409: "The task's state does not allow this (e.g. it already ended)",
     413: "The request body is too large",
@@ -26,8 +28,10 @@ class Problem(BaseModel):
 
 
 class ErrorBody(BaseModel):
+    """Our errors always list the problems; API Gateway's own 401/403/413 bodies carry only a message."""
+
     message: str
-    errors: list[Problem]
+    errors: list[Problem] = []
 
 
 class TaskPage(BaseModel):
@@ -35,12 +39,13 @@ class TaskPage(BaseModel):
     nextToken: str | None = None
 
 
-def responses(success: dict[int, tuple[str, Any]], *errors: int) -> dict[int, Any]:
+def responses(success: dict[int, tuple[str, Any]], *errors: int, public: bool = False) -> dict[int, Any]:
+    """Success and error responses of a route; authenticated routes also answer 401 and 403."""
     declared: dict[int, Any] = {
         code: {"description": text, "content": {"application/json": {"model": model}}}
         for code, (text, model) in success.items()
     }
-    for code in (400, *errors):
+    for code in (400, *errors, *(() if public else (401, 403))):
         declared[code] = {
             "description": ERROR_DESCRIPTIONS[code],
             "content": {"application/json": {"model": ErrorBody}},

@@ -158,3 +158,4 @@ class ExportTask(BaseModel):
     errorReason: str | None = None
     isDuplicated: bool = False
     dedupe: DedupeMatch | None = None
+    webhookDeliveries: list[WebhookDelivery] = Field(default_factory=list)  # each callback's outcome

@@ -1,21 +1,29 @@
-"""Webhook delivery over real HTTP: JSON POST, bounded timeout, redirects never followed."""
+"""Webhook delivery: signed (Standard Webhooks), SSRF-guarded, bounded timeout, redirects never followed.
+
+Each request carries ``webhook-id`` (stable per task and event, so a receiver can drop repeats),
+``webhook-timestamp`` (Unix seconds) and ``webhook-signature: v1,<base64 HMAC-SHA256>`` over
+``{id}.{timestamp}.{body}`` with the owning client's secret (``whsec_`` + base64 key).
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from geoexport.models.tasks import WebhookDelivery, WebhookEvent
+from geoexport.notify.ssrf import BlockedDestination, connection, resolve
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # a 3xx is reported as the outcome, never followed
+def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    content = f"{message_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, content, hashlib.sha256).digest()).decode()
 
 
 class WebhookSender:
@@ -25,35 +33,57 @@ class WebhookSender:
         attempts: int = 3,
         backoff_seconds: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
+        allow_loopback: bool = False,
+        https_only: bool = False,
     ) -> None:
         self._timeout = timeout_seconds
         self._attempts = attempts
         self._backoff = backoff_seconds
         self._sleep = sleep
-        self._opener = urllib.request.build_opener(_NoRedirect)
+        self._allow_loopback = allow_loopback
+        self._https_only = https_only
 
-    def send(self, url: str, event: WebhookEvent, body: dict[str, Any]) -> WebhookDelivery:
+    def send(
+        self,
+        url: str,
+        event: WebhookEvent,
+        body: dict[str, Any],
+        message_id: str = "",
+        secret: str | None = None,
+    ) -> WebhookDelivery:
         data = json.dumps(body, default=str).encode()
         status: int | None = None
         error: str | None = None
         for attempt in range(self._attempts):
-            request = urllib.request.Request(
-                url,
-                data=data,
-                method="POST",
-                headers={"Content-Type": "application/json", "User-Agent": "geoexport-webhooks/1"},
-            )
             try:
-                with self._opener.open(request, timeout=self._timeout) as response:
-                    status, error = response.status, None
-            except urllib.error.HTTPError as failure:
-                status, error = failure.code, f"HTTP {failure.code}"
-            except (urllib.error.URLError, OSError) as failure:
-                status, error = None, str(getattr(failure, "reason", failure))
+                # Resolved and checked on every attempt: the answer may have changed (DNS rebinding).
+                destination = resolve(url, self._allow_loopback, self._https_only)
+            except BlockedDestination as refused:
+                status, error = None, f"refused: {refused}"
+                break
+            timestamp = int(time.time())
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": "geoexport-webhooks/1",
+                "webhook-id": message_id or f"msg_{timestamp}",
+                "webhook-timestamp": str(timestamp),
+            }
+            if secret:
+                headers["webhook-signature"] = sign(secret, headers["webhook-id"], timestamp, data)
+            conn = connection(destination, self._timeout)
+            try:
+                conn.request("POST", destination.target, body=data, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                status, error = response.status, None if response.status < 300 else f"HTTP {response.status}"
+            except (OSError, ValueError) as failure:
+                status, error = None, str(failure) or type(failure).__name__
+            finally:
+                conn.close()
             if status is not None and status < 300:
                 break
             if status is not None and 300 <= status < 500 and status != 429:
-                break  # the receiver refused it; repeating will not help
+                break  # redirects are not followed; the receiver refused it; repeating will not help
             if attempt + 1 < self._attempts:
                 self._sleep(self._backoff * 2**attempt)
         return WebhookDelivery(

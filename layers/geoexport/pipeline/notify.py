@@ -42,6 +42,7 @@ class Store(Protocol):
 
 class View(Protocol):
     def view(self, task: TaskRecord) -> ExportTask: ...
+    def webhook_secret(self, owner: str) -> str | None: ...
 
 
 def error_reason(step: str, error: dict[str, Any] | None, task_id: str) -> str:
@@ -68,7 +69,13 @@ def deliver(
 ) -> list[WebhookDelivery]:
     view = views.view(task)
     body = v1_body(view) if task.api == "v1" else callback_body(view, event.value)
-    return [sender.send(str(hook.url), event, body) for hook in task.all_webhooks() if event in hook.events]
+    secret = views.webhook_secret(task.owner)  # signed with the owning client's secret
+    message = f"msg_{task.id}_{event.value}"  # stable: receivers drop repeats of the same event
+    return [
+        sender.send(str(hook.url), event, body, message_id=message, secret=secret)
+        for hook in task.all_webhooks()
+        if event in hook.events
+    ]
 
 
 def progress(task_id: str, tasks: Tasks, views: View, sender: WebhookSender, value: int) -> None:

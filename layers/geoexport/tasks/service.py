@@ -145,6 +145,7 @@ class TaskService:
         store: Store,
         limits: Limits,
         notifier: Notifier | None = None,
+        secrets: Callable[[str], str | None] = lambda owner: None,
         clock: Callable[[], datetime] = utcnow,
         new_id: Callable[[], UUID] = uuid4,
     ) -> None:
@@ -154,6 +155,7 @@ class TaskService:
         self._store = store
         self._limits = limits
         self._notifier = notifier
+        self._secrets = secrets
         self._clock = clock
         self._new_id = new_id
 
@@ -323,6 +325,10 @@ class TaskService:
             self._notifier.notify_async({"taskId": str(task.id), "outcome": "aborted"})
         return self.view(self._tasks.get(task.id))
 
+    def webhook_secret(self, owner: str) -> str | None:
+        """The secret the owner's callbacks are signed with."""
+        return self._secrets(owner)
+
     # -- the API view ------------------------------------------------------------------------------------
     def view(self, task: TaskRecord) -> ExportTask:
         """Download links are minted now, short-lived, and never outlive ``expiredAt``."""
@@ -358,4 +364,5 @@ class TaskService:
             expiredAt=task.expiredAt,
             finishedAt=task.finishedAt,
             errorReason=task.errorReason,
+            webhookDeliveries=task.deliveries,
         )

@@ -1,0 +1,86 @@
+"""API clients (DynamoDB): who may call, with which scopes, and the secret their webhooks are signed with."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from geoexport.auth.passwords import hash_secret, new_secret, verify_secret
+
+ALL_SCOPES = ("exports:read", "exports:write")
+
+
+@dataclass(frozen=True)
+class Client:
+    client_id: str
+    name: str
+    scopes: tuple[str, ...]
+    webhook_secret: str  # Standard Webhooks: "whsec_" + base64 of the key
+
+
+@dataclass(frozen=True)
+class NewClient:
+    client: Client
+    client_secret: str  # shown once, never stored
+
+
+class ClientRepository:
+    def __init__(self, dynamodb_client: Any, table: str) -> None:
+        self._db = dynamodb_client
+        self._table = table
+
+    def create(
+        self,
+        name: str,
+        scopes: tuple[str, ...] = ALL_SCOPES,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+    ) -> NewClient:
+        client_id = client_id or f"gx-{uuid.uuid4().hex[:20]}"
+        secret = client_secret or new_secret("gxs_")
+        webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                "clientId": {"S": client_id},
+                "name": {"S": name},
+                "secretHash": {"S": hash_secret(secret)},
+                "scopes": {"SS": list(scopes)},
+                "webhookSecret": {"S": webhook_secret},
+                "createdAt": {"S": datetime.now(UTC).isoformat()},
+            },
+            ConditionExpression="attribute_not_exists(clientId)",
+        )
+        return NewClient(Client(client_id, name, tuple(scopes), webhook_secret), secret)
+
+    def get(self, client_id: str) -> Client | None:
+        item = self._item(client_id)
+        return _client(item) if item else None
+
+    def verify(self, client_id: str, client_secret: str) -> Client | None:
+        """The client, when the secret matches its stored hash (the same work is done when it does not)."""
+        item = self._item(client_id)
+        stored = item["secretHash"]["S"] if item else hash_secret("not-a-client")
+        valid = verify_secret(client_secret, stored)
+        return _client(item) if item and valid else None
+
+    def _item(self, client_id: str) -> dict[str, Any] | None:
+        if not client_id or len(client_id) > 128:
+            return None
+        item: dict[str, Any] | None = self._db.get_item(
+            TableName=self._table, Key={"clientId": {"S": client_id}}, ConsistentRead=True
+        ).get("Item")
+        return item
+
+
+def _client(item: dict[str, Any]) -> Client:
+    return Client(
+        item["clientId"]["S"],
+        item["name"]["S"],
+        tuple(sorted(item["scopes"]["SS"])),
+        item["webhookSecret"]["S"],
+    )
