@@ -33,6 +33,7 @@ service = bootstrap.task_service(settings)
             200: ("An identical task answers (see dedupe), or a dry run's estimate", ExportTask | DryRun),
         },
         404,
+        413,
         409,
         415,
         422,
@@ -66,6 +67,7 @@ def create_export_task(
             )
         },
         404,
+        413,
         415,
         422,
         503,

@@ -37,6 +37,9 @@ def limits(settings: Settings) -> Limits:
         download_url_ttl_seconds=settings.download_url_ttl_seconds,
         retention_days=settings.retention_days,
         storage_quota_bytes=settings.storage_quota_bytes,
+        max_roi_vertices=settings.max_roi_vertices,
+        max_export_tiles=settings.max_export_tiles,
+        max_export_bytes=settings.max_export_bytes,
     )
 
 

@@ -35,6 +35,10 @@ class Unauthorized(GeoexportError):
     """No valid credentials (401)."""
 
 
+class PayloadTooLarge(GeoexportError):
+    """The request is larger than a configured bound (413)."""
+
+
 class NotFound(GeoexportError):
     """A referenced thing (task, catalog record) does not exist."""
 

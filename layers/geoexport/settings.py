@@ -37,6 +37,9 @@ class Settings(BaseModel):
     webhook_timeout_seconds: float = Field(15.0, gt=0, le=60, alias="WEBHOOK_TIMEOUT_SECONDS")
     webhook_allow_loopback: bool = Field(False, alias="WEBHOOK_ALLOW_LOOPBACK")  # local development only
     webhook_https_only: bool = Field(False, alias="WEBHOOK_HTTPS_ONLY")  # the template sets it on AWS
+    max_roi_vertices: int = Field(10_000, ge=4, alias="MAX_ROI_VERTICES")
+    max_export_tiles: int = Field(2_000_000, ge=1, alias="MAX_EXPORT_TILES")
+    max_export_bytes: int = Field(20 * 1024**3, ge=1, alias="MAX_EXPORT_BYTES")
     faults: str = Field("", alias="GEOEXPORT_FAULTS")  # fault injection, see geoexport.pipeline.faults
 
     @classmethod

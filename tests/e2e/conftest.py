@@ -170,3 +170,11 @@ def faulty_service() -> Iterator[Service]:
     process, stack = start_stack({"GEOEXPORT_FAULTS": "Clip:transient:1,Package:delay:3"})
     yield stack
     stop_stack(process)
+
+
+@pytest.fixture(scope="session")
+def broken_service() -> Iterator[Service]:
+    """A third stack whose Package step always fails."""
+    process, stack = start_stack({"GEOEXPORT_FAULTS": "Package:permanent"})
+    yield stack
+    stop_stack(process)

@@ -57,3 +57,30 @@ def test_abort_stops_the_export_cleans_up_and_tells(faulty_service: Service, rec
     assert (
         faulty_service.request("POST", "/export-tasks/00000000-0000-4000-8000-000000000000/abort")[0] == 404
     )
+
+
+def test_permanent_fault_fails_the_task_naming_the_step_cleans_up_and_tells_once(
+    broken_service: Service, receiver: Receiver
+) -> None:
+    before = broken_service.request("GET", "/storage")[1]
+    status, created, _ = broken_service.request(
+        "POST",
+        "/export-tasks",
+        export_body(landsat(broken_service), square(-77.9, 24.3, 0.3), Z8, receiver.url()),
+    )
+    assert status == 201
+    task = broken_service.wait(created["id"])[-1]
+    assert task["status"] == "FAILED" and task["errorReason"].startswith("Package step failed")
+    assert "InjectedFault" in task["errorReason"] and task["artifacts"] == []
+    (call,) = receiver.wait_for(1)
+    assert call["body"]["event"] == "TASK_FAILED" and call["body"]["errorReason"] == task["errorReason"]
+    time.sleep(1)
+    assert len(receiver.calls) == 1
+    s3 = broken_service.client("s3")
+    bucket = next(b["Name"] for b in s3.list_buckets()["Buckets"] if "exports" in b["Name"])
+    for prefix in (f"scratch/{created['id']}/", f"exports/{created['id']}/"):
+        assert s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("KeyCount", 0) == 0, prefix
+    after = broken_service.request("GET", "/storage")[1]
+    assert after["reserved"] == before["reserved"] and after["used"] == before["used"]
+    execution = broken_service.execution(created["id"])
+    assert execution["status"] == "FAILED"

@@ -1,12 +1,13 @@
 """TaskService with in-memory fakes: what is refused before anything starts, and link lifetimes."""
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 
-from geoexport.errors import NotFound, ServiceUnavailable, UnprocessableRequest
+from geoexport.errors import NotFound, PayloadTooLarge, ServiceUnavailable, UnprocessableRequest
 from geoexport.models import (
     ArtifactType,
     CatalogRecord,
@@ -99,8 +100,8 @@ class Fakes:
         return f"http://s3/{key}?expires={expires_in}"
 
 
-def service(fakes: Fakes, now: datetime = NOW) -> TaskService:
-    limits = Limits(download_url_ttl_seconds=3600, retention_days=14, storage_quota_bytes=10**12)
+def service(fakes: Fakes, now: datetime = NOW, **bounds: int) -> TaskService:
+    limits = Limits(download_url_ttl_seconds=3600, retention_days=14, storage_quota_bytes=10**12, **bounds)
     return TaskService(fakes, fakes, fakes, fakes, limits, clock=lambda: now)  # type: ignore[arg-type]
 
 
@@ -216,3 +217,24 @@ def test_no_roi_means_the_whole_footprint_at_the_records_resolution() -> None:
     (feature,) = task.ROI["features"]
     assert feature["geometry"] == FOOTPRINT
     assert feature["properties"]["maxResolutionDeg"] >= RECORD.maxResolutionDeg
+
+
+def test_too_many_vertices_is_413_before_anything() -> None:
+    fakes = Fakes()
+    ring = [
+        [12 + 0.5 * math.cos(k / 50 * math.tau), 12 + 0.5 * math.sin(k / 50 * math.tau)] for k in range(50)
+    ]
+    with pytest.raises(PayloadTooLarge) as refused:
+        service(fakes, max_roi_vertices=20).create(request([*ring, ring[0]]))
+    assert refused.value.problems[0].field == "ROI" and "51 vertices" in refused.value.problems[0].reason
+    assert fakes.tasks == {} and fakes.started == []
+
+
+def test_an_export_over_the_tile_or_byte_bound_is_refused_before_anything() -> None:
+    fakes = Fakes()
+    with pytest.raises(UnprocessableRequest, match="larger than one export may be") as refused:
+        service(fakes, max_export_tiles=3).create(request(INSIDE, res=0.001))
+    assert "limit 3" in refused.value.problems[0].reason
+    with pytest.raises(UnprocessableRequest):
+        service(fakes, max_export_bytes=1000).dry_run(request(INSIDE))
+    assert fakes.tasks == {} and fakes.started == []

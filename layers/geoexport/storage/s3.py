@@ -50,11 +50,16 @@ class ObjectStore:
                 with path.open("rb") as body:
                     self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, **extra)
             else:
+                # Multipart: S3 verifies a SHA-256 of every part (the whole file's is in the metadata).
                 self._s3.upload_file(
                     str(path),
                     self.bucket,
                     key,
-                    ExtraArgs={"ContentType": content_type, "Metadata": {"sha256": sha256_hex}},
+                    ExtraArgs={
+                        "ContentType": content_type,
+                        "Metadata": {"sha256": sha256_hex},
+                        "ChecksumAlgorithm": "SHA256",
+                    },
                 )
         except Exception as error:
             raise _translate(error, f"upload of {self.uri(key)}") from error

@@ -14,6 +14,7 @@ from geoexport.errors import (
     Conflict,
     FieldProblem,
     NotFound,
+    PayloadTooLarge,
     ServiceUnavailable,
     StaleTransition,
     UnprocessableRequest,
@@ -78,6 +79,19 @@ class Limits:
     download_url_ttl_seconds: int
     retention_days: int
     storage_quota_bytes: int
+    max_roi_vertices: int = 10_000
+    max_export_tiles: int = 2_000_000
+    max_export_bytes: int = 20 * 1024**3
+
+
+def vertex_count(request: CreateExportTaskRequest) -> int:
+    assert request.ROI is not None
+    return sum(
+        len(ring)
+        for feature in request.ROI.features
+        for polygon in planar.polygon_parts(feature.geometry_mapping())
+        for ring in polygon
+    )
 
 
 def utcnow() -> datetime:
@@ -161,14 +175,40 @@ class TaskService:
 
     # -- create ------------------------------------------------------------------------------------------
     def prepare(self, request: CreateExportTaskRequest) -> tuple[CreateExportTaskRequest, CatalogRecord]:
+        if request.ROI is not None and (count := vertex_count(request)) > self._limits.max_roi_vertices:
+            raise PayloadTooLarge(
+                f"the ROI has {count} vertices; at most {self._limits.max_roi_vertices} are accepted",
+                [
+                    FieldProblem(
+                        "ROI", f"{count} vertices (limit {self._limits.max_roi_vertices}); simplify it"
+                    )
+                ],
+            )
         record = self._catalog.get(request.catalogRecordID)
         request = with_defaults(request, record)
         check_against_record(request, record)
         return request, record
 
+    def _bounded(self, result: Estimate) -> Estimate:
+        """One export may not exceed the configured tiles and bytes (refused before anything starts)."""
+        limits = self._limits
+        problems = []
+        if result.tiles > limits.max_export_tiles:
+            problems.append(FieldProblem("ROI", f"{result.tiles} tiles (limit {limits.max_export_tiles})"))
+        if result.bytes > limits.max_export_bytes:
+            problems.append(
+                FieldProblem("ROI", f"about {result.bytes} bytes (limit {limits.max_export_bytes})")
+            )
+        if problems:
+            raise UnprocessableRequest(
+                "the export is larger than one export may be: use a smaller ROI or a coarser resolution",
+                problems,
+            )
+        return result
+
     def dry_run(self, request: CreateExportTaskRequest) -> DryRun:
         request, record = self.prepare(request)
-        result = estimate(request, record)
+        result = self._bounded(estimate(request, record))
         free = self.free_bytes()
         return DryRun(
             catalogRecordID=record.id,
@@ -204,7 +244,7 @@ class TaskService:
                         answer = self._answer_duplicate(candidate, request, "containment")
                         if answer is not None:
                             return answer
-            result = result or estimate(request, record)
+            result = result or self._bounded(estimate(request, record))
             now = self._clock()
             task = TaskRecord(
                 id=self._new_id(),
