@@ -16,7 +16,10 @@ def test_transient_fault_is_retried_and_the_export_completes(faulty_service: Ser
     )
     assert status == 201
     assert faulty_service.wait(created["id"])[-1]["status"] == "COMPLETED"
-    execution = faulty_service.execution(created["id"])
+    deadline = time.monotonic() + 30  # the task is COMPLETED inside Notify; the execution ends just after
+    while (execution := faulty_service.execution(created["id"]))["status"] == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
     history = faulty_service.client("stepfunctions").get_execution_history(
         executionArn=execution["executionArn"]
     )

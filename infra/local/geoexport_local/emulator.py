@@ -28,12 +28,33 @@ def start_moto(host: str, port: int) -> Any:
     # moto's server and ASL interpreter log every request and every caught state error; keep them quiet.
     for name in ("werkzeug", "moto"):
         logging.getLogger(name).setLevel(os.environ.get("GEOEXPORT_EMULATOR_LOG_LEVEL", "CRITICAL"))
+    serialise_dynamodb_writes()
     default_user_config["stepfunctions"]["execute_state_machine"] = True
     default_user_config["lambda"]["use_docker"] = False
     os.environ["MOTO_PORT"] = str(port)  # where moto's ASL interpreter sends its Lambda invokes
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     return server
+
+
+def serialise_dynamodb_writes() -> None:
+    """DynamoDB applies each write (and each transaction) atomically; moto's threaded server does a
+    read-modify-write without a lock, so concurrent conditional updates could both pass or lose an append.
+    One lock around the writing calls gives the emulator DynamoDB's semantics."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    if getattr(DynamoDBBackend, "_geoexport_serialised", False):
+        return
+    lock = threading.RLock()
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        setattr(DynamoDBBackend, name, locked)
+    DynamoDBBackend._geoexport_serialised = True  # type: ignore[attr-defined]
 
 
 def dispatch_lambda_to(host: FunctionHost) -> None:
