@@ -70,3 +70,35 @@ def test_write_scope_allows_everything_and_no_scope_nothing() -> None:
     assert _allows(writer, f"{ARN}/POST/export-tasks/x/abort") and _allows(writer, f"{ARN}/GET/storage")
     nobody = decide(Principal("c1", frozenset()), f"{ARN}/GET/storage")["policyDocument"]
     assert not _allows(nobody, f"{ARN}/GET/storage")
+
+
+def test_unknown_and_known_client_ids_cost_one_hash_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No timing oracle: an unknown id is verified against a fixed dummy hash, once, like a known one."""
+    from geoexport.auth import clients
+
+    runs: list[str] = []
+    real = clients.verify_secret
+    monkeypatch.setattr(
+        clients, "verify_secret", lambda secret, stored: runs.append(stored) or real(secret, stored)
+    )
+    dummy = clients.unknown_client_hash()  # made once; verifying never hashes anew
+    monkeypatch.setattr(clients, "hash_secret", lambda *a, **k: pytest.fail("no hashing while verifying"))
+
+    class Table:
+        def __init__(self, item: dict | None) -> None:  # type: ignore[type-arg]
+            self.item = item
+
+        def get_item(self, **kwargs: object) -> dict:  # type: ignore[type-arg]
+            return {"Item": self.item} if self.item else {}
+
+    stored = hash_secret("right", iterations=1000)
+    known = {
+        "clientId": {"S": "c1"},
+        "name": {"S": "n"},
+        "secretHash": {"S": stored},
+        "scopes": {"SS": ["exports:read"]},
+        "webhookSecret": {"S": "whsec_x"},
+    }
+    assert clients.ClientRepository(Table(known), "t").verify("c1", "right") is not None
+    assert clients.ClientRepository(Table(None), "t").verify("nobody", "right") is None
+    assert runs == [stored, dummy]
