@@ -7,6 +7,7 @@ import socket
 import sqlite3
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -121,6 +122,7 @@ class Receiver:
 
     port: int = 0
     calls: list[dict[str, Any]] = field(default_factory=list)
+    failing: dict[str, int] = field(default_factory=dict)  # path -> answer 503 this many more times
     _server: ThreadingHTTPServer | None = None
     _arrived: threading.Condition = field(default_factory=threading.Condition)
 
@@ -134,16 +136,22 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with receiver._arrived:
+                    status = 204
+                    if receiver.failing.get(self.path, 0) > 0:
+                        receiver.failing[self.path] -= 1
+                        status = 503
                     receiver.calls.append(
                         {
                             "path": self.path,
                             "headers": dict(self.headers),
                             "body": json.loads(body),
                             "raw": body,
+                            "status": status,
+                            "at": time.monotonic(),
                         }
                     )
                     receiver._arrived.notify_all()
-                self.send_response(204)
+                self.send_response(status)
                 self.end_headers()
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)

@@ -25,6 +25,6 @@ store = bootstrap.exports_store(settings)
 @event_parser(model=ClipInput)
 def lambda_handler(event: ClipInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(taskId=event.taskId)
-    faults.before("Clip", event.taskId)
+    faults.before("Clip", event.taskId, context.get_remaining_time_in_millis() / 1000)
     result = clip.run(event.taskId, tasks, catalog, store, settings.gdal_s3_options())
     return faults.after("Clip", result)

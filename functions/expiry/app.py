@@ -15,13 +15,12 @@ settings = Settings.from_environ(os.environ)
 logger = Logger()
 tasks = bootstrap.task_repository(settings)
 store = bootstrap.exports_store(settings)
-views = bootstrap.task_service(settings)
-sender = bootstrap.webhook_sender(settings)
+deliveries = bootstrap.deliveries(settings)
 
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = expiry.run(tasks, store, views, sender, lambda: datetime.now(UTC), settings.retention_days)
+    result = expiry.run(tasks, store, deliveries, lambda: datetime.now(UTC), settings.retention_days)
     if result["expired"]:
         logger.info("exports expired", extra={"count": len(result["expired"])})
     return result

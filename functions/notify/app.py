@@ -19,15 +19,14 @@ logger = Logger()
 faults = Faults(settings.faults)
 tasks = bootstrap.task_repository(settings)
 store = bootstrap.exports_store(settings)
-views = bootstrap.task_service(settings)
-sender = bootstrap.webhook_sender(settings)
+deliveries = bootstrap.deliveries(settings)
 
 
 @logger.inject_lambda_context
 @event_parser(model=NotifyInput)
 def lambda_handler(event: NotifyInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(taskId=event.taskId)
-    faults.before("Notify", event.taskId)
+    faults.before("Notify", event.taskId, context.get_remaining_time_in_millis() / 1000)
     outcome = "failed" if event.failedStep else event.outcome
     if outcome == "failed":
         logger.warning("export failed", extra={"step": event.failedStep, "error": event.error})
@@ -35,8 +34,7 @@ def lambda_handler(event: NotifyInput, context: LambdaContext) -> dict[str, Any]
         event.taskId,
         tasks,
         store,
-        views,
-        sender,
+        deliveries,
         lambda: datetime.now(UTC),
         settings.retention_days,
         outcome=outcome,

@@ -25,7 +25,7 @@ store = bootstrap.exports_store(settings)
 @event_parser(model=PackageInput)
 def lambda_handler(event: PackageInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(taskId=event.taskId)
-    faults.before("Package", event.taskId)
+    faults.before("Package", event.taskId, context.get_remaining_time_in_millis() / 1000)
     result = package.run(
         event.taskId,
         event.planKey,

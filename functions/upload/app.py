@@ -24,6 +24,6 @@ store = bootstrap.exports_store(settings)
 @event_parser(model=UploadInput)
 def lambda_handler(event: UploadInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(taskId=event.taskId)
-    faults.before("Upload", event.taskId)
+    faults.before("Upload", event.taskId, context.get_remaining_time_in_millis() / 1000)
     result = upload.run(event.taskId, [f.model_dump() for f in event.files], tasks, store)
     return faults.after("Upload", result)

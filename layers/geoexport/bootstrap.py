@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from geoexport import aws
 from geoexport.auth.clients import ClientRepository
 from geoexport.auth.service import AuthService
 from geoexport.catalog.repository import CatalogRepository
+from geoexport.notify.delivery import Deliveries, RetryPolicy
+from geoexport.notify.queue import SqsDeliveryQueue
 from geoexport.notify.webhooks import WebhookSender
 from geoexport.settings import Settings
 from geoexport.storage.s3 import ObjectStore
@@ -73,12 +76,37 @@ def webhook_secrets(settings: Settings) -> Callable[[str], str | None]:
     return secret
 
 
-def webhook_sender(settings: Settings, attempts: int = 3) -> WebhookSender:
+def webhook_sender(settings: Settings) -> WebhookSender:
+    """One attempt per call: retries go through the retry queue, so no Lambda sleeps on a receiver."""
     return WebhookSender(
         timeout_seconds=settings.webhook_timeout_seconds,
-        attempts=attempts,
         allow_loopback=settings.webhook_allow_loopback,
         https_only=settings.webhook_https_only,
+    )
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        base_seconds=settings.webhook_retry_base_seconds,
+        max_delay_seconds=settings.webhook_retry_max_delay_seconds,
+        window_seconds=settings.webhook_retry_window_seconds,
+        safety_net_seconds=settings.webhook_safety_net_seconds,
+    )
+
+
+def deliveries(settings: Settings, views: TaskService | None = None) -> Deliveries:
+    """Webhook delivery with its retry queue, signed with each owner's secret."""
+    clock = functools.partial(datetime.now, UTC)
+    queue = SqsDeliveryQueue(
+        aws.client("sqs", settings), settings.webhook_queue_url, settings.webhook_dead_letter_url, clock
+    )
+    return Deliveries(
+        task_repository(settings),
+        views or task_service(settings),
+        webhook_sender(settings),
+        queue,
+        retry_policy(settings),
+        clock,
     )
 
 
@@ -86,8 +114,7 @@ def step_tasks(settings: Settings) -> Any:
     """The task store for the pipeline steps: progress at step boundaries also fires TASK_PROGRESS."""
     from geoexport.pipeline.notify import ProgressCallbacks
 
-    sender = webhook_sender(settings, attempts=1)
-    return ProgressCallbacks(task_repository(settings), task_service(settings), sender)
+    return ProgressCallbacks(task_repository(settings), deliveries(settings))
 
 
 def client_repository(settings: Settings) -> ClientRepository:

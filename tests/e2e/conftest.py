@@ -166,15 +166,28 @@ def service() -> Iterator[Service]:
 
 @pytest.fixture(scope="session")
 def faulty_service() -> Iterator[Service]:
-    """A second stack whose Clip fails once per task (retried) and whose Package waits 3 s (room to abort)."""
-    process, stack = start_stack({"GEOEXPORT_FAULTS": "Clip:transient:1,Package:delay:3"})
+    """A second stack whose Clip fails once per task (retried), whose Package waits 3 s (room to abort) and
+    whose Upload hangs past its (shortened) timeout once per task (retried)."""
+    process, stack = start_stack(
+        {
+            "GEOEXPORT_FAULTS": "Clip:transient:1,Package:delay:3,Upload:timeout:1",
+            "GEOEXPORT_FUNCTION_TIMEOUTS": "UploadFunction=3",
+        }
+    )
     yield stack
     stop_stack(process)
 
 
 @pytest.fixture(scope="session")
 def broken_service() -> Iterator[Service]:
-    """A third stack whose Package step always fails."""
-    process, stack = start_stack({"GEOEXPORT_FAULTS": "Package:permanent"})
+    """A third stack whose Package step always fails; webhook retries compressed from 25 h to 4 s."""
+    process, stack = start_stack(
+        {
+            "GEOEXPORT_FAULTS": "Package:permanent",
+            "GEOEXPORT_PARAMETERS": (
+                "WebhookRetryBaseSeconds=0.5,WebhookRetryMaxDelaySeconds=1,WebhookRetryWindowSeconds=4"
+            ),
+        }
+    )
     yield stack
     stop_stack(process)

@@ -58,6 +58,13 @@ def test_fifty_identical_posts_make_one_task_and_every_webhook_fires(
     assert {c["body"]["event"] for c in receiver.calls} == {"TASK_COMPLETED"}
     # KNOWN ISSUE (open): under heavy load, one of the 50 merged webhooks is occasionally missing from the
     # task (about 1 run in 5 on a loaded 2-core machine); until it is found, at most one may be.
+    missing = [(i, a[0], a[1]["status"]) for i, a in enumerate(answers) if f"h{i}" not in stored]
+    import json as _j
+    import pathlib as _p
+
+    _p.Path("/tmp/fifty.log").open("a").write(
+        _j.dumps({"missing": missing, "n": len(stored), "merged": merged}) + "\n"
+    )
     assert merged - 1 <= len(stored) <= merged, (len(stored), merged)
 
 

@@ -22,6 +22,7 @@ PROTECTED = [
     ("POST", "/export-tasks"),
     ("GET", f"/export-tasks/{TASK}"),
     ("POST", f"/export-tasks/{TASK}/abort"),
+    ("POST", f"/export-tasks/{TASK}/callbacks:replay"),
     ("GET", "/storage"),
     ("POST", "/create/roi"),
     ("GET", f"/taskStatus/{TASK}"),
@@ -94,6 +95,7 @@ def test_another_clients_task_does_not_exist_on_any_route(service: Service) -> N
     task = mine["id"]
     assert service.request("GET", f"/export-tasks/{task}", token=token)[0] == 404
     assert service.request("POST", f"/export-tasks/{task}/abort", token=token)[0] == 404
+    assert service.request("POST", f"/export-tasks/{task}/callbacks:replay", token=token)[0] == 404
     assert service.request("GET", f"/taskStatus/{task}", token=token)[0] == 404
     listed = service.request("GET", "/export-tasks?limit=100", token=token)[1]["items"]
     assert task not in {t["id"] for t in listed}

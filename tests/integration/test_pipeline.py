@@ -16,7 +16,7 @@ from geoexport import bootstrap
 from geoexport.errors import SourceUnreadable
 from geoexport.geometry import grid
 from geoexport.models import CreateExportTaskRequest, TaskRecord, TaskStatus
-from geoexport.notify.webhooks import WebhookSender
+from geoexport.notify.delivery import Deliveries
 from geoexport.pipeline import clip, notify, package, upload
 from tests.integration.conftest import Cloud
 from tests.support import (
@@ -57,7 +57,14 @@ def make_task(cloud: Cloud, record: str, roi: dict[str, Any], res: float, hook: 
     return task
 
 
-def run_steps(cloud: Cloud, task_id: str, receiver_sender: WebhookSender) -> dict[str, Any]:
+def loopback_deliveries(cloud: Cloud) -> Deliveries:
+    """Webhook delivery as the Notify function builds it, allowed to reach the test's local receiver."""
+    return bootstrap.deliveries(
+        cloud.settings.model_copy(update={"webhook_allow_loopback": True, "webhook_https_only": False})
+    )
+
+
+def run_steps(cloud: Cloud, task_id: str, deliveries: Deliveries) -> dict[str, Any]:
     s = cloud.settings
     tasks, store, catalog = (
         bootstrap.task_repository(s),
@@ -73,8 +80,7 @@ def run_steps(cloud: Cloud, task_id: str, receiver_sender: WebhookSender) -> dic
         task_id,
         tasks,
         store,
-        bootstrap.task_service(s),
-        receiver_sender,
+        deliveries,
         lambda: datetime.now(UTC),
         s.retention_days,
     )
@@ -91,9 +97,9 @@ def download(url: str, target: Path) -> bytes:
 def test_export_runs_end_to_end_and_reruns_change_nothing(
     cloud: Cloud, receiver: Receiver, tmp_path: Path
 ) -> None:
-    sender = WebhookSender(timeout_seconds=5, allow_loopback=True)
+    deliveries = loopback_deliveries(cloud)
     task = make_task(cloud, "landsat-bahamas-rgb", PENTAGON, 0.00274658203125, receiver.url())
-    steps = run_steps(cloud, str(task.id), sender)
+    steps = run_steps(cloud, str(task.id), deliveries)
     view = bootstrap.task_service(cloud.settings).get(task.id)
     assert view.status is TaskStatus.COMPLETED and view.progress == 100
     gpkg = next(a for a in view.artifacts if a.type.value == "GPKG")
@@ -124,8 +130,7 @@ def test_export_runs_end_to_end_and_reruns_change_nothing(
         str(task.id),
         tasks,
         store,
-        bootstrap.task_service(s),
-        sender,
+        deliveries,
         lambda: datetime.now(UTC),
         s.retention_days,
     )
@@ -224,7 +229,7 @@ def test_other_sample_kinds_export_correctly(
     zooms: int,
 ) -> None:
     task = make_task(cloud, record, roi, res, receiver.url())
-    run_steps(cloud, str(task.id), WebhookSender(timeout_seconds=5, allow_loopback=True))
+    run_steps(cloud, str(task.id), loopback_deliveries(cloud))
     view = bootstrap.task_service(cloud.settings).get(task.id)
     assert view.status is TaskStatus.COMPLETED, view.errorReason
     gpkg = next(a for a in view.artifacts if a.type.value == "GPKG")

@@ -51,14 +51,25 @@ def run(args: argparse.Namespace) -> int:
 
     from geoexport.auth.clients import ClientRepository
     from geoexport.catalog.repository import CatalogRepository
-    from geoexport_local.emulator import client, dispatch_lambda_to, provision, start_moto, wait_until_up
+    from geoexport_local.emulator import (
+        client,
+        dispatch_lambda_to,
+        poll_queue,
+        provision,
+        start_moto,
+        wait_until_up,
+    )
     from geoexport_local.functions import FunctionHost
     from geoexport_local.gateway import make_server
     from geoexport_local.seed import seed_catalog
     from geoexport_local.template import read_stack
 
     # Local receivers live on this machine: loopback callbacks (and plain http) are allowed here only.
-    stack = read_stack(root, overrides={"WebhookAllowLoopback": "true", "WebhookHttpsOnly": "false"})
+    overrides = {"WebhookAllowLoopback": "true", "WebhookHttpsOnly": "false"}
+    overrides.update(parameter_overrides(os.environ.get("GEOEXPORT_PARAMETERS", "")))
+    stack = read_stack(root, overrides=overrides)
+    for logical_id, seconds in parameter_overrides(os.environ.get("GEOEXPORT_FUNCTION_TIMEOUTS", "")).items():
+        stack.functions[logical_id].timeout = int(seconds)  # tests shorten a step's timeout to provoke it
     if args.render_threads:
         for function in stack.functions.values():
             function.environment["RENDER_THREADS"] = str(args.render_threads)
@@ -76,6 +87,14 @@ def run(args: argparse.Namespace) -> int:
     )
     for logical_id, seconds in stack.schedules:
         threading.Thread(target=_every, args=(seconds, functions, logical_id), daemon=True).start()
+    stop = threading.Event()
+    for mapping in stack.queue_events:
+        threading.Thread(
+            target=poll_queue,
+            args=(mapping, functions, endpoint, stack.region, stop),
+            name=f"sqs-{mapping.function}",
+            daemon=True,
+        ).start()
     demo = ClientRepository(
         client("dynamodb", endpoint, stack.region), stack.physical["ClientsTable"]
     ).create("demo", client_id="demo-client")
@@ -113,7 +132,6 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
 
-    stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
@@ -121,6 +139,17 @@ def run(args: argparse.Namespace) -> int:
     moto.stop()
     print("geoexport stopped", flush=True)
     return 0
+
+
+def parameter_overrides(spec: str) -> dict[str, str]:
+    """``Name=Value,Name=Value`` (as ``sam deploy --parameter-overrides``) -> template parameter values."""
+    overrides: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"GEOEXPORT_PARAMETERS: cannot read {item!r} (expected Name=Value)")
+        overrides[name.strip()] = value.strip()
+    return overrides
 
 
 def _every(seconds: float, functions: object, logical_id: str) -> None:

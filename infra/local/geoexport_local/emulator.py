@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import secrets
@@ -15,8 +16,9 @@ import boto3
 from botocore.config import Config
 
 from geoexport_local.functions import FunctionHost
-from geoexport_local.template import ACCOUNT, Stack
+from geoexport_local.template import ACCOUNT, QueueEvent, Stack
 
+log = logging.getLogger("geoexport_local")
 _ROLE = "geoexport-local-role"
 
 
@@ -121,6 +123,15 @@ def provision(stack: Stack, endpoint: str) -> None:
             KeySchema=props["KeySchema"],
             **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
         )
+    sqs = client("sqs", endpoint, stack.region)
+    for name, props in stack.queues.items():  # first all queues, then their redrive (it names another)
+        attributes = {k: str(props[k]) for k in _QUEUE_ATTRIBUTES if k in props}
+        sqs.create_queue(QueueName=name, Attributes=attributes)
+    for name, props in stack.queues.items():
+        if "RedrivePolicy" in props:
+            url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            redrive = json.dumps(props["RedrivePolicy"])
+            sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": redrive})
     secretsmanager = client("secretsmanager", endpoint, stack.region)
     for name, props in stack.secrets.items():
         generate = props.get("GenerateSecretString", {})
@@ -145,6 +156,70 @@ def provision(stack: Stack, endpoint: str) -> None:
         sfn.create_state_machine(
             name=name, definition=definition, roleArn=f"arn:aws:iam::{ACCOUNT}:role/{_ROLE}"
         )
+
+
+_QUEUE_ATTRIBUTES = (
+    "VisibilityTimeout",
+    "MessageRetentionPeriod",
+    "DelaySeconds",
+    "ReceiveMessageWaitTimeSeconds",
+)
+
+
+def poll_queue(
+    event: QueueEvent, host: FunctionHost, endpoint: str, region: str, stop: threading.Event
+) -> None:
+    """Lambda's SQS event source mapping: batches to the function, delete what it handled.
+
+    A function error leaves the whole batch on the queue (visible again after the visibility timeout, and
+    moved to the dead-letter queue by the redrive policy); with ReportBatchItemFailures only the listed
+    messages stay.
+    """
+    sqs = client("sqs", endpoint, region)
+    url = sqs.get_queue_url(QueueName=event.queue_name)["QueueUrl"]
+    while not stop.is_set():
+        try:
+            messages = sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=min(10, event.batch_size),
+                WaitTimeSeconds=1,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+        except Exception as error:  # the emulator is stopping
+            log.debug("queue poll failed: %s", error)
+            stop.wait(0.5)
+            continue
+        if not messages:
+            continue
+        records = [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": m.get("MessageAttributes", {}),
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": event.queue_arn,
+                "awsRegion": region,
+            }
+            for m in messages
+        ]
+        payload, failed = host.invoke(event.function, json.dumps({"Records": records}).encode())
+        if failed:
+            continue
+        kept: set[str] = set()
+        if event.partial_failures:
+            answer = json.loads(payload or b"{}") or {}
+            kept = {str(f.get("itemIdentifier")) for f in answer.get("batchItemFailures", [])}
+        done = [
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+            for i, m in enumerate(messages)
+            if m["MessageId"] not in kept
+        ]
+        if done:
+            sqs.delete_message_batch(QueueUrl=url, Entries=done)
 
 
 def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:

@@ -89,13 +89,32 @@ class FunctionHost:
         return self._by_name[base]
 
     def call(self, name_or_arn: str, event: Any) -> Any:
-        """Invoke and return the handler's result; exceptions propagate (the API gateway path)."""
+        """Invoke and return the handler's result; exceptions propagate (the API gateway path).
+
+        The template's Timeout holds, as on Lambda: a handler still running then raises FunctionTimeout
+        here (the thread cannot be killed; it is left to finish and its result is dropped).
+        """
         function = self.function(name_or_arn)
         handler = getattr(self._module(function), function.handler.rpartition(".")[2])
         context = LocalContext(
             function.name, function.arn, 512, str(uuid.uuid4()), time.monotonic() + function.timeout
         )
-        return handler(event, context)
+        outcome: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                outcome["result"] = handler(event, context)
+            except BaseException as error:  # handed to the caller below
+                outcome["error"] = error
+
+        worker = threading.Thread(target=run, name=f"lambda-{function.logical_id}", daemon=True)
+        worker.start()
+        worker.join(function.timeout)
+        if worker.is_alive():
+            raise FunctionTimeout(f"Task timed out after {function.timeout:.2f} seconds")
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome.get("result")
 
     def invoke(self, name_or_arn: str, payload: bytes | str) -> tuple[bytes, bool]:
         """Lambda Invoke semantics: (response payload, function error?) with AWS's error document."""
@@ -107,7 +126,15 @@ class FunctionHost:
             log.warning("%s raised %s: %s", name_or_arn.rsplit(":", 1)[-1], type(error).__name__, error)
             document = {
                 "errorMessage": str(error),
-                "errorType": type(error).__name__,
+                "errorType": ERROR_TYPES.get(type(error), type(error).__name__),
                 "stackTrace": traceback.format_tb(error.__traceback__),
             }
             return json.dumps(document).encode(), True
+
+
+class FunctionTimeout(Exception):
+    """The handler ran past its template Timeout."""
+
+
+#: How Lambda names errors the runtime (not the handler) raises, as Step Functions sees them.
+ERROR_TYPES: dict[type[BaseException], str] = {FunctionTimeout: "Sandbox.Timedout"}

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from geoexport_local.functions import FunctionHost
+from geoexport_local.functions import FunctionHost, FunctionTimeout
 from geoexport_local.template import ACCOUNT, Route
 
 log = logging.getLogger("geoexport_local.api")
@@ -142,7 +142,11 @@ def make_server(host: str, port: int, functions: FunctionHost) -> ThreadingHTTPS
             body = self.rfile.read(length) if length else b""
             parts = urlsplit(self.path)
             path = parts.path.removeprefix("/v1") or "/"
-            matches = [(r, m) for r in routes if (m := r.pattern.match(path))]
+            # API Gateway prefers a static path part over a {variable} sibling: fewest variables first.
+            matches = sorted(
+                ((r, m) for r in routes if (m := r.pattern.match(path))),
+                key=lambda match: match[0].path.count("{"),
+            )
             if not matches:
                 self._json(404, {"message": f"no route for {path}"})
                 return
@@ -176,6 +180,9 @@ def make_server(host: str, port: int, functions: FunctionHost) -> ThreadingHTTPS
                     return
             try:
                 result = functions.call(route.function, event)
+            except FunctionTimeout:
+                self._json(504, {"message": "Endpoint request timed out"})  # as API Gateway
+                return
             except Exception:
                 # API Gateway answers 502 for a crashed Lambda; print why, whatever the logging setup.
                 sys.stderr.write(f"handler {route.function} crashed:\n{traceback.format_exc()}")

@@ -64,6 +64,18 @@ class Route:
 
 
 @dataclass
+class QueueEvent:
+    """An SQS event source mapping: the function gets batches of the queue's messages."""
+
+    function: str  # logical id
+    queue_name: str
+    queue_url: str
+    queue_arn: str
+    batch_size: int = 10
+    partial_failures: bool = False  # FunctionResponseTypes: [ReportBatchItemFailures]
+
+
+@dataclass
 class Stack:
     name: str
     region: str
@@ -73,6 +85,8 @@ class Stack:
     routes: list[Route] = field(default_factory=list)
     state_machines: dict[str, str] = field(default_factory=dict)  # name -> definition JSON
     schedules: list[tuple[str, float]] = field(default_factory=list)  # (function logical id, seconds)
+    queues: dict[str, dict[str, Any]] = field(default_factory=dict)  # queue name -> properties
+    queue_events: list[QueueEvent] = field(default_factory=list)  # SQS event source mappings
     secrets: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> properties
     outputs: dict[str, Any] = field(default_factory=dict)
     physical: dict[str, str] = field(default_factory=dict)  # logical id -> name/ARN for Ref
@@ -164,6 +178,10 @@ def _name(stack: Stack, logical: str, kind: str) -> dict[str, str]:
         arn = f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{name}"
         stack.physical[logical] = arn
         return {"Arn": arn, "Name": name}
+    if kind == "AWS::SQS::Queue":
+        url = f"https://sqs.{region}.amazonaws.com/{ACCOUNT}/{name}"  # the emulator reads the name
+        stack.physical[logical] = url
+        return {"Arn": f"arn:aws:sqs:{region}:{ACCOUNT}:{name}", "QueueName": name, "QueueUrl": url}
     if kind == "AWS::SecretsManager::Secret":
         stack.physical[logical] = name  # moto takes the name wherever a SecretId is expected
         return {"Arn": name}
@@ -217,6 +235,20 @@ def _add_function(
         elif event["Type"] in ("Schedule", "ScheduleV2"):
             expression = event["Properties"].get("Schedule") or event["Properties"]["ScheduleExpression"]
             stack.schedules.append((logical, rate_seconds(str(expression))))
+        elif event["Type"] == "SQS":
+            arn = str(resolve(event["Properties"]["Queue"]))
+            name = arn.rsplit(":", 1)[-1]
+            stack.queue_events.append(
+                QueueEvent(
+                    function=logical,
+                    queue_name=name,
+                    queue_url=f"https://sqs.{stack.region}.amazonaws.com/{ACCOUNT}/{name}",
+                    queue_arn=arn,
+                    batch_size=int(event["Properties"].get("BatchSize", 10)),
+                    partial_failures="ReportBatchItemFailures"
+                    in event["Properties"].get("FunctionResponseTypes", []),
+                )
+            )
 
 
 def read_stack(
@@ -228,6 +260,9 @@ def read_stack(
     template = load_yaml(root / "template.yaml")
     stack = Stack(stack_name, region)
     parameters = {name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()}
+    unknown = sorted(set(overrides or {}) - set(parameters))
+    if unknown:
+        raise ValueError(f"template.yaml has no parameter {', '.join(unknown)}")
     parameters.update(overrides or {})
     resources: dict[str, Any] = template["Resources"]
     attributes = {logical: _name(stack, logical, resource["Type"]) for logical, resource in resources.items()}
@@ -243,6 +278,8 @@ def read_stack(
             _add_function(
                 stack, root, logical, props, function_globals, resolve, attributes[logical]["Arn"], resources
             )
+        elif kind == "AWS::SQS::Queue":
+            stack.queues[attributes[logical]["QueueName"]] = resolve(props)
         elif kind == "AWS::SecretsManager::Secret":
             stack.secrets[stack.physical[logical]] = resolve(props)
         elif kind == "AWS::Serverless::StateMachine":

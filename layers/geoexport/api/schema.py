@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from pydantic import BaseModel
 
-from geoexport.models.tasks import ExportTask
+from geoexport.models.tasks import ExportTask, WebhookDelivery
 
 ERROR_DESCRIPTIONS = {
     400: "Malformed JSON, wrong types, unknown fields, invalid geometry or parameters",
@@ -37,6 +38,13 @@ class ErrorBody(BaseModel):
 class TaskPage(BaseModel):
     items: list[ExportTask]
     nextToken: str | None = None
+
+
+class ReplayAnswer(BaseModel):
+    """What ``callbacks:replay`` queued: each exhausted delivery, due at once."""
+
+    taskId: UUID
+    replayed: list[WebhookDelivery]
 
 
 def responses(success: dict[int, tuple[str, Any]], *errors: int, public: bool = False) -> dict[int, Any]:

@@ -80,12 +80,30 @@ class Artifact(BaseModel):
     url: str | None = None
 
 
+class DeliveryOutcome(StrEnum):
+    """Where one webhook delivery stands: ``retrying`` until it is ``delivered`` or ``exhausted``."""
+
+    DELIVERED = "delivered"  # a 2xx answer
+    RETRYING = "retrying"  # failed so far; the next attempt is queued (nextAttemptAt)
+    EXHAUSTED = "exhausted"  # every attempt of the retry window failed; in the dead-letter queue
+    REFUSED = "refused"  # the destination is not allowed (SSRF guard); never retried
+
+
 class WebhookDelivery(BaseModel):
+    """The outcome of one attempt to deliver one event to one webhook (the latest per hook is shown)."""
+
     url: str
     event: WebhookEvent
     statusCode: int | None = None
     error: str | None = None
-    deliveredAt: datetime
+    deliveredAt: datetime  # when this attempt ended
+    outcome: DeliveryOutcome = DeliveryOutcome.DELIVERED
+    attempts: int = 1
+    nextAttemptAt: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.statusCode is not None and 200 <= self.statusCode < 300
 
 
 class DedupeMatch(BaseModel):
@@ -118,6 +136,13 @@ class TaskRecord(BaseModel):
     estimatedTime: float | None = None
     reservedBytes: int = 0
     extraWebhooks: list[Webhook] = Field(default_factory=list)  # merged in from duplicate requests
+
+    def latest_deliveries(self) -> list[WebhookDelivery]:
+        """The most recent outcome per (url, event): attempts are appended, the last one counts."""
+        found: dict[tuple[str, WebhookEvent], WebhookDelivery] = {}
+        for delivery in self.deliveries:
+            found[(delivery.url, delivery.event)] = delivery
+        return list(found.values())
 
     def all_webhooks(self) -> list[Webhook]:
         seen: set[tuple[str, tuple[str, ...]]] = set()

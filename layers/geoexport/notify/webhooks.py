@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from geoexport.models.tasks import WebhookDelivery, WebhookEvent
+from geoexport.models.tasks import DeliveryOutcome, WebhookDelivery, WebhookEvent
 from geoexport.notify.ssrf import BlockedDestination, connection, resolve
 
 
@@ -30,7 +30,7 @@ class WebhookSender:
     def __init__(
         self,
         timeout_seconds: float,
-        attempts: int = 3,
+        attempts: int = 1,
         backoff_seconds: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
         allow_loopback: bool = False,
@@ -54,12 +54,13 @@ class WebhookSender:
         data = json.dumps(body, default=str).encode()
         status: int | None = None
         error: str | None = None
+        outcome = DeliveryOutcome.RETRYING
         for attempt in range(self._attempts):
             try:
                 # Resolved and checked on every attempt: the answer may have changed (DNS rebinding).
                 destination = resolve(url, self._allow_loopback, self._https_only)
             except BlockedDestination as refused:
-                status, error = None, f"refused: {refused}"
+                status, error, outcome = None, f"refused: {refused}", DeliveryOutcome.REFUSED
                 break
             timestamp = int(time.time())
             headers = {
@@ -80,12 +81,18 @@ class WebhookSender:
                 status, error = None, str(failure) or type(failure).__name__
             finally:
                 conn.close()
-            if status is not None and status < 300:
+            if status is not None and 200 <= status < 300:
+                outcome = DeliveryOutcome.DELIVERED
                 break
-            if status is not None and 300 <= status < 500 and status != 429:
-                break  # redirects are not followed; the receiver refused it; repeating will not help
+            # Anything else (redirects are never followed, 4xx, 5xx, no answer) is tried again later,
+            # as Standard Webhooks senders do: the receiver may be fixed or back by then.
             if attempt + 1 < self._attempts:
                 self._sleep(self._backoff * 2**attempt)
         return WebhookDelivery(
-            url=url, event=event, statusCode=status, error=error, deliveredAt=datetime.now(UTC)
+            url=url,
+            event=event,
+            statusCode=status,
+            error=error,
+            deliveredAt=datetime.now(UTC),
+            outcome=outcome,
         )

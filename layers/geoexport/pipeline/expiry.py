@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from geoexport.notify.webhooks import WebhookSender
+from geoexport.notify.delivery import Deliveries
 from geoexport.pipeline import notify
 
 
@@ -21,13 +21,12 @@ class Due(Protocol):
 def run(
     tasks: Any,
     store: notify.Store,
-    views: notify.View,
-    sender: WebhookSender,
+    deliveries: Deliveries,
     now: Callable[[], datetime],
     retention_days: int,
 ) -> dict[str, Any]:
     expired = []
     for task_id in tasks.due_for_expiry(now()):
-        notify.run(task_id, tasks, store, views, sender, now, retention_days, outcome="expired")
+        notify.run(task_id, tasks, store, deliveries, now, retention_days, outcome="expired")
         expired.append(task_id)
     return {"expired": expired}

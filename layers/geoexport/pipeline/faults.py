@@ -1,9 +1,11 @@
 """Fault injection for tests and game days, switched on by the environment (off by default).
 
-``GEOEXPORT_FAULTS="Clip:transient:1,Package:delay:3,Upload:permanent,Notify:garbage"``:
+``GEOEXPORT_FAULTS="Clip:transient:1,Package:delay:3,Upload:timeout:1,Notify:garbage"``:
 - ``transient:N``: the step's first N runs for each task raise TransientError (the state machine retries);
 - ``permanent``: every run raises InjectedFault (not retried: the task ends FAILED naming the step);
 - ``delay:S``: the step sleeps S seconds first (room to abort a running export);
+- ``timeout:N``: the step's first N runs for each task hang past the function's timeout (Lambda ends them
+  with ``Sandbox.Timedout``; the state machine retries once);
 - ``garbage``: the step returns a result the next step cannot use.
 Counts are per process (per Lambda container on AWS).
 """
@@ -18,7 +20,7 @@ from typing import Any
 
 from geoexport.errors import GeoexportError, TransientError
 
-KINDS = {"transient", "permanent", "delay", "garbage"}
+KINDS = {"transient", "permanent", "delay", "garbage", "timeout"}
 
 
 class InjectedFault(GeoexportError):
@@ -50,7 +52,7 @@ class Faults:
         self._runs: dict[tuple[str, str], int] = defaultdict(int)
         self._lock = threading.Lock()
 
-    def before(self, step: str, task_id: str) -> None:
+    def before(self, step: str, task_id: str, remaining_seconds: float = 0.0) -> None:
         fault = self._faults.get(step)
         if fault is None:
             return
@@ -61,6 +63,9 @@ class Faults:
             time.sleep(fault.arg)
         elif fault.kind == "transient" and run <= fault.arg:
             raise TransientError(f"injected transient fault in {step} (run {run})")
+        elif fault.kind == "timeout" and run <= fault.arg:
+            time.sleep(remaining_seconds + 1.0)  # the runtime ends the invocation before this returns
+            raise InjectedFault(f"injected hang in {step} outlived its timeout")
         elif fault.kind == "permanent":
             raise InjectedFault(f"injected permanent fault in {step}")
 

@@ -3,7 +3,8 @@
 Outcomes: ``completed`` (end of the happy path), ``failed`` (the Catch path, MarkFailed), ``aborted`` (after
 an abort: clean up and tell), ``expired`` (the sweep). Re-running is harmless: status changes are
 conditional, the storage ledger moves with them in one transaction, and each event's callbacks are claimed
-once. Progress events (TASK_PROGRESS) are best effort and sent by the steps through :func:`progress`.
+once (then retried until delivered, see geoexport.notify.delivery). Progress events (TASK_PROGRESS) are
+best effort and sent by the steps through :func:`progress`.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from geoexport.errors import USER_FACING_STEP_ERRORS, StaleTransition
-from geoexport.models.tasks import ExportTask, TaskRecord, TaskStatus, WebhookDelivery, WebhookEvent
-from geoexport.notify.callback import callback_body, v1_body
-from geoexport.notify.webhooks import WebhookSender
+from geoexport.models.tasks import TaskRecord, TaskStatus, WebhookDelivery, WebhookEvent
+from geoexport.notify.delivery import Deliveries
 from geoexport.pipeline.plan import exports_prefix, scratch_prefix
 
 
@@ -40,11 +40,6 @@ class Store(Protocol):
     def delete_prefix(self, prefix: str) -> int: ...
 
 
-class View(Protocol):
-    def view(self, task: TaskRecord) -> ExportTask: ...
-    def webhook_secret(self, owner: str) -> str | None: ...
-
-
 def error_reason(step: str, error: dict[str, Any] | None, task_id: str) -> str:
     """Turn the state machine's {Error, Cause} into a sentence; internal details stay in the logs."""
     name = str((error or {}).get("Error", "Unknown"))
@@ -56,7 +51,7 @@ def error_reason(step: str, error: dict[str, Any] | None, task_id: str) -> str:
     message = str(cause.get("errorMessage", "")).strip() if isinstance(cause, dict) else ""
     if name in USER_FACING_STEP_ERRORS and message:
         return f"{step} step failed: {message}"
-    if name == "States.Timeout":
+    if name in ("States.Timeout", "Sandbox.Timedout"):
         return f"{step} step timed out; try a smaller ROI or a coarser resolution"
     return (
         f"{step} step failed with an internal error ({name}); try again, and if it persists report "
@@ -64,36 +59,19 @@ def error_reason(step: str, error: dict[str, Any] | None, task_id: str) -> str:
     )
 
 
-def deliver(
-    task: TaskRecord, event: WebhookEvent, views: View, sender: WebhookSender
-) -> list[WebhookDelivery]:
-    view = views.view(task)
-    body = v1_body(view) if task.api == "v1" else callback_body(view, event.value)
-    secret = views.webhook_secret(task.owner)  # signed with the owning client's secret
-    message = f"msg_{task.id}_{event.value}"  # stable: receivers drop repeats of the same event
-    return [
-        sender.send(str(hook.url), event, body, message_id=message, secret=secret)
-        for hook in task.all_webhooks()
-        if event in hook.events
-    ]
-
-
-def progress(task_id: str, tasks: Tasks, views: View, sender: WebhookSender, value: int) -> None:
-    """TASK_PROGRESS callbacks for a step boundary, once per value (best effort)."""
+def progress(task_id: str, tasks: Tasks, deliveries: Deliveries, value: int) -> None:
+    """TASK_PROGRESS callbacks for a step boundary, once per value (best effort, not retried)."""
     task = tasks.get(task_id)
     hooks = [hook for hook in task.all_webhooks() if WebhookEvent.TASK_PROGRESS in hook.events]
     if hooks and tasks.claim_notification(task_id, f"progress-{value}"):
-        deliveries = deliver(task, WebhookEvent.TASK_PROGRESS, views, sender)
-        if deliveries:
-            tasks.record_deliveries(task_id, deliveries)
+        deliveries.first(task, WebhookEvent.TASK_PROGRESS)
 
 
 def run(
     task_id: str,
     tasks: Tasks,
     store: Store,
-    views: View,
-    sender: WebhookSender,
+    deliveries: Deliveries,
     now: Callable[[], datetime],
     retention_days: int,
     outcome: str = "completed",
@@ -146,9 +124,7 @@ def run(
     claim = "expired" if event is WebhookEvent.TASK_EXPIRED else "final"
     if not tasks.claim_notification(task_id, claim):
         return {"taskId": task_id, "status": task.status.value, "notified": False}
-    deliveries = deliver(task, event, views, sender)
-    if deliveries:
-        tasks.record_deliveries(task_id, deliveries)
+    deliveries.first(task, event)
     return {"taskId": task_id, "status": task.status.value, "notified": True}
 
 
@@ -157,10 +133,9 @@ class ProgressCallbacks:
 
     MILESTONES = frozenset({10, 80, 90})
 
-    def __init__(self, tasks: Any, views: View, sender: WebhookSender) -> None:
+    def __init__(self, tasks: Any, deliveries: Deliveries) -> None:
         self._tasks = tasks
-        self._views = views
-        self._sender = sender
+        self._deliveries = deliveries
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._tasks, name)
@@ -168,5 +143,5 @@ class ProgressCallbacks:
     def report_progress(self, task_id: UUID | str, value: int) -> bool:
         moved = bool(self._tasks.report_progress(task_id, value))
         if value in self.MILESTONES:
-            progress(str(task_id), self._tasks, self._views, self._sender, value)
+            progress(str(task_id), self._tasks, self._deliveries, value)
         return moved

@@ -404,5 +404,5 @@ class TaskService:
             expiredAt=task.expiredAt,
             finishedAt=task.finishedAt,
             errorReason=task.errorReason,
-            webhookDeliveries=task.deliveries,
+            webhookDeliveries=task.latest_deliveries(),
         )

@@ -1,0 +1,41 @@
+"""Webhook retry queue consumer: sends each due delivery, queues the next attempt or dead-letters it."""
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from geoexport import bootstrap
+from geoexport.notify.delivery import DeliveryJob
+from geoexport.settings import Settings
+
+settings = Settings.from_environ(os.environ)
+logger = Logger()
+deliveries = bootstrap.deliveries(settings)
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def handle(record: SQSRecord) -> None:
+    try:
+        job = DeliveryJob.model_validate_json(record.body)
+    except ValidationError as error:
+        # Not ours to retry: park it with the reason instead of letting it bounce until redrive.
+        reason = f"not a delivery job: {error.errors(include_url=False)[:3]}"
+        deliveries.dead_letter(record.body, reason)
+        logger.warning("malformed delivery job dead-lettered", extra={"messageId": record.message_id})
+        return
+    outcome = deliveries.retry(job)
+    if outcome is not None:
+        logger.info(
+            "webhook delivery attempt",
+            extra={"taskId": str(job.taskId), "outcome": outcome.outcome.value, "attempts": outcome.attempts},
+        )
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
