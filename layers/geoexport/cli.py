@@ -1,12 +1,13 @@
 """``geoexport``: a bearer token for the API, and new API clients, on the local stack and on AWS alike.
 
   geoexport token [--api URL] [--client-id ID --client-secret SECRET]
-  geoexport client create NAME [--scopes exports:read,exports:write] [--table T] [--endpoint-url URL]
+  geoexport client create NAME [--scopes exports:read,exports:write] [--plan standard|restricted]
+                              [--table T --usage-plan-id ID] [--endpoint-url URL]
 
 On the local stack the defaults come from the state file `make run` writes (``.geoexport/local.json``, or
-``GEOEXPORT_STATE``): the demo client, the API URL, the emulator and the clients table. On AWS, pass --api
-and credentials to ``token``, and --table (the stack's ClientsTable) to ``client create``, which uses your
-AWS credentials.
+``GEOEXPORT_STATE``): the demo client, the API URL, the emulator, the clients table and the usage plans. On
+AWS, pass --api and credentials to ``token``; ``client create`` takes --table (the stack's ClientsTable) and
+--usage-plan-id (its StandardUsagePlanId or RestrictedUsagePlanId output) and uses your AWS credentials.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from geoexport.auth.clients import ALL_SCOPES, ClientRepository
+from geoexport.auth.usage import PLANS, UsagePlans
 
 
 def _state() -> dict[str, Any]:
@@ -74,15 +76,27 @@ def create_client(args: argparse.Namespace) -> int:
             "aws_secret_access_key": "testing",
             "region_name": "us-east-1",
         }
+    plan_id = args.usage_plan_id or (state.get("usage_plans", {}).get(args.plan) if not args.table else None)
+    if not plan_id:
+        print(
+            "geoexport client create: give --usage-plan-id (the stack's StandardUsagePlanId or "
+            "RestrictedUsagePlanId output); API Gateway refuses clients in no usage plan",
+            file=sys.stderr,
+        )
+        return 2
     repository = ClientRepository(boto3.client("dynamodb", **extra), table)
     scopes = tuple(s for s in args.scopes.split(",") if s) if args.scopes else ALL_SCOPES
     created = repository.create(args.name, scopes)
+    UsagePlans(boto3.client("apigateway", **extra), {args.plan: plan_id}).enroll(
+        created.client.client_id, args.plan
+    )
     print(
         json.dumps(
             {
                 "client_id": created.client.client_id,
                 "client_secret": created.client_secret,
                 "scopes": list(created.client.scopes),
+                "plan": args.plan,
                 "webhook_secret": created.client.webhook_secret,
             },
             indent=2,
@@ -104,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     create = client_commands.add_parser("create", help="register a client and print its credentials")
     create.add_argument("name")
     create.add_argument("--scopes", help=f"comma-separated (default: {','.join(ALL_SCOPES)})")
+    create.add_argument("--plan", choices=PLANS, default="standard", help="usage plan (rate limits)")
+    create.add_argument("--usage-plan-id", help="on AWS: the plan's id (stack outputs)")
     create.add_argument("--table")
     create.add_argument("--endpoint-url")
     create.set_defaults(run=create_client)

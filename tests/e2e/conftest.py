@@ -98,7 +98,7 @@ class Service:
                 seen.append(task)
             if task["status"] in ("COMPLETED", "FAILED", "ABORTED"):
                 return seen
-            time.sleep(0.02)
+            time.sleep(0.1)
         raise AssertionError(f"task {task_id} did not finish: {seen[-1] if seen else None}")
 
 

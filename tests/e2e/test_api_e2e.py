@@ -51,21 +51,14 @@ def test_fifty_identical_posts_make_one_task_and_every_webhook_fires(
     # Every webhook stored on the task (the winner's and the merged ones) fires exactly once.
     final = service.request("GET", f"/export-tasks/{task_id}")[1]
     stored = {h["url"].rsplit("/", 1)[1] for h in final["webhooks"]}
-    merged = sum(1 for _, body in answers if body["status"] != "COMPLETED")  # late ones got the result
+    # Every answer that was not already the finished task merged its hook into the running one (late
+    # ones got the result in the answer; one that merged just before the end may show COMPLETED too).
+    running = {f"h{i}" for i, (_, body) in enumerate(answers) if body["status"] != "COMPLETED"}
     receiver.wait_for(len(stored))
     time.sleep(0.5)
     assert sorted(c["path"][1:] for c in receiver.calls) == sorted(stored)
     assert {c["body"]["event"] for c in receiver.calls} == {"TASK_COMPLETED"}
-    # KNOWN ISSUE (open): under heavy load, one of the 50 merged webhooks is occasionally missing from the
-    # task (about 1 run in 5 on a loaded 2-core machine); until it is found, at most one may be.
-    missing = [(i, a[0], a[1]["status"]) for i, a in enumerate(answers) if f"h{i}" not in stored]
-    import json as _j
-    import pathlib as _p
-
-    _p.Path("/tmp/fifty.log").open("a").write(
-        _j.dumps({"missing": missing, "n": len(stored), "merged": merged}) + "\n"
-    )
-    assert merged - 1 <= len(stored) <= merged, (len(stored), merged)
+    assert running <= stored <= {f"h{i}" for i in range(50)}, (sorted(running - stored), len(stored))
 
 
 def test_completed_duplicate_is_answered_at_once_and_kept_longer(service: Service) -> None:

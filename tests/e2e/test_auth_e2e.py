@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +44,10 @@ def cli(service: Service, *args: str) -> str:
     return result.stdout.strip()
 
 
-def new_client(service: Service, name: str, scopes: str | None = None) -> dict[str, Any]:
-    args = ["client", "create", name] + (["--scopes", scopes] if scopes else [])
+def new_client(
+    service: Service, name: str, scopes: str | None = None, plan: str = "standard"
+) -> dict[str, Any]:
+    args = ["client", "create", name, "--plan", plan] + (["--scopes", scopes] if scopes else [])
     return json.loads(cli(service, *args))  # type: ignore[no-any-return]
 
 
@@ -105,3 +109,21 @@ def test_another_clients_task_does_not_exist_on_any_route(service: Service) -> N
     assert service.request("GET", f"/export-tasks/{theirs['id']}")[0] == 404  # and mine cannot see theirs
     assert service.request("GET", f"/export-tasks/{task}")[0] == 200
     service.wait(task)
+
+
+def test_usage_plans_limit_each_client_on_its_own(service: Service) -> None:
+    trial = new_client(service, "trial", None, plan="restricted")  # 1 request/s, bursts of 5
+    token = service.issue_token(trial["client_id"], trial["client_secret"])
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda _: service.request("GET", "/storage", token=token), range(20)))
+    elapsed = time.monotonic() - started
+    allowed = [a for a in answers if a[0] == 200]
+    throttled = [a for a in answers if a[0] == 429]
+    assert len(allowed) + len(throttled) == 20
+    assert 5 <= len(allowed) <= 5 + int(elapsed * 1) + 1, (len(allowed), elapsed)
+    assert throttled and all(a[1]["message"] == "Too Many Requests" for a in throttled)
+    # Another client's plan is its own: the demo client is not slowed by the trial client's burst.
+    assert service.request("GET", "/storage")[0] == 200
+    # Public routes are not metered (no key needed): health answers whatever the plans say.
+    assert all(service.request("GET", "/health", token=None)[0] == 200 for _ in range(10))

@@ -7,7 +7,7 @@ import pytest
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from geoexport.api import json_response, make_resolver
+from geoexport.api import caller, json_response, make_resolver
 from geoexport.errors import FieldProblem, NotFound, ServiceUnavailable, UnprocessableRequest
 from geoexport.models import CreateExportTaskRequest
 
@@ -146,3 +146,39 @@ def test_domain_errors_map_by_type(error: Exception, status: int) -> None:
     assert body["message"] == str(error)
     if isinstance(error, UnprocessableRequest):
         assert fields(body) == {"ROI.features[0].geometry": "outside"}
+
+
+who = make_resolver()
+
+
+@who.get("/me")
+def me() -> Response[str]:
+    return json_response(200, {"caller": caller(who)})
+
+
+@pytest.mark.parametrize(
+    ("authorizer", "expected"),
+    [
+        ({"sub": "gx-lambda", "principalId": "gx-lambda"}, "gx-lambda"),  # our Lambda authorizer
+        ({"claims": {"sub": "cognito-user-1", "token_use": "access"}}, "cognito-user-1"),  # Cognito
+        (None, None),
+    ],
+)
+def test_the_caller_comes_from_either_authorizer(authorizer: Any, expected: str | None) -> None:
+    event = {
+        "path": "/me",
+        "httpMethod": "GET",
+        "headers": {},
+        "body": None,
+        "requestContext": {"stage": "v1", **({"authorizer": authorizer} if authorizer else {})},
+        "resource": "/me",
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "isBase64Encoded": False,
+    }
+    response = who.resolve(event, None)  # type: ignore[arg-type]
+    if expected is None:
+        assert response["statusCode"] == 401
+    else:
+        assert response["statusCode"] == 200 and json.loads(response["body"])["caller"] == expected

@@ -3,7 +3,7 @@
 import json
 
 from geoexport_local.openapi import render, target
-from geoexport_local.template import read_stack
+from geoexport_local.template import read_stack, serving_route
 from tests.support import ROOT
 
 
@@ -18,7 +18,10 @@ def test_every_api_route_is_documented_with_error_shapes() -> None:
     for route in read_stack(ROOT).routes:
         if route.function == "DocsFunction":
             continue
-        operation = document["paths"][route.path][route.method.lower()]
+        # A {variable} part the function answers only literally (callbacks:replay) is documented literally.
+        served = [p for p in document["paths"] if serving_route([route], route.method, p)]
+        assert served, route.path
+        operation = document["paths"][route.path if route.path in served else served[0]][route.method.lower()]
         responses = operation["responses"]
         assert any(code.startswith("2") for code in responses), route.path
         if route.path != "/health":

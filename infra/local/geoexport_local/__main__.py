@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 LOOPBACK = "127.0.0.1"
 
@@ -50,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", os.environ.get("GEOEXPORT_LOG_LEVEL", "WARNING"))
 
     from geoexport.auth.clients import ClientRepository
+    from geoexport.auth.usage import UsagePlans
     from geoexport.catalog.repository import CatalogRepository
     from geoexport_local.emulator import (
         client,
@@ -63,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from geoexport_local.gateway import make_server
     from geoexport_local.seed import seed_catalog
     from geoexport_local.template import read_stack
+    from geoexport_local.usage import UsageMeter
 
     # Local receivers live on this machine: loopback callbacks (and plain http) are allowed here only.
     overrides = {"WebhookAllowLoopback": "true", "WebhookHttpsOnly": "false"}
@@ -98,10 +101,36 @@ def run(args: argparse.Namespace) -> int:
     demo = ClientRepository(
         client("dynamodb", endpoint, stack.region), stack.physical["ClientsTable"]
     ).create("demo", client_id="demo-client")
-    api = make_server(LOOPBACK, api_port, functions)
+    apigateway = client("apigateway", endpoint, stack.region)
+    plan_ids = {
+        logical.removesuffix("UsagePlan").lower(): stack.physical[logical] for logical in stack.usage_plans
+    }
+    UsagePlans(apigateway, plan_ids).enroll(demo.client.client_id, "standard")
+    api = make_server(LOOPBACK, api_port, functions, UsageMeter(apigateway))
     threading.Thread(target=api.serve_forever, name="api", daemon=True).start()
     api_url = f"http://{LOOPBACK}:{api_port}"
     state = Path(os.environ.get("GEOEXPORT_STATE") or root / ".geoexport" / "local.json").resolve()
+    _announce(state, api_url, endpoint, demo, stack.physical["ClientsTable"], plan_ids, records)
+
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    api.shutdown()
+    moto.stop()
+    print("geoexport stopped", flush=True)
+    return 0
+
+
+def _announce(
+    state: Path,
+    api_url: str,
+    endpoint: str,
+    demo: Any,
+    clients_table: str,
+    plan_ids: dict[str, str],
+    records: list[Any],
+) -> None:
+    """Write the state file the CLI and tests read, and say on stdout what is running."""
     state.parent.mkdir(parents=True, exist_ok=True)
     state.write_text(
         json.dumps(
@@ -111,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
                 "client_id": demo.client.client_id,
                 "client_secret": demo.client_secret,
                 "webhook_secret": demo.client.webhook_secret,
-                "clients_table": stack.physical["ClientsTable"],
+                "clients_table": clients_table,
+                "usage_plans": plan_ids,
             },
             indent=2,
         )
@@ -131,14 +161,6 @@ def run(args: argparse.Namespace) -> int:
         f"catalog: {len(records)} records ({', '.join(r.name for r in records)})",
         flush=True,
     )
-
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
-    api.shutdown()
-    moto.stop()
-    print("geoexport stopped", flush=True)
-    return 0
 
 
 def parameter_overrides(spec: str) -> dict[str, str]:

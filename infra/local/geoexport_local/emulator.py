@@ -132,6 +132,18 @@ def provision(stack: Stack, endpoint: str) -> None:
             url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
             redrive = json.dumps(props["RedrivePolicy"])
             sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": redrive})
+    apigateway = client("apigateway", endpoint, stack.region)
+    for logical, props in stack.usage_plans.items():
+        plan = apigateway.create_usage_plan(
+            name=str(props.get("UsagePlanName", logical)),
+            description=str(props.get("Description", "")),
+            throttle={
+                "rateLimit": float(props["Throttle"]["RateLimit"]),
+                "burstLimit": int(props["Throttle"]["BurstLimit"]),
+            },
+            quota={"limit": int(props["Quota"]["Limit"]), "period": str(props["Quota"]["Period"])},
+        )
+        stack.physical[logical] = plan["id"]
     secretsmanager = client("secretsmanager", endpoint, stack.region)
     for name, props in stack.secrets.items():
         generate = props.get("GenerateSecretString", {})

@@ -54,10 +54,22 @@ def function_environment(extra: dict[str, str]) -> Iterator[None]:
             os.environ.update(saved)
 
 
+#: Execution environments one function may have at once locally (Lambda scales further; enough here).
+MAX_ENVIRONMENTS = 16
+
+
 class FunctionHost:
+    """Lambda's execution model in one process: each invocation gets an execution environment (a separate
+    import of the handler module, with its own globals) that serves one invocation at a time; concurrent
+    invocations cold-start more environments. Handlers keep per-request state in module globals
+    (powertools' resolver keeps the current event), so sharing one module between threads would mix
+    requests up."""
+
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
-        self._modules: dict[str, ModuleType] = {}
+        self._free: dict[str, list[ModuleType]] = {}
+        self._count: dict[str, int] = {}
+        self._pool = threading.Condition()
         self._by_name: dict[str, Function] = {}
         for function in stack.functions.values():
             self._by_name[function.name] = function
@@ -65,22 +77,44 @@ class FunctionHost:
             self._by_name[function.logical_id] = function
 
     def load_all(self) -> None:
-        """Cold-start every function now, so the first request does not pay for it."""
+        """Cold-start one environment of every function now, so the first request does not pay for it."""
         for function in self.stack.functions.values():
-            self._module(function)
+            self._release(function, self._acquire(function))
 
-    def _module(self, function: Function) -> ModuleType:
-        if function.logical_id not in self._modules:
-            module_file, _, _ = function.handler.rpartition(".")
-            path = function.code_dir / f"{module_file}.py"
-            spec = importlib.util.spec_from_file_location(f"geoexport_fn_{function.logical_id}", path)
-            if spec is None or spec.loader is None:
-                raise RuntimeError(f"cannot load {path}")
-            module = importlib.util.module_from_spec(spec)
-            with function_environment(function.environment):
-                spec.loader.exec_module(module)
-            self._modules[function.logical_id] = module
-        return self._modules[function.logical_id]
+    def _cold_start(self, function: Function, index: int) -> ModuleType:
+        module_file, _, _ = function.handler.rpartition(".")
+        path = function.code_dir / f"{module_file}.py"
+        spec = importlib.util.spec_from_file_location(f"geoexport_fn_{function.logical_id}_{index}", path)
+        if spec is None or spec.loader is None:
+            raise RuntimeError(f"cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        with function_environment(function.environment):
+            spec.loader.exec_module(module)
+        return module
+
+    def _acquire(self, function: Function) -> ModuleType:
+        key = function.logical_id
+        with self._pool:
+            while True:
+                free = self._free.setdefault(key, [])
+                if free:
+                    return free.pop()
+                if self._count.get(key, 0) < MAX_ENVIRONMENTS:
+                    self._count[key] = index = self._count.get(key, 0) + 1
+                    break
+                self._pool.wait()
+        try:
+            return self._cold_start(function, index)
+        except BaseException:
+            with self._pool:
+                self._count[key] -= 1
+                self._pool.notify_all()
+            raise
+
+    def _release(self, function: Function, module: ModuleType) -> None:
+        with self._pool:
+            self._free.setdefault(function.logical_id, []).append(module)
+            self._pool.notify_all()
 
     def function(self, name_or_arn: str) -> Function:
         base = name_or_arn.split(":$LATEST", maxsplit=1)[0]
@@ -95,7 +129,8 @@ class FunctionHost:
         here (the thread cannot be killed; it is left to finish and its result is dropped).
         """
         function = self.function(name_or_arn)
-        handler = getattr(self._module(function), function.handler.rpartition(".")[2])
+        module = self._acquire(function)
+        handler = getattr(module, function.handler.rpartition(".")[2])
         context = LocalContext(
             function.name, function.arn, 512, str(uuid.uuid4()), time.monotonic() + function.timeout
         )
@@ -106,6 +141,8 @@ class FunctionHost:
                 outcome["result"] = handler(event, context)
             except BaseException as error:  # handed to the caller below
                 outcome["error"] = error
+            finally:
+                self._release(function, module)  # only when done: a timed-out one stays busy until then
 
         worker = threading.Thread(target=run, name=f"lambda-{function.logical_id}", daemon=True)
         worker.start()

@@ -15,7 +15,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from geoexport_local.functions import FunctionHost, FunctionTimeout
-from geoexport_local.template import ACCOUNT, Route
+from geoexport_local.template import ACCOUNT, Route, routes_for
+from geoexport_local.usage import UsageMeter
 
 log = logging.getLogger("geoexport_local.api")
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
@@ -77,7 +78,12 @@ def _allows(policy: dict[str, Any], method_arn: str) -> bool:
 
 
 def authorize(
-    functions: FunctionHost, route: Route, method: str, path: str, event: dict[str, Any]
+    functions: FunctionHost,
+    route: Route,
+    method: str,
+    path: str,
+    event: dict[str, Any],
+    usage: UsageMeter | None = None,
 ) -> tuple[int, dict[str, Any]] | None:
     """Run the route's TOKEN authorizer as API Gateway does; None to proceed, else (status, body)."""
     token = event["headers"].get("Authorization") or event["headers"].get("authorization")
@@ -97,6 +103,10 @@ def authorize(
         return 500, {"message": None}
     if not _allows(answer.get("policyDocument", {}), method_arn):
         return 403, {"message": "User is not authorized to access this resource"}
+    if route.api_key_required and usage is not None:
+        refused = usage.check(answer.get("usageIdentifierKey"))
+        if refused is not None:
+            return refused
     event["requestContext"]["authorizer"] = {
         **answer.get("context", {}),
         "principalId": answer.get("principalId"),
@@ -104,7 +114,9 @@ def authorize(
     return None
 
 
-def make_server(host: str, port: int, functions: FunctionHost) -> ThreadingHTTPServer:
+def make_server(
+    host: str, port: int, functions: FunctionHost, usage: UsageMeter | None = None
+) -> ThreadingHTTPServer:
     routes = functions.stack.routes
 
     class Handler(BaseHTTPRequestHandler):
@@ -142,11 +154,7 @@ def make_server(host: str, port: int, functions: FunctionHost) -> ThreadingHTTPS
             body = self.rfile.read(length) if length else b""
             parts = urlsplit(self.path)
             path = parts.path.removeprefix("/v1") or "/"
-            # API Gateway prefers a static path part over a {variable} sibling: fewest variables first.
-            matches = sorted(
-                ((r, m) for r in routes if (m := r.pattern.match(path))),
-                key=lambda match: match[0].path.count("{"),
-            )
+            matches = routes_for(routes, path)
             if not matches:
                 self._json(404, {"message": f"no route for {path}"})
                 return
@@ -174,7 +182,7 @@ def make_server(host: str, port: int, functions: FunctionHost) -> ThreadingHTTPS
                 self.client_address[0],
             )
             if route.authorizer is not None:
-                denied = authorize(functions, route, self.command, path, event)
+                denied = authorize(functions, route, self.command, path, event, usage)
                 if denied is not None:
                     self._json(*denied)
                     return

@@ -15,7 +15,7 @@ from typing import Any
 
 from geoexport import __version__
 from geoexport_local.functions import function_environment
-from geoexport_local.template import read_stack
+from geoexport_local.template import read_stack, serving_route
 
 DOCS_FUNCTION = "DocsFunction"
 DESCRIPTION = (
@@ -59,10 +59,10 @@ def build(root: Path) -> dict[str, Any]:
             document["paths"].setdefault(name, {}).update(item)
         document["components"]["schemas"].update(schema.get("components", {}).get("schemas", {}))
     # Routes behind the template's authorizer take a bearer token (POST /auth/token issues one).
-    guarded = {(route.path, route.method.lower()) for route in stack.routes if route.authorizer}
     for name, item in document["paths"].items():
         for method, operation in item.items():
-            if (name, method) in guarded:
+            route = serving_route(stack.routes, method, name)
+            if route is not None and route.authorizer:
                 operation["security"] = [{"bearerAuth": []}]
     document["components"]["securitySchemes"] = {
         "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}

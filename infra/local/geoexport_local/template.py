@@ -55,12 +55,23 @@ class Route:
     path: str  # API Gateway form, e.g. /export-tasks/{task_id}
     function: str  # logical id
     authorizer: str | None = None  # logical id of the TOKEN authorizer function, None for public routes
+    api_key_required: bool = False  # counted against the caller's usage plan (key from the authorizer)
 
     @property
     def pattern(self) -> re.Pattern[str]:
         regex = re.sub(r"\{(\w+)\+\}", r"(?P<\1>.+)", self.path)
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", regex)
         return re.compile(f"^{regex}$")
+
+
+def routes_for(routes: list[Route], path: str) -> list[tuple[Route, re.Match[str]]]:
+    """The routes serving ``path``, as API Gateway ranks them: a static part beats a {variable}."""
+    found = [(route, match) for route in routes if (match := route.pattern.match(path))]
+    return sorted(found, key=lambda pair: pair[0].path.count("{"))
+
+
+def serving_route(routes: list[Route], method: str, path: str) -> Route | None:
+    return next((r for r, _ in routes_for(routes, path) if r.method in (method.upper(), "ANY")), None)
 
 
 @dataclass
@@ -86,6 +97,7 @@ class Stack:
     state_machines: dict[str, str] = field(default_factory=dict)  # name -> definition JSON
     schedules: list[tuple[str, float]] = field(default_factory=list)  # (function logical id, seconds)
     queues: dict[str, dict[str, Any]] = field(default_factory=dict)  # queue name -> properties
+    usage_plans: dict[str, dict[str, Any]] = field(default_factory=dict)  # logical id -> properties
     queue_events: list[QueueEvent] = field(default_factory=list)  # SQS event source mappings
     secrets: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> properties
     outputs: dict[str, Any] = field(default_factory=dict)
@@ -185,7 +197,11 @@ def _name(stack: Stack, logical: str, kind: str) -> dict[str, str]:
     if kind == "AWS::SecretsManager::Secret":
         stack.physical[logical] = name  # moto takes the name wherever a SecretId is expected
         return {"Arn": name}
-    stack.physical[logical] = "local" if kind == "AWS::Serverless::Api" else logical
+    if kind == "AWS::Serverless::Api":
+        stack.physical[logical] = "local"
+        stack.physical[f"{logical}.Stage"] = "v1"  # SAM's `!Ref Api.Stage`
+        return {}
+    stack.physical[logical] = logical  # replaced by the emulator's id where it makes one (usage plans)
     return {}
 
 
@@ -204,6 +220,17 @@ def _authorizer(resources: dict[str, Any], event_props: dict[str, Any]) -> str |
         return None
     arn = auth["Authorizers"][name]["FunctionArn"]
     return str(arn["Fn::GetAtt"][0])
+
+
+def _api_key_required(resources: dict[str, Any], event_props: dict[str, Any]) -> bool:
+    """The event's Auth.ApiKeyRequired, else its Api's default."""
+    own = (event_props.get("Auth") or {}).get("ApiKeyRequired")
+    if own is not None:
+        return bool(own)
+    api = event_props.get("RestApiId", {})
+    api_name = api.get("Ref") if isinstance(api, dict) else None
+    auth = resources.get(api_name or "", {}).get("Properties", {}).get("Auth", {})
+    return bool(auth.get("ApiKeyRequired", False))
 
 
 def _add_function(
@@ -231,7 +258,15 @@ def _add_function(
         if event["Type"] in ("Api", "HttpApi"):
             method = str(event["Properties"]["Method"]).upper()
             authorizer = _authorizer(resources, event["Properties"])
-            stack.routes.append(Route(method, event["Properties"]["Path"], logical, authorizer))
+            stack.routes.append(
+                Route(
+                    method,
+                    event["Properties"]["Path"],
+                    logical,
+                    authorizer,
+                    _api_key_required(resources, event["Properties"]),
+                )
+            )
         elif event["Type"] in ("Schedule", "ScheduleV2"):
             expression = event["Properties"].get("Schedule") or event["Properties"]["ScheduleExpression"]
             stack.schedules.append((logical, rate_seconds(str(expression))))
@@ -278,6 +313,8 @@ def read_stack(
             _add_function(
                 stack, root, logical, props, function_globals, resolve, attributes[logical]["Arn"], resources
             )
+        elif kind == "AWS::ApiGateway::UsagePlan":
+            stack.usage_plans[logical] = resolve(props)
         elif kind == "AWS::SQS::Queue":
             stack.queues[attributes[logical]["QueueName"]] = resolve(props)
         elif kind == "AWS::SecretsManager::Secret":

@@ -103,9 +103,15 @@ def _non_json_media(app: APIGatewayRestResolver) -> str | None:
 
 
 def caller(app: APIGatewayRestResolver) -> str:
-    """The authenticated client (the Lambda authorizer's ``sub``): owner of what it creates."""
+    """The authenticated client: owner of what it creates.
+
+    The Lambda authorizer puts ``sub`` in its context; a Cognito user pool authorizer (the seam: swap the
+    Api's authorizer in template.yaml) puts the token's claims under ``claims``. Both are read here, so no
+    handler changes with the authorizer.
+    """
     context = (app.current_event.raw_event.get("requestContext") or {}).get("authorizer") or {}
-    sub = context.get("sub") or context.get("principalId")
+    claims = context.get("claims") or {}
+    sub = context.get("sub") or claims.get("sub") or context.get("principalId")
     if not sub:
         raise Unauthorized(
             "no authenticated caller", [FieldProblem("Authorization", "a bearer token is required")]

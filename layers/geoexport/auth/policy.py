@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from geoexport.auth.service import Principal
+from geoexport.auth.usage import usage_key
 
 
 def decide(principal: Principal, method_arn: str) -> dict[str, Any]:
@@ -31,4 +32,5 @@ def decide(principal: Principal, method_arn: str) -> dict[str, Any]:
         "principalId": principal.sub,
         "policyDocument": {"Version": "2012-10-17", "Statement": [statement]},
         "context": {"sub": principal.sub, "scope": " ".join(sorted(principal.scopes))},
+        "usageIdentifierKey": usage_key(principal.sub),  # the caller's usage plan (rate limits)
     }
