@@ -34,5 +34,6 @@ def lambda_handler(event: PackageInput, context: LambdaContext) -> dict[str, Any
         settings.threads,
         settings.gdal_s3_options(),
         lambda: datetime.now(UTC),
+        settings.retention_days,
     )
     return faults.after("Package", result)

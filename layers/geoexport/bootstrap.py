@@ -18,7 +18,7 @@ from geoexport.settings import Settings
 from geoexport.storage.s3 import ObjectStore
 from geoexport.tasks.repository import TaskRepository
 from geoexport.tasks.service import Limits, TaskService
-from geoexport.tasks.workflow import LambdaNotifier, StepFunctionsWorkflow
+from geoexport.tasks.workflow import LambdaGeometry, LambdaNotifier, StepFunctionsWorkflow
 
 
 def exports_store(settings: Settings) -> ObjectStore:
@@ -59,6 +59,11 @@ def task_service(settings: Settings) -> TaskService:
         store=exports_store(settings),
         limits=limits(settings),
         notifier=notifier,
+        geometry=(
+            LambdaGeometry(aws.client("lambda", settings), settings.geometry_function)
+            if settings.geometry_function
+            else None
+        ),
         secrets=webhook_secrets(settings),
     )
 

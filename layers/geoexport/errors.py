@@ -96,3 +96,7 @@ USER_FACING_STEP_ERRORS = frozenset(
         "TransientError",
     }
 )
+
+
+#: Step errors caused by what was asked for, not by the service (an order CLC+ would call INVALID).
+INPUT_ERRORS = frozenset({"UnprocessableRequest", "UnsupportedSource"})

@@ -25,6 +25,9 @@ class Settings(BaseModel):
     dedupe_table: str = Field("", alias="DEDUPE_TABLE")
     counters_table: str = Field("", alias="COUNTERS_TABLE")
     notify_function: str = Field("", alias="NOTIFY_FUNCTION_NAME")
+    geometry_function: str = Field("", alias="GEOMETRY_FUNCTION_NAME")
+    clc_raster_product: str = Field("", alias="CLC_RASTER_PRODUCT")  # catalog record name behind CLC+ orders
+    clc_crs: str = Field("3035", alias="CLC_CRS")
     clients_table: str = Field("", alias="CLIENTS_TABLE")
     signing_key_secret: str = Field("", alias="SIGNING_KEY_SECRET_ARN")
     token_lifetime_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600, alias="TOKEN_LIFETIME_SECONDS")

@@ -74,7 +74,7 @@ def test_an_export_that_does_not_fit_is_refused_whole(cloud: Cloud) -> None:
     assert refused.value.needed == dry.estimatedSize and refused.value.total == quota
     assert refused.value.free == quota - ledger.committed
     assert workflow.started == [] and tasks.ledger() == ledger
-    prepared, _ = service(cloud, quota, workflow).prepare(body(cloud, -78.4))
+    prepared, _, _ = service(cloud, quota, workflow).prepare(body(cloud, -78.4))
     assert tasks.claimed_task(dedupe.fingerprint(prepared, "1.0|anonymous")) is None  # no claim left behind
     # With exactly enough room it is accepted and the reservation is taken.
     outcome = service(cloud, quota + 1, workflow).create(body(cloud, -78.4))

@@ -93,17 +93,19 @@ def test_malformed_json() -> None:
             "less than or equal to 0.703125",
         ),
         (
-            lambda b: b["ROI"]["features"][0]["properties"].pop("maxResolutionDeg"),
+            lambda b: b["ROI"]["features"][0]["properties"].update(maxResolutionDeg=2.0),
             "ROI.features[0].properties.maxResolutionDeg",
-            "required",
+            "less than or equal to 0.703125",
         ),
         (
-            lambda b: b["ROI"]["features"][0]["geometry"].update(
-                coordinates=[[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]
-            ),
+            lambda b: b["ROI"]["features"][0]["geometry"].update(coordinates=[[[0, 0], [1, 1], [0, 0]]]),
             "ROI.features[0].geometry.coordinates",
-            "self-intersects",
+            "at least 4",
         ),
+        (lambda b: b.update(ROI={"country": "France", "x": 1}), "ROI.x", "Extra inputs"),
+        (lambda b: b.update(ROI=42), "ROI", "expected a FeatureCollection"),
+        (lambda b: b.update(artifactCRS="EPSG:abc"), "artifactCRS", "pattern"),
+        (lambda b: b.update(packer="rar"), "packer", "'none', 'zip' or 'tar.gz'"),
         (
             lambda b: b["ROI"]["features"][0]["geometry"]["coordinates"][0].pop(),
             "ROI.features[0].geometry.coordinates",

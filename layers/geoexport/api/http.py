@@ -41,7 +41,7 @@ STATUS_BY_ERROR: dict[type[GeoexportError], int] = {
     ServiceUnavailable: 503,
 }
 
-_GEOMETRY_TAGS = {"Polygon", "MultiPolygon"}
+_GEOMETRY_TAGS = {"Polygon", "MultiPolygon", "FeatureCollection", "Feature", "country", "wkt"}  # union tags
 
 
 def status_for(error: GeoexportError) -> int:

@@ -23,6 +23,14 @@ class GeometryProblem(ValueError):
 
 def validate_polygon(rings: PolygonCoords, max_vertices: int = 100_000) -> None:
     """Raise :class:`GeometryProblem` unless ``rings`` is a valid simple polygon (shell + holes)."""
+    validate_structure(rings, max_vertices)
+    problem = topology_problem(rings)
+    if problem:
+        raise GeometryProblem(problem)
+
+
+def validate_structure(rings: PolygonCoords, max_vertices: int = 100_000) -> None:
+    """What no repair can fix: rings too short, open, or with positions off the globe."""
     if len(rings) == 0:
         raise GeometryProblem("a polygon needs at least one ring")
     total = 0
@@ -31,14 +39,22 @@ def validate_polygon(rings: PolygonCoords, max_vertices: int = 100_000) -> None:
         total += len(ring)
         if total > max_vertices:
             raise GeometryProblem(f"too many vertices (more than {max_vertices})")
-    _check_no_crossings([_ring_segments(ring) for ring in rings])
+
+
+def topology_problem(rings: PolygonCoords) -> str | None:
+    """Why a structurally sound polygon is not simple (GEOS' make_valid can repair these), or None."""
+    try:
+        _check_no_crossings([_ring_segments(ring) for ring in rings])
+    except GeometryProblem as problem:
+        return str(problem)
     for index, ring in enumerate(rings):
         if ring_area(ring) == 0.0:
-            raise GeometryProblem(f"{_ring_name(index)} has zero area")
+            return f"{_ring_name(index)} has zero area"
     shell = rings[0]
     for index, hole in enumerate(rings[1:], start=1):
         if not point_in_ring(hole[0], shell):
-            raise GeometryProblem(f"ring {index} (a hole) lies outside the outer ring")
+            return f"ring {index} (a hole) lies outside the outer ring"
+    return None
 
 
 def _ring_name(index: int) -> str:

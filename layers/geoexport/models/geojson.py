@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 from geoexport.geometry import grid, planar
 
@@ -22,10 +22,13 @@ class Polygon(BaseModel):
     @classmethod
     def _valid(cls, value: list[Ring]) -> list[Ring]:
         try:
-            planar.validate_polygon(value)
+            planar.validate_structure(value)  # topology is checked (and repaired) with the whole AoI
         except planar.GeometryProblem as problem:
             raise ValueError(str(problem)) from None
         return value
+
+    def topology_problem(self) -> str | None:
+        return planar.topology_problem(self.coordinates)
 
 
 class MultiPolygon(BaseModel):
@@ -39,10 +42,17 @@ class MultiPolygon(BaseModel):
     def _valid(cls, value: list[list[Ring]]) -> list[list[Ring]]:
         for index, polygon in enumerate(value):
             try:
-                planar.validate_polygon(polygon)
+                planar.validate_structure(polygon)
             except planar.GeometryProblem as problem:
                 raise ValueError(f"polygon {index}: {problem}") from None
         return value
+
+    def topology_problem(self) -> str | None:
+        for index, polygon in enumerate(self.coordinates):
+            problem = planar.topology_problem(polygon)
+            if problem:
+                return f"polygon {index}: {problem}"
+        return None
 
 
 Geometry = Annotated[Polygon | MultiPolygon, Field(discriminator="type")]
@@ -52,12 +62,19 @@ class RoiProperties(BaseModel):
     """Per-feature export parameters (seed 001): the finest and coarsest resolution wanted, in degrees."""
 
     model_config = ConfigDict(extra="allow")
-    maxResolutionDeg: float = Field(ge=grid.MIN_RESOLUTION_DEG, le=grid.MAX_RESOLUTION_DEG)
+    # Absent: the request's top-level maxResolutionDeg, else the record's own resolution (filled in before
+    # the task is stored, so a stored ROI always has it).
+    maxResolutionDeg: float | None = Field(None, ge=grid.MIN_RESOLUTION_DEG, le=grid.MAX_RESOLUTION_DEG)
     minResolutionDeg: float | None = Field(None, ge=grid.MIN_RESOLUTION_DEG, le=grid.MAX_RESOLUTION_DEG)
 
     @property
+    def resolution(self) -> float:
+        assert self.maxResolutionDeg is not None, "filled in before the task is stored"
+        return self.maxResolutionDeg
+
+    @property
     def max_zoom(self) -> int:
-        return grid.zoom_for_resolution(self.maxResolutionDeg)
+        return grid.zoom_for_resolution(self.resolution)
 
     @property
     def min_zoom(self) -> int:
@@ -68,7 +85,7 @@ class RoiFeature(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: Literal["Feature"]
     geometry: Geometry
-    properties: RoiProperties
+    properties: RoiProperties = Field(default_factory=lambda: RoiProperties.model_validate({}))
     id: str | int | None = None
     bbox: list[float] | None = None
 
@@ -81,3 +98,39 @@ class RoiFeatureCollection(BaseModel):
     type: Literal["FeatureCollection"]
     features: list[RoiFeature] = Field(min_length=1, max_length=100)
     bbox: list[float] | None = None
+
+
+class CountryAoi(BaseModel):
+    """A national product: the country's boundary, in its national projection (CLC+)."""
+
+    model_config = ConfigDict(extra="forbid")
+    country: str = Field(min_length=2, max_length=100, description="name (France) or ISO 3166 alpha-3 (FRA)")
+
+
+def _aoi_form(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "wkt"
+    if isinstance(value, dict):
+        return "country" if "country" in value else value.get("type")
+    if isinstance(value, BaseModel):
+        return "country" if isinstance(value, CountryAoi) else getattr(value, "type", None)
+    return None
+
+
+#: Every form an area of interest may take in a request: a FeatureCollection, a Feature, a bare Polygon or
+#: MultiPolygon, WKT in EPSG:4326 (a string), or a country.
+AoiInput = Annotated[
+    Annotated[RoiFeatureCollection, Tag("FeatureCollection")]
+    | Annotated[RoiFeature, Tag("Feature")]
+    | Annotated[Polygon, Tag("Polygon")]
+    | Annotated[MultiPolygon, Tag("MultiPolygon")]
+    | Annotated[CountryAoi, Tag("country")]
+    | Annotated[str, Tag("wkt"), Field(min_length=8, max_length=1_000_000)],
+    Discriminator(
+        _aoi_form,
+        custom_error_type="aoi_form",
+        custom_error_message=(
+            'expected a FeatureCollection, Feature, Polygon, MultiPolygon, WKT text or {"country": ...}'
+        ),
+    ),
+]

@@ -9,7 +9,8 @@ from uuid import UUID
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
-from geoexport.models.geojson import RoiFeatureCollection
+from geoexport.geometry import grid
+from geoexport.models.geojson import AoiInput, RoiFeature, RoiFeatureCollection
 
 
 class TaskStatus(StrEnum):
@@ -39,7 +40,24 @@ class WebhookEvent(StrEnum):
 
 class ArtifactType(StrEnum):
     GPKG = "GPKG"
+    GTIFF = "GTIFF"  # a Cloud Optimized GeoTIFF
+    SIDECAR = "SIDECAR"  # .tfw, .aux.xml, .qml, .clr next to a GeoTIFF
     METADATA = "METADATA"
+    STAC = "STAC"  # a STAC Item describing the export
+    BUNDLE = "BUNDLE"  # a zip or tar.gz (part) holding the data files
+
+
+class ExportFormat(StrEnum):
+    GPKG = "GPKG"  # tiled, WorldCRS84Quad
+    GTIFF = "GTiff"  # Cloud Optimized GeoTIFF in any CRS
+
+
+class Packer(StrEnum):
+    """How the data files are delivered (easydb's packers): apart, in one zip (or parts), or one tar.gz."""
+
+    NONE = "none"
+    ZIP = "zip"
+    TAR_GZ = "tar.gz"
 
 
 class Webhook(BaseModel):
@@ -54,12 +72,38 @@ class CreateExportTaskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     catalogRecordID: UUID
     domain: Domain
-    ROI: RoiFeatureCollection | None = None  # absent: the record's whole footprint at its own resolution
-    artifactCRS: Literal["4326"] = "4326"
+    # Any AoI form (see AoiInput); stored as a FeatureCollection once normalised. Absent: the record's
+    # whole footprint (CLC+'s get_product_europe).
+    ROI: AoiInput | None = None
+    maxResolutionDeg: float | None = Field(
+        None,
+        ge=grid.MIN_RESOLUTION_DEG,
+        le=grid.MAX_RESOLUTION_DEG,
+        description="for AoI forms without per-feature properties; absent: the record's own resolution",
+    )
+    format: ExportFormat = ExportFormat.GPKG
+    artifactCRS: str = Field(
+        "4326",
+        pattern=r"^(EPSG:)?[0-9]{4,6}$",
+        description="EPSG code of the output (GPKG: 4326 only, WorldCRS84Quad); a country AoI without it "
+        "gets the national projection",
+    )
+    packer: Packer = Packer.NONE
+    maxPartSize: int | None = Field(
+        None, ge=1024 * 1024, description="zip only: split into parts no larger than this many bytes"
+    )
     description: str = Field("", max_length=2000)
     keywords: dict[str, Any] = Field(default_factory=dict)
     parameters: dict[str, Any] = Field(default_factory=dict)
     webhooks: list[Webhook] = Field(default_factory=list, max_length=10)
+
+    def roi_collection(self) -> RoiFeatureCollection:
+        """The ROI once normalised (every stored request has one)."""
+        assert isinstance(self.ROI, RoiFeatureCollection), "the ROI is normalised before it is used"
+        return self.ROI
+
+    def roi_features(self) -> list[RoiFeature]:
+        return self.roi_collection().features
 
 
 class StoredArtifact(BaseModel):
@@ -136,6 +180,8 @@ class TaskRecord(BaseModel):
     estimatedTime: float | None = None
     reservedBytes: int = 0
     extraWebhooks: list[Webhook] = Field(default_factory=list)  # merged in from duplicate requests
+    notes: list[str] = Field(default_factory=list)  # AoI repairs and choices made for the user
+    failureKind: Literal["input", "internal"] | None = None  # input: the request cannot be served as asked
 
     def latest_deliveries(self) -> list[WebhookDelivery]:
         """The most recent outcome per (url, event): attempts are appended, the last one counts."""
@@ -156,8 +202,7 @@ class TaskRecord(BaseModel):
 
     @property
     def roi(self) -> RoiFeatureCollection:
-        assert self.request.ROI is not None, "stored tasks always carry their effective ROI"
-        return self.request.ROI
+        return self.request.roi_collection()
 
 
 class ExportTask(BaseModel):
@@ -170,6 +215,10 @@ class ExportTask(BaseModel):
     domain: Domain
     ROI: dict[str, Any]  # the request's FeatureCollection as sent (absent members stay absent)
     artifactCRS: str
+    format: ExportFormat = ExportFormat.GPKG
+    packer: Packer = Packer.NONE
+    maxPartSize: int | None = None
+    notes: list[str] = Field(default_factory=list)  # how the AoI was repaired, which CRS was chosen...
     description: str
     keywords: dict[str, Any]
     parameters: dict[str, Any]
@@ -181,6 +230,7 @@ class ExportTask(BaseModel):
     expiredAt: datetime | None = None
     finishedAt: datetime | None = None
     errorReason: str | None = None
+    failureKind: Literal["input", "internal"] | None = None
     isDuplicated: bool = False
     dedupe: DedupeMatch | None = None
     webhookDeliveries: list[WebhookDelivery] = Field(default_factory=list)  # each callback's outcome

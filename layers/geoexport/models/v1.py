@@ -25,6 +25,8 @@ class CreateRoiRequest(BaseModel):
             domain=Domain.RASTER,
             ROI=self.roi,
             artifactCRS="4326",
+            maxResolutionDeg=None,
+            maxPartSize=None,
             description=self.description,
             parameters={} if self.priority is None else {"priority": self.priority},
             webhooks=[

@@ -18,26 +18,9 @@ def sha256_file(path: Path, chunk: int = 4 * 1024 * 1024) -> str:
     return digest.hexdigest()
 
 
-def build_metadata(
-    *,
-    plan: Any,
-    file_name: str,
-    file_size: int,
-    sha256: str,
-    tiles_per_zoom: dict[int, int],
-    created_at: datetime,
-) -> dict[str, Any]:
-    """Record id, exported footprint, ROI, resolution and zooms, CRS, size, checksum, time, description."""
+def gpkg_details(plan: Any, tiles_per_zoom: dict[int, int]) -> dict[str, Any]:
     return {
-        "jobId": plan.taskId,
-        "recordCatalogId": plan.recordId,
-        "productName": plan.recordName,
-        "productVersion": plan.productVersion,
-        "description": plan.description,
         "format": "GPKG",
-        "fileName": file_name,
-        "fileSize": file_size,
-        "sha256": sha256,
         "crs": "EPSG:4326",
         "tilingScheme": "WorldCRS84Quad",
         "tileFormat": "image/png",
@@ -45,7 +28,6 @@ def build_metadata(
         "minZoom": min(level.zoom for level in plan.levels),
         "maxZoom": plan.maxZoom,
         "maxResolutionDeg": grid.resolution(plan.maxZoom),
-        "sourceResolutionDeg": plan.sourceResolutionDeg,
         "zoomLevels": [
             {
                 "zoom": level.zoom,
@@ -54,6 +36,54 @@ def build_metadata(
             }
             for level in plan.levels
         ],
+    }
+
+
+def cog_details(plan: Any, result: Any) -> dict[str, Any]:
+    return {
+        "format": "GTiff",
+        "profile": "Cloud Optimized GeoTIFF",
+        "crs": f"EPSG:{result.crs}",
+        "width": result.width,
+        "height": result.height,
+        "pixelSize": [result.transform.a, -result.transform.e],
+        "bounds": list(result.bounds),
+        "nodata": result.nodata,
+        "alphaBand": result.alpha,
+        "maxResolutionDeg": plan.resolutionDeg,
+        "bands": [
+            {"band": i, "min": s.minimum, "max": s.maximum, "mean": s.mean, "stddev": s.stddev}
+            for i, s in enumerate(result.stats, start=1)
+        ],
+    }
+
+
+def build_metadata(
+    *,
+    plan: Any,
+    files: list[dict[str, Any]],
+    contents: list[dict[str, Any]],
+    details: dict[str, Any],
+    created_at: datetime,
+) -> dict[str, Any]:
+    """Record id, exported footprint, ROI, format details, the files delivered (parts, when packed, with
+    what each holds), CRS, checksums, time, description. The first data file keeps seed 000's top-level
+    ``fileName``/``fileSize``/``sha256``."""
+    data = next((f for f in files if f["type"] not in ("SIDECAR",)), files[0])
+    return {
+        "jobId": plan.taskId,
+        "recordCatalogId": plan.recordId,
+        "productName": plan.recordName,
+        "productVersion": plan.productVersion,
+        "description": plan.description,
+        **details,
+        "fileName": data["name"],
+        "fileSize": data["size"],
+        "sha256": data["sha256"],
+        "packer": plan.packer,
+        "files": files,
+        "contents": contents,
+        "sourceResolutionDeg": plan.sourceResolutionDeg,
         "footprint": plan.footprint,
         "bbox": plan.bounds,
         "roi": plan.roi,

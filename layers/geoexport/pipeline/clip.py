@@ -14,7 +14,7 @@ from shapely.geometry.base import BaseGeometry
 from geoexport.errors import UnprocessableRequest
 from geoexport.geometry import grid
 from geoexport.models.catalog import CatalogRecord
-from geoexport.models.tasks import TaskRecord
+from geoexport.models.tasks import ExportFormat, TaskRecord
 from geoexport.pipeline.plan import ExportPlan, LevelPlan, plan_key
 from geoexport.raster.source import describe, gdal_env, gdal_path
 
@@ -40,7 +40,10 @@ def count_tiles(region: BaseGeometry, tiles: grid.TileRange) -> int:
 def file_stem(task: TaskRecord, record: CatalogRecord, max_zoom: int) -> str:
     name = re.sub(r"[^A-Za-z0-9]+", "_", record.name).strip("_") or "export"
     version = record.productVersion.replace(".", "_")
-    return f"{name}_{version}_z{max_zoom}_{task.createdAt:%Y_%m_%d}_{str(task.id)[:8]}"
+    grid_part = (
+        f"z{max_zoom}" if task.request.format is ExportFormat.GPKG else f"epsg{task.request.artifactCRS}"
+    )
+    return f"{name}_{version}_{grid_part}_{task.createdAt:%Y_%m_%d}_{str(task.id)[:8]}"
 
 
 def build_plan(task: TaskRecord, record: CatalogRecord) -> ExportPlan:
@@ -81,6 +84,11 @@ def build_plan(task: TaskRecord, record: CatalogRecord) -> ExportPlan:
         description=task.request.description,
         roi=task.roi.model_dump(mode="json", exclude_none=True),
         createdAt=task.createdAt,
+        format=task.request.format.value,
+        crs=task.request.artifactCRS,
+        resolutionDeg=min(feature.properties.resolution for feature in task.roi.features),
+        packer=task.request.packer.value,
+        maxPartSize=task.request.maxPartSize,
     )
 
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
-from geoexport.errors import USER_FACING_STEP_ERRORS, StaleTransition
+from geoexport.errors import INPUT_ERRORS, USER_FACING_STEP_ERRORS, StaleTransition
 from geoexport.models.tasks import TaskRecord, TaskStatus, WebhookDelivery, WebhookEvent
 from geoexport.notify.delivery import Deliveries
 from geoexport.pipeline.plan import exports_prefix, scratch_prefix
@@ -38,6 +38,11 @@ class Tasks(Protocol):
 
 class Store(Protocol):
     def delete_prefix(self, prefix: str) -> int: ...
+
+
+def failure_kind(error: dict[str, Any] | None) -> str:
+    """``input`` when the request itself cannot be served (CLC+'s INVALID), else ``internal``."""
+    return "input" if str((error or {}).get("Error")) in INPUT_ERRORS else "internal"
 
 
 def error_reason(step: str, error: dict[str, Any] | None, task_id: str) -> str:
@@ -106,6 +111,7 @@ def run(
                 ledger=(-task.reservedBytes, 0),
                 finishedAt=finished,
                 errorReason=error_reason(failed_step or "Export", error, task_id),
+                failureKind=failure_kind(error),
             )
         except StaleTransition:
             pass  # already final (aborted, or this is a re-run): keep what is stored

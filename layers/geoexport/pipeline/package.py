@@ -1,4 +1,5 @@
-"""Package: render the planned tiles into a GeoPackage, write its metadata JSON, stage both in scratch."""
+"""Package: render the export (GeoPackage tiles or a COG with sidecars), pack it, describe it (metadata
+JSON and a STAC Item), and stage every file in scratch for Upload."""
 
 from __future__ import annotations
 
@@ -6,18 +7,22 @@ import json
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
 
-from shapely.geometry import shape
+from shapely.geometry import mapping, shape
 
 from geoexport.errors import UnprocessableRequest
 from geoexport.geometry import grid
+from geoexport.packaging.bundle import pack
 from geoexport.packaging.gpkg import GeoPackageTiles
-from geoexport.packaging.metadata import build_metadata, sha256_file
+from geoexport.packaging.metadata import build_metadata, cog_details, gpkg_details, sha256_file
+from geoexport.packaging.stac import build_item, media_type
 from geoexport.pipeline.plan import ExportPlan, scratch_prefix
+from geoexport.raster.cog import render_cog
 from geoexport.raster.render import Level, RenderStats, inspect_bands, render
 from geoexport.raster.source import gdal_env, gdal_path
 
@@ -67,6 +72,31 @@ def render_gpkg(
     return stats
 
 
+@dataclass
+class Produced:
+    """The data files one format produced (before packing), and what the metadata says about them."""
+
+    files: list[tuple[str, Path]]  # (artifact type, path)
+    details: dict[str, Any]
+
+
+def _gpkg(
+    plan: ExportPlan, workdir: Path, threads: int, gdal_options: dict[str, str], on_progress: Any
+) -> Produced:
+    path = workdir / f"{plan.fileStem}.gpkg"
+    stats = render_gpkg(plan, gdal_path(plan.sourceUri), path, threads, gdal_options, on_progress)
+    return Produced([("GPKG", path)], gpkg_details(plan, stats.tiles_per_zoom))
+
+
+def _gtiff(plan: ExportPlan, workdir: Path, gdal_options: dict[str, str]) -> Produced:
+    path = workdir / f"{plan.fileStem}.tif"
+    region = shape(plan.footprint)
+    with gdal_env(gdal_options):
+        result = render_cog(gdal_path(plan.sourceUri), mapping(region), plan.crs, plan.resolutionDeg, path)
+    files = [("GTIFF", path)] + [("SIDECAR", sidecar) for sidecar in result.sidecars]
+    return Produced(files, cog_details(plan, result))
+
+
 def run(
     task_id: str,
     plan_key: str,
@@ -75,6 +105,7 @@ def run(
     threads: int,
     gdal_options: dict[str, str],
     now: Callable[[], datetime],
+    retention_days: int = 14,
 ) -> dict[str, Any]:
     plan = ExportPlan.model_validate(scratch.get_json(plan_key))
     low, high = PACKAGE_PROGRESS
@@ -86,31 +117,73 @@ def run(
             last[0], last[1] = time.monotonic(), value
             tasks.report_progress(task_id, int(value))
 
-    with tempfile.TemporaryDirectory(prefix="geoexport-") as workdir:
-        gpkg_path = Path(workdir) / f"{plan.fileStem}.gpkg"
-        stats = render_gpkg(plan, gdal_path(plan.sourceUri), gpkg_path, threads, gdal_options, on_progress)
-        gpkg_sha = sha256_file(gpkg_path)
-        gpkg_size = gpkg_path.stat().st_size
-        metadata = build_metadata(
-            plan=plan,
-            file_name=gpkg_path.name,
-            file_size=gpkg_size,
-            sha256=gpkg_sha,
-            tiles_per_zoom=stats.tiles_per_zoom,
-            created_at=now(),
+    with tempfile.TemporaryDirectory(prefix="geoexport-") as tmp:
+        workdir = Path(tmp)
+        produced = (
+            _gtiff(plan, workdir, gdal_options)
+            if plan.format == "GTiff"
+            else _gpkg(plan, workdir, threads, gdal_options, on_progress)
         )
-        meta_path = Path(workdir) / f"{plan.fileStem}.json"
+        kinds = {path.name: kind for kind, path in produced.files}
+        delivered = pack(
+            [path for _, path in produced.files], plan.packer, plan.maxPartSize, workdir, plan.fileStem
+        )
+        entries: list[dict[str, Any]] = [
+            {
+                "type": kinds.get(path.name, "BUNDLE"),
+                "name": path.name,
+                "path": path,
+                "size": path.stat().st_size,
+                "sha256": sha256_file(path),
+            }
+            for path in delivered
+        ]
+        created = now()
+        public = [{k: v for k, v in e.items() if k != "path"} for e in entries]
+        inside = (
+            [
+                {"type": kind, "name": path.name, "size": path.stat().st_size, "sha256": sha256_file(path)}
+                for kind, path in produced.files
+            ]
+            if plan.packer != "none"
+            else public
+        )
+        metadata = build_metadata(
+            plan=plan, files=public, contents=inside, details=produced.details, created_at=created
+        )
+        meta_path = workdir / f"{plan.fileStem}.json"
         meta_path.write_text(json.dumps(metadata, indent=2))
+        entries.append(_entry("METADATA", meta_path))
+        item = build_item(
+            item_id=plan.fileStem,
+            footprint=plan.footprint,
+            bbox=plan.bounds,
+            epsg=int(plan.crs),
+            files=[{k: v for k, v in e.items() if k != "path"} for e in entries],
+            created=created,
+            expires=created + timedelta(days=retention_days),
+            record_id=plan.recordId,
+            record_name=plan.recordName,
+            description=plan.description,
+        )
+        stac_path = workdir / f"{plan.fileStem}.stac.json"
+        stac_path.write_text(json.dumps(item, indent=2))
+        entries.append(_entry("STAC", stac_path))
         files = []
-        for kind, path, content_type in (
-            ("GPKG", gpkg_path, "application/geopackage+sqlite3"),
-            ("METADATA", meta_path, "application/json"),
-        ):
-            sha = gpkg_sha if kind == "GPKG" else sha256_file(path)
+        for entry in entries:
+            path: Path = entry.pop("path")
             key = f"{scratch_prefix(task_id)}{path.name}"
-            scratch.put_file(key, path, sha, content_type)
-            files.append(
-                {"type": kind, "name": path.name, "key": key, "size": path.stat().st_size, "sha256": sha}
-            )
+            scratch.put_file(key, path, str(entry["sha256"]), media_type(str(entry["type"]), path.name))
+            files.append({**entry, "key": key})
     tasks.report_progress(task_id, high)
     return {"taskId": task_id, "files": files}
+
+
+def _entry(kind: str, path: Path) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "name": path.name,
+        "path": path,
+        "size": path.stat().st_size,
+        "sha256": sha256_file(path),
+    }

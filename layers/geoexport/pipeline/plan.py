@@ -30,6 +30,11 @@ class ExportPlan(BaseModel):
     description: str
     roi: dict[str, Any]
     createdAt: datetime
+    format: str = "GPKG"  # GPKG (tiled, WorldCRS84Quad) or GTiff (COG in ``crs``)
+    crs: str = "4326"
+    resolutionDeg: float = 0.0  # GTiff: the finest resolution asked for
+    packer: str = "none"
+    maxPartSize: int | None = None
 
     @property
     def plan_key(self) -> str:

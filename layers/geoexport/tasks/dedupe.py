@@ -21,12 +21,11 @@ from typing import Any
 
 from geoexport.geometry import grid, planar
 from geoexport.models.geojson import RoiFeature
-from geoexport.models.tasks import CreateExportTaskRequest
+from geoexport.models.tasks import CreateExportTaskRequest, ExportFormat
 
 CONTAINMENT_BUFFER_M = 5.0
 CONTAINMENT_MIN_COVER = 0.8
 METERS_PER_DEGREE = 111_320.0
-FORMAT = "GPKG"
 
 
 def _canonical_ring(ring: planar.Ring, res: float, outer: bool) -> list[tuple[int, int]]:
@@ -45,13 +44,19 @@ def _canonical_ring(ring: planar.Ring, res: float, outer: bool) -> list[tuple[in
     return points[start:] + points[:start]
 
 
-def feature_key(feature: RoiFeature) -> dict[str, Any]:
+def feature_key(feature: RoiFeature, exact_resolution: bool = False) -> dict[str, Any]:
     res = grid.resolution(feature.properties.max_zoom)
     parts = []
     for polygon in planar.polygon_parts(feature.geometry_mapping()):
         rings = [_canonical_ring(ring, res, index == 0) for index, ring in enumerate(polygon)]
         parts.append([rings[0], *sorted(rings[1:])])
-    return {"zooms": [feature.properties.min_zoom, feature.properties.max_zoom], "parts": sorted(parts)}
+    key: dict[str, Any] = {
+        "zooms": [feature.properties.min_zoom, feature.properties.max_zoom],
+        "parts": sorted(parts),
+    }
+    if exact_resolution:  # a GeoTIFF has the requested pixel size, not the zoom's
+        key["resolution"] = feature.properties.resolution
+    return key
 
 
 def _digest(document: Any) -> str:
@@ -64,20 +69,21 @@ def _base(request: CreateExportTaskRequest, record_version: str) -> dict[str, An
         "version": record_version,
         "domain": request.domain.value,
         "crs": request.artifactCRS,
-        "format": FORMAT,
+        "format": request.format.value,
+        "packer": request.packer.value,
+        "maxPartSize": request.maxPartSize,
     }
 
 
 def fingerprint(request: CreateExportTaskRequest, record_version: str) -> str:
-    assert request.ROI is not None
-    features = sorted((feature_key(f) for f in request.ROI.features), key=json.dumps)
+    exact = request.format is ExportFormat.GTIFF
+    features = sorted((feature_key(f, exact) for f in request.roi_features()), key=json.dumps)
     return _digest({**_base(request, record_version), "features": features})
 
 
 def scope(request: CreateExportTaskRequest, record_version: str) -> str:
     """Everything but the geometry: the candidates the containment rule compares against."""
-    assert request.ROI is not None
-    zooms = sorted([f.properties.min_zoom, f.properties.max_zoom] for f in request.ROI.features)
+    zooms = sorted([f.properties.min_zoom, f.properties.max_zoom] for f in request.roi_features())
     return _digest({**_base(request, record_version), "zooms": zooms})
 
 

@@ -28,8 +28,7 @@ class Estimate(BaseModel):
 
 
 def estimate(request: CreateExportTaskRequest, record: CatalogRecord) -> Estimate:
-    assert request.ROI is not None, "defaults are applied before estimating"
-    features = request.ROI.features
+    features = request.roi_features()  # defaults are applied before estimating
     max_zoom = max(f.properties.max_zoom for f in features)
     per_zoom: dict[int, int] = {}
     tile_bytes = 0.0

@@ -451,7 +451,9 @@ def _to_item(record: TaskRecord) -> dict[str, Any]:
         stamp = getattr(record, name)
         if stamp:
             item[name] = {"S": _stamp(stamp)}
-    for name in ("errorReason", "executionArn", "fingerprint", "scope"):
+    if record.notes:
+        item["notes"] = {"L": [{"S": note} for note in record.notes]}
+    for name in ("errorReason", "executionArn", "fingerprint", "scope", "failureKind"):
         if getattr(record, name):
             item[name] = {"S": getattr(record, name)}
     for name in ("estimatedSize", "estimatedTime"):
@@ -493,6 +495,8 @@ def _from_item(item: dict[str, Any]) -> TaskRecord:
         extraWebhooks=[
             Webhook.model_validate_json(h["S"]) for h in item.get("extraWebhooks", {}).get("L", [])
         ],
+        notes=[note["S"] for note in item.get("notes", {}).get("L", [])],
+        failureKind=text("failureKind"),  # type: ignore[arg-type]
     )
 
 

@@ -19,7 +19,7 @@ from geoexport.errors import (
     StaleTransition,
     UnprocessableRequest,
 )
-from geoexport.geometry import grid, planar
+from geoexport.geometry import aoi, planar
 from geoexport.models.catalog import CatalogRecord
 from geoexport.models.geojson import RoiFeatureCollection
 from geoexport.models.tasks import (
@@ -27,7 +27,9 @@ from geoexport.models.tasks import (
     Artifact,
     CreateExportTaskRequest,
     DedupeMatch,
+    ExportFormat,
     ExportTask,
+    Packer,
     TaskRecord,
     TaskStatus,
 )
@@ -51,6 +53,23 @@ class Workflow(Protocol):
 class Store(Protocol):
     def presign_get(self, key: str, expires_in: int, filename: str) -> str: ...
     def touch(self, key: str, older_than: timedelta) -> None: ...
+
+
+class Geometry(Protocol):
+    """GEOS repairs and CRS checks (the geometry function; the API may not import numpy)."""
+
+    def repair(self, geometry: dict[str, Any]) -> tuple[dict[str, Any], str]: ...
+    def crs_problem(self, code: str) -> str | None: ...
+
+
+class NoGeometryService:
+    """Without a geometry function: nothing can be repaired, and only EPSG:4326 is known."""
+
+    def repair(self, geometry: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        raise planar.GeometryProblem("no geometry service is configured to repair it")
+
+    def crs_problem(self, code: str) -> str | None:
+        return None if code == "4326" else "no geometry service is configured to check it"
 
 
 class Notifier(Protocol):
@@ -85,10 +104,9 @@ class Limits:
 
 
 def vertex_count(request: CreateExportTaskRequest) -> int:
-    assert request.ROI is not None
     return sum(
         len(ring)
-        for feature in request.ROI.features
+        for feature in request.roi_features()
         for polygon in planar.polygon_parts(feature.geometry_mapping())
         for ring in polygon
     )
@@ -98,31 +116,66 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def with_defaults(request: CreateExportTaskRequest, record: CatalogRecord) -> CreateExportTaskRequest:
-    """No ROI: the record's whole footprint at the record's own resolution (CLC+'s get_product_europe)."""
-    if request.ROI is not None:
-        return request
-    zoom = grid.zoom_for_resolution(record.maxResolutionDeg)
-    roi = RoiFeatureCollection.model_validate(
-        {
-            "type": "FeatureCollection",
-            "features": [
-                {
-                    "type": "Feature",
-                    "geometry": record.footprint,
-                    "properties": {"maxResolutionDeg": grid.resolution(zoom)},
-                }
-            ],
-        }
-    )
-    return request.model_copy(update={"ROI": roi})
+def with_defaults(
+    request: CreateExportTaskRequest, record: CatalogRecord, national_crs: str | None = None
+) -> CreateExportTaskRequest:
+    """Fill in what the request leaves open, so the stored request says exactly what is exported.
+
+    No ROI: the record's whole footprint (CLC+'s get_product_europe). A feature without maxResolutionDeg:
+    the request's top-level one, else the record's own resolution. A national product in GTiff without
+    an explicit artifactCRS: the country's national projection.
+    """
+    update: dict[str, Any] = {}
+    if request.ROI is None:
+        collection = RoiFeatureCollection.model_validate(
+            {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": record.footprint}]}
+        )
+    else:
+        collection = request.roi_collection()
+    fallback = request.maxResolutionDeg or record.maxResolutionDeg
+    features = [
+        f
+        if f.properties.maxResolutionDeg is not None
+        else f.model_copy(
+            update={"properties": f.properties.model_copy(update={"maxResolutionDeg": fallback})}
+        )
+        for f in collection.features
+    ]
+    update["ROI"] = collection.model_copy(update={"features": features})
+    crs = request.artifactCRS.removeprefix("EPSG:")
+    if (
+        national_crs
+        and request.format is ExportFormat.GTIFF
+        and "artifactCRS" not in request.model_fields_set
+    ):
+        crs = national_crs
+    update["artifactCRS"] = crs
+    return request.model_copy(update=update)
+
+
+def check_output(request: CreateExportTaskRequest, crs_problem: Callable[[str], str | None]) -> None:
+    """Format, CRS and packer must fit together; every problem is listed."""
+    problems: list[FieldProblem] = []
+    if request.format is ExportFormat.GPKG and request.artifactCRS != "4326":
+        problems.append(
+            FieldProblem(
+                "artifactCRS",
+                f"GPKG exports are tiled in WorldCRS84Quad (EPSG:4326); use format GTiff for "
+                f"EPSG:{request.artifactCRS}",
+            )
+        )
+    elif request.artifactCRS != "4326" and (problem := crs_problem(request.artifactCRS)):
+        problems.append(FieldProblem("artifactCRS", problem))
+    if request.maxPartSize is not None and request.packer is not Packer.ZIP:
+        problems.append(FieldProblem("maxPartSize", "only the zip packer splits into parts"))
+    if problems:
+        raise UnprocessableRequest("the requested output cannot be made", problems)
 
 
 def check_against_record(request: CreateExportTaskRequest, record: CatalogRecord) -> None:
     """Refuse, before anything starts, an ROI the record cannot serve; every problem is listed."""
-    assert request.ROI is not None
     problems: list[FieldProblem] = []
-    for index, feature in enumerate(request.ROI.features):
+    for index, feature in enumerate(request.roi_features()):
         where = f"ROI.features[{index}]"
         if not planar.geometries_intersect(feature.geometry_mapping(), record.footprint):
             problems.append(
@@ -131,7 +184,7 @@ def check_against_record(request: CreateExportTaskRequest, record: CatalogRecord
                     f"does not intersect the footprint of record {record.id} ({record.name})",
                 )
             )
-        wanted = feature.properties.maxResolutionDeg
+        wanted = feature.properties.resolution
         if wanted < record.maxResolutionDeg * (1 - 1e-9):
             problems.append(
                 FieldProblem(
@@ -159,6 +212,7 @@ class TaskService:
         store: Store,
         limits: Limits,
         notifier: Notifier | None = None,
+        geometry: Geometry | None = None,
         secrets: Callable[[str], str | None] = lambda owner: None,
         clock: Callable[[], datetime] = utcnow,
         new_id: Callable[[], UUID] = uuid4,
@@ -169,12 +223,23 @@ class TaskService:
         self._store = store
         self._limits = limits
         self._notifier = notifier
+        self._geometry: Geometry = geometry or NoGeometryService()
         self._secrets = secrets
         self._clock = clock
         self._new_id = new_id
 
     # -- create ------------------------------------------------------------------------------------------
-    def prepare(self, request: CreateExportTaskRequest) -> tuple[CreateExportTaskRequest, CatalogRecord]:
+    def prepare(
+        self, request: CreateExportTaskRequest
+    ) -> tuple[CreateExportTaskRequest, CatalogRecord, list[str]]:
+        """The request with every default filled in and its AoI normalised, its record, and notes on
+        what was repaired or chosen (shown on the task)."""
+        notes: list[str] = []
+        national: str | None = None
+        if request.ROI is not None:
+            normalised = aoi.normalise(request.ROI, self._geometry.repair)
+            request = request.model_copy(update={"ROI": normalised.roi})
+            notes, national = normalised.notes, normalised.national_crs
         if request.ROI is not None and (count := vertex_count(request)) > self._limits.max_roi_vertices:
             raise PayloadTooLarge(
                 f"the ROI has {count} vertices; at most {self._limits.max_roi_vertices} are accepted",
@@ -185,9 +250,10 @@ class TaskService:
                 ],
             )
         record = self._catalog.get(request.catalogRecordID)
-        request = with_defaults(request, record)
+        request = with_defaults(request, record, national)
         check_against_record(request, record)
-        return request, record
+        check_output(request, self._geometry.crs_problem)
+        return request, record, notes
 
     def _bounded(self, result: Estimate) -> Estimate:
         """One export may not exceed the configured tiles and bytes (refused before anything starts)."""
@@ -207,7 +273,7 @@ class TaskService:
         return result
 
     def dry_run(self, request: CreateExportTaskRequest) -> DryRun:
-        request, record = self.prepare(request)
+        request, record, _ = self.prepare(request)
         result = self._bounded(estimate(request, record))
         free = self.free_bytes()
         return DryRun(
@@ -223,7 +289,7 @@ class TaskService:
     def create(
         self, request: CreateExportTaskRequest, owner: str = "anonymous", api: Literal["v2", "v1"] = "v2"
     ) -> CreateOutcome:
-        request, record = self.prepare(request)
+        request, record, notes = self.prepare(request)
         fingerprint = dedupe.fingerprint(request, f"{record.productVersion}|{owner}")
         scope = dedupe.scope(request, f"{record.productVersion}|{owner}")
         result: Estimate | None = None
@@ -238,7 +304,7 @@ class TaskService:
             if request.parameters.get("dedupe") == "containment":
                 for candidate in self._tasks.in_scope(scope):
                     if self._alive(candidate) and dedupe.contained(
-                        request.ROI.features,  # type: ignore[union-attr]
+                        request.roi_features(),
                         candidate.roi.features,
                     ):
                         answer = self._answer_duplicate(candidate, request, "containment")
@@ -260,6 +326,7 @@ class TaskService:
                 estimatedSize=result.bytes,
                 estimatedTime=result.seconds,
                 reservedBytes=result.bytes,
+                notes=notes,
             )
             try:
                 self._tasks.create(task, quota=self._limits.storage_quota_bytes, replace_claim_of=claimed)
@@ -393,6 +460,10 @@ class TaskService:
             domain=request.domain,
             ROI=task.roi.model_dump(mode="json", exclude_none=True),
             artifactCRS=request.artifactCRS,
+            format=request.format,
+            packer=request.packer,
+            maxPartSize=request.maxPartSize,
+            notes=task.notes,
             description=request.description,
             keywords=request.keywords,
             parameters=request.parameters,
@@ -404,5 +475,6 @@ class TaskService:
             expiredAt=task.expiredAt,
             finishedAt=task.finishedAt,
             errorReason=task.errorReason,
+            failureKind=task.failureKind,
             webhookDeliveries=task.latest_deliveries(),
         )

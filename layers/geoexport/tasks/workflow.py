@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from geoexport.errors import ServiceUnavailable
+from geoexport.geometry.planar import GeometryProblem
 
 
 class StepFunctionsWorkflow:
@@ -51,3 +52,31 @@ class LambdaNotifier:
             raise ServiceUnavailable(
                 "the abort was recorded but its callbacks could not be queued"
             ) from error
+
+
+class LambdaGeometry:
+    """GEOS repairs and CRS checks from the geometry function (the API itself stays free of numpy)."""
+
+    def __init__(self, lambda_client: Any, function_name: str) -> None:
+        self._lambda = lambda_client
+        self._function = function_name
+
+    def _call(self, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = self._lambda.invoke(FunctionName=self._function, Payload=json.dumps(payload).encode())
+            answer: dict[str, Any] = json.loads(response["Payload"].read() or b"{}")
+        except Exception as error:
+            raise ServiceUnavailable("the geometry service is unavailable; try again") from error
+        if response.get("FunctionError"):
+            raise ServiceUnavailable("the geometry service failed; try again")
+        return answer
+
+    def repair(self, geometry: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        answer = self._call({"op": "repair", "geometry": geometry})
+        if answer.get("problem"):
+            raise GeometryProblem(str(answer["problem"]))
+        return answer["geometry"], str(answer["how"])
+
+    def crs_problem(self, code: str) -> str | None:
+        problem = self._call({"op": "crs", "code": code}).get("problem")
+        return str(problem) if problem else None
