@@ -14,7 +14,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from geoexport.errors import FieldProblem, NotFound, UnprocessableRequest
+from geoexport.errors import FieldProblem, InvalidRequest, NotFound, UnprocessableRequest
 from geoexport.models.catalog import CatalogRecord
 from geoexport.models.geojson import CountryAoi
 from geoexport.models.tasks import (
@@ -26,6 +26,11 @@ from geoexport.models.tasks import (
     Packer,
     TaskStatus,
 )
+
+
+#: CLC+ covers the EEA38 countries and the United Kingdom: this box (EPSG:4326) is "the entire Europe" of
+#: get_product_europe (the whole footprint of a world-wide record could not be drawn in LAEA Europe).
+EUROPE = "POLYGON((-31.3 27.6, 44.9 27.6, 44.9 71.3, -31.3 71.3, -31.3 27.6))"
 
 
 class ProductType(StrEnum):
@@ -120,7 +125,16 @@ class ClcFacade:
         }
         if not isinstance(aoi, CountryAoi):
             fields["artifactCRS"] = self._crs  # national products keep their national projection
-        outcome = self._exports.create(CreateExportTaskRequest(**fields), owner)
+        where = "country" if isinstance(aoi, CountryAoi) else "aoi"
+        try:
+            outcome = self._exports.create(CreateExportTaskRequest(**fields), owner)
+        except (InvalidRequest, UnprocessableRequest) as error:
+            # Name the facade's fields, not the export API's: ROI... is this request's aoi (or country).
+            error.problems = [
+                FieldProblem(where + p.field.removeprefix("ROI"), p.reason) if p.field.startswith("ROI") else p
+                for p in error.problems
+            ]
+            raise
         return OrderAnswer(order_id=outcome.task.id)
 
     def get_product(self, order: ProductOrder, owner: str) -> OrderAnswer:
@@ -130,7 +144,7 @@ class ClcFacade:
         return self._order(order.product_type, CountryAoi(country=order.country), order.user_id, owner)
 
     def get_product_europe(self, order: EuropeOrder, owner: str) -> OrderAnswer:
-        return self._order(order.product_type, None, order.user_id, owner)
+        return self._order(order.product_type, EUROPE, order.user_id, owner)
 
     def status(self, order_id: UUID, owner: str) -> OrderStatus:
         task = self._exports.get(order_id, owner)
