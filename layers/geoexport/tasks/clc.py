@@ -27,7 +27,6 @@ from geoexport.models.tasks import (
     TaskStatus,
 )
 
-
 #: CLC+ covers the EEA38 countries and the United Kingdom: this box (EPSG:4326) is "the entire Europe" of
 #: get_product_europe (the whole footprint of a world-wide record could not be drawn in LAEA Europe).
 EUROPE = "POLYGON((-31.3 27.6, 44.9 27.6, 44.9 71.3, -31.3 71.3, -31.3 27.6))"
@@ -131,7 +130,9 @@ class ClcFacade:
         except (InvalidRequest, UnprocessableRequest) as error:
             # Name the facade's fields, not the export API's: ROI... is this request's aoi (or country).
             error.problems = [
-                FieldProblem(where + p.field.removeprefix("ROI"), p.reason) if p.field.startswith("ROI") else p
+                FieldProblem(where + p.field.removeprefix("ROI"), p.reason)
+                if p.field.startswith("ROI")
+                else p
                 for p in error.problems
             ]
             raise
