@@ -29,7 +29,12 @@ def handle(record: SQSRecord) -> None:
         logger.warning("malformed delivery job dead-lettered", extra={"messageId": record.message_id})
         return
     outcome = deliveries.retry(job)
-    if outcome is not None:
+    if outcome is None:
+        logger.info(
+            "delivery job not run (not due yet, superseded or task gone)",
+            extra={"job": job.model_dump(mode="json")},
+        )
+    else:
         logger.info(
             "webhook delivery attempt",
             extra={"taskId": str(job.taskId), "outcome": outcome.outcome.value, "attempts": outcome.attempts},

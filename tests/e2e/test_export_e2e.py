@@ -76,7 +76,7 @@ def test_raster_export_end_to_end(service: Service, receiver: Receiver, tmp_path
     task = seen[-1]
     assert task["expiredAt"] > task["finishedAt"] > task["createdAt"]
     by_type = {a["type"]: a for a in task["artifacts"]}
-    assert set(by_type) == {"GPKG", "METADATA"}
+    assert set(by_type) == {"GPKG", "METADATA", "STAC"}
     gpkg, meta = by_type["GPKG"], by_type["METADATA"]
     assert gpkg["name"].endswith(".gpkg") and meta["name"] == gpkg["name"][:-5] + ".json"
 
@@ -149,7 +149,7 @@ def test_unreadable_source_ends_failed_with_reason_and_one_callback(
     assert call["body"]["links"] == {"dataURI": None, "metadataURI": None}
 
 
-BAD_GEOMETRY = {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}
+BAD_GEOMETRY = {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0]]]}  # no closed ring
 FAR_AWAY = {"type": "Polygon", "coordinates": [[[10, 10], [11, 10], [11, 11], [10, 11], [10, 10]]]}
 
 

@@ -58,7 +58,7 @@ def test_failing_receivers_are_retried_then_dead_lettered_and_replayed(
     assert status == 202 and [d["url"] for d in replay["replayed"]] == [receiver.url("/down")]
     assert broken_service.request("POST", f"/export-tasks/{task_id}/callbacks:replay")[0] == 200
     while outcomes()["down"]["outcome"] != "delivered":
-        assert time.monotonic() < deadline + 30, outcomes()
+        assert time.monotonic() < deadline + 30, (outcomes(), "".join(broken_service.output[-30:]))
         time.sleep(0.2)
     down = [c for c in receiver.calls if c["path"] == "/down"]
     assert down[-1]["status"] == 204 and down[-1]["body"]["event"] == "TASK_FAILED"

@@ -218,20 +218,30 @@ def poll_queue(
             }
             for m in messages
         ]
-        payload, failed = host.invoke(event.function, json.dumps({"Records": records}).encode())
-        if failed:
-            continue
-        kept: set[str] = set()
-        if event.partial_failures:
-            answer = json.loads(payload or b"{}") or {}
-            kept = {str(f.get("itemIdentifier")) for f in answer.get("batchItemFailures", [])}
-        done = [
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-            for i, m in enumerate(messages)
-            if m["MessageId"] not in kept
-        ]
-        if done:
-            sqs.delete_message_batch(QueueUrl=url, Entries=done)
+        try:
+            payload, failed = host.invoke(event.function, json.dumps({"Records": records}).encode())
+            if failed:
+                log.warning(
+                    "%s failed a batch of %d; it comes back after the visibility timeout",
+                    event.function,
+                    len(records),
+                )
+                continue
+            kept: set[str] = set()
+            if event.partial_failures:
+                answer = json.loads(payload or b"{}") or {}
+                kept = {str(f.get("itemIdentifier")) for f in answer.get("batchItemFailures", [])}
+                if kept:
+                    log.warning("%s reported %d failed records", event.function, len(kept))
+            done = [
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                for i, m in enumerate(messages)
+                if m["MessageId"] not in kept
+            ]
+            if done:
+                sqs.delete_message_batch(QueueUrl=url, Entries=done)
+        except Exception:  # one bad batch must not end the mapping (Lambda's poller keeps going too)
+            log.exception("delivering a batch from %s failed", event.queue_name)
 
 
 def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:

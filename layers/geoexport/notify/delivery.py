@@ -131,11 +131,12 @@ class Deliveries:
 
     def _settle(
         self, task: TaskRecord, delivery: WebhookDelivery, attempts: int, first: datetime
-    ) -> WebhookDelivery:
-        """Turn one attempt's result into its recorded outcome, queueing the next attempt if any."""
+    ) -> tuple[WebhookDelivery, DeliveryJob | None]:
+        """One attempt's result as it is recorded, and the next attempt's job (queued once recorded: a
+        job checks the recorded outcome before it sends)."""
         delivery = delivery.model_copy(update={"attempts": attempts})
         if delivery.outcome is not DeliveryOutcome.RETRYING or delivery.event not in RETRIED:
-            return delivery
+            return delivery, None
         now = self._clock()
         deadline = first + timedelta(seconds=self._policy.window_seconds)
         job = DeliveryJob(
@@ -149,10 +150,15 @@ class Deliveries:
         if now >= deadline:
             reason = f"no 2xx answer after {attempts} attempts over {self._policy.window_seconds:.0f} s"
             self._queue.dead_letter(job.model_dump_json(), f"{reason}; last: {delivery.error}")
-            return delivery.model_copy(update={"outcome": DeliveryOutcome.EXHAUSTED})
+            return delivery.model_copy(update={"outcome": DeliveryOutcome.EXHAUSTED}), None
         due = min(now + timedelta(seconds=self._policy.delay(attempts, self._rand)), deadline)
-        self._queue.schedule(job.model_copy(update={"dueAt": due}))
-        return delivery.model_copy(update={"nextAttemptAt": due})
+        return delivery.model_copy(update={"nextAttemptAt": due}), job.model_copy(update={"dueAt": due})
+
+    def _record(self, task: TaskRecord, settled: list[tuple[WebhookDelivery, DeliveryJob | None]]) -> None:
+        self._tasks.record_deliveries(task.id, [delivery for delivery, _ in settled])
+        for _, job in settled:
+            if job is not None:
+                self._queue.schedule(job)
 
     def dead_letter(self, body: str, reason: str) -> None:
         self._queue.dead_letter(body, reason)
@@ -173,8 +179,8 @@ class Deliveries:
                     )
                 )
         settled = [self._settle(task, d, 1, now) for d in self._send(task, event, urls)]
-        self._tasks.record_deliveries(task.id, settled)
-        return settled
+        self._record(task, settled)
+        return [delivery for delivery, _ in settled]
 
     def retry(self, job: DeliveryJob) -> WebhookDelivery | None:
         """Run a queued job when due; None when it was not due yet (requeued) or is superseded."""
@@ -193,31 +199,42 @@ class Deliveries:
         attempts = job.attempts + 1
         (result,) = self._send(task, job.event, [job.url])
         settled = self._settle(task, result, attempts, job.firstAttemptAt)
-        self._tasks.record_deliveries(task.id, [settled])
-        return settled
+        self._record(task, [settled])
+        return settled[0]
 
     def replay(self, task: TaskRecord) -> list[WebhookDelivery]:
-        """Queue again every delivery whose latest outcome is exhausted; answers what was queued."""
+        """Queue again every delivery whose latest outcome is exhausted; answers what was queued.
+
+        The replay is recorded before its jobs are queued: a job checks the recorded outcome first, and
+        one that ran before the record existed would find ``exhausted`` and drop itself.
+        """
         now = self._clock()
-        queued: list[WebhookDelivery] = []
-        for (url, event), delivery in latest(task).items():
-            if delivery.outcome is not DeliveryOutcome.EXHAUSTED:
-                continue
-            self._queue.schedule(
-                DeliveryJob(taskId=task.id, url=url, event=event, attempts=0, firstAttemptAt=now, dueAt=now)
+        queued = [
+            WebhookDelivery(
+                url=url,
+                event=event,
+                deliveredAt=now,
+                outcome=DeliveryOutcome.RETRYING,
+                attempts=0,
+                nextAttemptAt=now,
+                statusCode=None,
+                error="replay requested",
             )
-            queued.append(
-                WebhookDelivery(
-                    url=url,
-                    event=event,
-                    deliveredAt=now,
-                    outcome=DeliveryOutcome.RETRYING,
+            for (url, event), delivery in latest(task).items()
+            if delivery.outcome is DeliveryOutcome.EXHAUSTED
+        ]
+        if not queued:
+            return []
+        self._tasks.record_deliveries(task.id, queued)
+        for delivery in queued:
+            self._queue.schedule(
+                DeliveryJob(
+                    taskId=task.id,
+                    url=delivery.url,
+                    event=delivery.event,
                     attempts=0,
-                    nextAttemptAt=now,
-                    statusCode=None,
-                    error="replay requested",
+                    firstAttemptAt=now,
+                    dueAt=now,
                 )
             )
-        if queued:
-            self._tasks.record_deliveries(task.id, queued)
         return queued
