@@ -127,7 +127,11 @@ def test_raster_export_end_to_end(service: Service, receiver: Receiver, tmp_path
     assert (
         delivery["statusCode"] == 204 and delivery["event"] == "TASK_COMPLETED" and delivery["error"] is None
     )
-    assert {a["sha256"] for a in again["artifacts"]} == {gpkg["sha256"], meta["sha256"]}
+    assert {a["sha256"] for a in again["artifacts"]} == {
+        gpkg["sha256"],
+        meta["sha256"],
+        by_type["STAC"]["sha256"],
+    }
 
 
 def test_unreadable_source_ends_failed_with_reason_and_one_callback(
