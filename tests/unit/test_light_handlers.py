@@ -6,19 +6,16 @@ import sys
 
 import pytest
 
+from geoexport_local.template import read_stack
 from tests.support import ROOT
 
-API_FUNCTIONS = [
-    "create_task",
-    "get_task",
-    "abort_task",
-    "storage",
-    "catalog",
-    "health",
-    "docs",
-    "auth_token",
-    "authorizer",
-]
+# Every function behind API Gateway (from template.yaml, so a new route is covered without editing this),
+# and the authorizer that guards them.
+_STACK = read_stack(ROOT)
+API_FUNCTIONS = sorted(
+    {_STACK.functions[r.function].code_dir.name for r in _STACK.routes}
+    | {_STACK.functions[r.authorizer].code_dir.name for r in _STACK.routes if r.authorizer}
+)
 HEAVY = ["numpy", "rasterio", "osgeo", "shapely"]
 
 PROBE = """
