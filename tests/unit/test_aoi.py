@@ -103,3 +103,22 @@ def test_what_cannot_be_repaired_answers_400_with_why() -> None:
     with pytest.raises(InvalidRequest) as unreadable:
         aoi.normalise("LINESTRING(0 0, 1 1)", repair)
     assert unreadable.value.problems[0].field == "ROI"
+
+
+def test_a_bare_iso3_code_is_a_country_in_the_request_too() -> None:
+    from geoexport.models import CreateExportTaskRequest
+
+    request = CreateExportTaskRequest.model_validate(
+        {"catalogRecordID": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "domain": "RASTER", "ROI": "FRA"}
+    )
+    assert aoi.normalise(request.ROI, no_repair).country == "FRA"
+
+
+def test_too_many_vertices_is_refused_before_any_repair() -> None:
+    from geoexport.errors import PayloadTooLarge
+
+    zigzag = [[float(i % 2), i / 10] for i in range(30)] + [[5.0, 0.0], [0.0, 0.0]]  # crosses itself
+    with pytest.raises(PayloadTooLarge):
+        aoi.normalise(
+            Polygon.model_validate({"type": "Polygon", "coordinates": [zigzag]}), no_repair, max_vertices=20
+        )

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from geoexport.errors import FieldProblem, InvalidRequest
+from geoexport.errors import FieldProblem, InvalidRequest, PayloadTooLarge
 from geoexport.geometry import planar
 from geoexport.models.geojson import (
     CountryAoi,
@@ -258,8 +258,12 @@ def _feature(geometry: dict[str, Any], properties: dict[str, Any] | None = None)
     return {"type": "Feature", "geometry": geometry, "properties": properties or {}}
 
 
-def normalise(aoi: Any, repair: Repair, field_name: str = "ROI") -> NormalisedAoi:
-    """Any AoI form -> one FeatureCollection whose polygons are valid; InvalidRequest (400) saying why."""
+def normalise(
+    aoi: Any, repair: Repair, field_name: str = "ROI", max_vertices: int | None = None
+) -> NormalisedAoi:
+    """Any AoI form -> one FeatureCollection whose polygons are valid; InvalidRequest (400) saying why.
+
+    Over ``max_vertices`` answers 413 before any repair is attempted (a repair is a remote call)."""
     notes: list[str] = []
     country: str | None = None
     crs: str | None = None
@@ -292,6 +296,18 @@ def normalise(aoi: Any, repair: Repair, field_name: str = "ROI") -> NormalisedAo
         raise InvalidRequest(
             "the area of interest cannot be read", [FieldProblem(field_name, reason)]
         ) from None
+    if max_vertices is not None:
+        count = sum(
+            len(ring)
+            for feature in collection.features
+            for polygon in planar.polygon_parts(feature.geometry_mapping())
+            for ring in polygon
+        )
+        if count > max_vertices:
+            raise PayloadTooLarge(
+                f"the AoI has {count} vertices; at most {max_vertices} are accepted",
+                [FieldProblem(field_name, f"{count} vertices (limit {max_vertices}); simplify it")],
+            )
     repaired = []
     for index, feature in enumerate(collection.features):
         problem = feature.geometry.topology_problem()

@@ -125,7 +125,7 @@ AoiInput = Annotated[
     | Annotated[Polygon, Tag("Polygon")]
     | Annotated[MultiPolygon, Tag("MultiPolygon")]
     | Annotated[CountryAoi, Tag("country")]
-    | Annotated[str, Tag("wkt"), Field(min_length=8, max_length=1_000_000)],
+    | Annotated[str, Tag("wkt"), Field(min_length=3, max_length=1_000_000)],
     Discriminator(
         _aoi_form,
         custom_error_type="aoi_form",

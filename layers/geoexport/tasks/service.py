@@ -237,7 +237,9 @@ class TaskService:
         notes: list[str] = []
         national: str | None = None
         if request.ROI is not None:
-            normalised = aoi.normalise(request.ROI, self._geometry.repair)
+            normalised = aoi.normalise(
+                request.ROI, self._geometry.repair, max_vertices=self._limits.max_roi_vertices
+            )
             request = request.model_copy(update={"ROI": normalised.roi})
             notes, national = normalised.notes, normalised.national_crs
         if request.ROI is not None and (count := vertex_count(request)) > self._limits.max_roi_vertices:
