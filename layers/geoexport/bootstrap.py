@@ -11,6 +11,8 @@ from geoexport import aws
 from geoexport.auth.clients import ClientRepository
 from geoexport.auth.service import AuthService
 from geoexport.catalog.repository import CatalogRepository
+from geoexport.features.repository import ModelRepository
+from geoexport.features.service import ModelService
 from geoexport.notify.delivery import Deliveries, RetryPolicy
 from geoexport.notify.queue import SqsDeliveryQueue
 from geoexport.notify.webhooks import WebhookSender
@@ -140,3 +142,7 @@ def signing_key(settings: Settings) -> Callable[[], bytes]:
 
 def auth_service(settings: Settings) -> AuthService:
     return AuthService(client_repository(settings), signing_key(settings), settings.token_lifetime_seconds)
+
+
+def model_service(settings: Settings) -> ModelService:
+    return ModelService(ModelRepository(aws.client("dynamodb", settings), settings.features_table))

@@ -26,6 +26,11 @@ PROTECTED = [
     ("POST", f"/export-tasks/{TASK}/abort"),
     ("POST", f"/export-tasks/{TASK}/callbacks:replay"),
     ("GET", "/storage"),
+    ("GET", "/models"),
+    ("POST", "/models"),
+    ("GET", "/models/city"),
+    ("POST", "/products/get_product"),
+    ("GET", f"/services/order_status/{TASK}"),
     ("POST", "/create/roi"),
     ("GET", f"/taskStatus/{TASK}"),
 ]
