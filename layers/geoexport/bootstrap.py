@@ -11,8 +11,8 @@ from geoexport import aws
 from geoexport.auth.clients import ClientRepository
 from geoexport.auth.service import AuthService
 from geoexport.catalog.repository import CatalogRepository
-from geoexport.features.repository import ModelRepository
-from geoexport.features.service import ModelService
+from geoexport.features.repository import FeatureRepository, ModelRepository
+from geoexport.features.service import FeatureService, ModelService
 from geoexport.notify.delivery import Deliveries, RetryPolicy
 from geoexport.notify.queue import SqsDeliveryQueue
 from geoexport.notify.webhooks import WebhookSender
@@ -146,3 +146,9 @@ def auth_service(settings: Settings) -> AuthService:
 
 def model_service(settings: Settings) -> ModelService:
     return ModelService(ModelRepository(aws.client("dynamodb", settings), settings.features_table))
+
+
+def feature_service(settings: Settings) -> FeatureService:
+    db = aws.client("dynamodb", settings)
+    models = ModelService(ModelRepository(db, settings.features_table))
+    return FeatureService(FeatureRepository(db, settings.features_table), models, settings.tenant)

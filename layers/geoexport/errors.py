@@ -47,6 +47,10 @@ class Conflict(GeoexportError):
     """The request clashes with the resource's state (e.g. aborting a finished task)."""
 
 
+class PreconditionFailed(GeoexportError):
+    """If-Match names a version that is no longer the current one (412)."""
+
+
 class UnprocessableRequest(GeoexportError):
     """Well-formed, but cannot be done: ROI outside the record, resolution finer than the source."""
 

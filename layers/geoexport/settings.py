@@ -30,6 +30,7 @@ class Settings(BaseModel):
     clc_crs: str = Field("3035", alias="CLC_CRS")
     clients_table: str = Field("", alias="CLIENTS_TABLE")
     features_table: str = Field("", alias="FEATURES_TABLE")
+    tenant: str = Field("geoexport", pattern=r"^[A-Za-z0-9_-]+$", alias="FEATURE_TENANT")  # in feature URNs
     signing_key_secret: str = Field("", alias="SIGNING_KEY_SECRET_ARN")
     token_lifetime_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600, alias="TOKEN_LIFETIME_SECONDS")
     exports_bucket: str = Field("", alias="EXPORTS_BUCKET")

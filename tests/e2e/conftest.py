@@ -45,10 +45,11 @@ class Service:
         body: Any = None,
         raw: bytes | None = None,
         token: str | bool | None = True,
+        extra_headers: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         """As the demo client by default; ``token=None`` sends none, a string sends that one."""
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", **(extra_headers or {})}
         bearer = self.token if token is True else token
         if bearer:
             headers["Authorization"] = f"Bearer {bearer}"

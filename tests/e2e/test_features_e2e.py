@@ -31,3 +31,100 @@ def test_models_register_read_and_list(service: Service) -> None:
     assert status == 400 and bad["errors"][0]["field"] == "name"
     assert service.request("GET", "/models/no-such-model")[0] == 404
     assert service.request("GET", "/models", token=None)[0] == 401
+
+
+def city(name: str, model: str, lon: float = 10.75, lat: float = 59.91, **props: object) -> dict[str, object]:
+    return {
+        "id": name,
+        "type": "Feature",
+        "model": model,
+        "entityType": "DATA",
+        "geometry": {"type": "Point", "coordinates": [lon, lat]},
+        "properties": {"name": name, **props},
+    }
+
+
+def test_feature_lifecycle_versions_etags_and_owners(service: Service) -> None:
+    from tests.e2e.test_auth_e2e import new_client
+
+    model = f"place-{uuid.uuid4().hex[:8]}"
+    assert service.request("POST", "/models", {"name": model, "schema": SCHEMA})[0] == 201
+    status, created, headers = service.request("POST", "/features", city("Oslo", model, pop=700000))
+    assert status == 201 and created["urn"].startswith("URN:FEATURE:DATA:geoexport:")
+    assert created["urn"].endswith(":V1") and created["version"] == 1 and headers["ETag"]
+    urn1 = created["urn"]
+    base = urn1.rsplit(":V", 1)[0]
+    status, again, _ = service.request("POST", "/features", city("Oslo", model))
+    assert status == 409 and urn1 in again["errors"][0]["reason"]
+    status, bad, _ = service.request(
+        "POST", "/features", {**city("X", model, pop=-3), "properties": {"pop": -3}}
+    )
+    assert status == 422 and {e["field"] for e in bad["errors"]} == {"properties", "properties.pop"}
+    status, bad, _ = service.request("POST", "/features", city("Y", "no-such-model"))
+    assert status == 422 and bad["errors"][0]["field"] == "model"
+    status, bad, _ = service.request(
+        "POST", "/features", {**city("Z", model), "geometry": {"type": "Point", "coordinates": [200, 0]}}
+    )
+    assert status == 400 and "off the globe" in bad["errors"][0]["reason"]
+
+    # A batch is answered per feature: one refused does not stop the others.
+    batch = {
+        "type": "FeatureCollection",
+        "features": [city("Bergen", model), city("Oslo", model), city("Q", model, pop="x")],
+    }
+    status, answer, _ = service.request("POST", "/features", batch)
+    assert status == 207 and [i["status"] for i in answer["items"]] == [201, 409, 422]
+    assert answer["items"][0]["urn"].endswith(":V1") and answer["items"][2]["errors"][0]["field"].startswith(
+        "features[2]"
+    )
+
+    # GET by base or versioned urn; PATCH with the ETag makes V2 and keeps V1 readable.
+    status, current, headers = service.request("GET", f"/features/{base}")
+    etag = headers["ETag"]
+    assert status == 200 and current["urn"] == urn1
+    stale = {"If-Match": '"not-the-etag"'}
+    assert (
+        service.request("PATCH", f"/features/{base}", {"properties": {"pop": 1}}, extra_headers=stale)[0]
+        == 412
+    )
+    status, v2, headers2 = service.request(
+        "PATCH",
+        f"/features/{base}",
+        {"properties": {"pop": 709000, "name": None}, "geometry": None},
+        extra_headers={"If-Match": etag},
+    )
+    assert status == 422  # the merge removed "name", which the model requires: refused, nothing written
+    status, v2, headers2 = service.request(
+        "PATCH",
+        f"/features/{base}",
+        {"properties": {"pop": 709000}, "geometry": None},
+        extra_headers={"If-Match": etag},
+    )
+    assert status == 200 and v2["urn"] == f"{base}:V2" and v2["properties"] == {"name": "Oslo", "pop": 709000}
+    assert v2["geometry"] is None and headers2["ETag"] != etag
+    assert service.request("GET", f"/features/{urn1}")[1]["properties"]["pop"] == 700000  # V1 kept
+    assert (
+        service.request("PATCH", f"/features/{base}", {"properties": {}}, extra_headers={"If-Match": etag})[0]
+        == 412
+    )
+    assert service.request("PATCH", f"/features/{base}", {"model": "other"})[0] == 400
+    assert service.request("GET", f"/features/{base}:V9")[0] == 404
+
+    # Another client: the feature does not exist for it, on every route.
+    other = new_client(service, "features-other")
+    token = service.issue_token(other["client_id"], other["client_secret"])
+    assert service.request("GET", f"/features/{base}", token=token)[0] == 404
+    assert service.request("PATCH", f"/features/{base}", {"properties": {}}, token=token)[0] == 404
+    assert service.request("DELETE", f"/features/{base}", token=token)[0] == 404
+
+    # DELETE with a stale ETag is refused; with the current one it removes every version.
+    assert service.request("DELETE", f"/features/{base}", extra_headers={"If-Match": etag})[0] == 412
+    status, _, _ = service.request(
+        "DELETE", f"/features/{base}", extra_headers={"If-Match": headers2["ETag"]}
+    )
+    assert status == 204
+    assert service.request("GET", f"/features/{base}")[0] == 404
+    assert service.request("GET", f"/features/{urn1}")[0] == 404
+    assert (
+        service.request("POST", "/features", city("Oslo", model))[0] == 201
+    )  # the provider id is free again

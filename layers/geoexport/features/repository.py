@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from geoexport.errors import Conflict, FieldProblem, NotFound
+from geoexport.errors import Conflict, FieldProblem, NotFound, PreconditionFailed
+from geoexport.features.feature import Feature
 from geoexport.features.models import FeatureModel
 
 MODEL_PK = "MODEL"
@@ -54,3 +55,137 @@ class ModelRepository:
             if "LastEvaluatedKey" not in page:
                 return models
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class FeatureRepository:
+    """Features in the same table: ``F#<urn base>`` holds ``HEAD`` (the current version) and ``V#<n>``
+    (every version, immutable); ``P#<owner>#<model>#<provider id>`` claims the provider id (409)."""
+
+    def __init__(self, dynamodb_client: Any, table: str) -> None:
+        self._db = dynamodb_client
+        self._table = table
+
+    @staticmethod
+    def _claim_key(owner: str, model: str, provider_id: str) -> dict[str, Any]:
+        return {"pk": {"S": f"P#{owner}#{model}#{provider_id}"}, "sk": {"S": "ID"}}
+
+    def _item(self, base: str, sk: str, feature: Feature, owner: str, etag: str) -> dict[str, Any]:
+        return {
+            "pk": {"S": f"F#{base}"},
+            "sk": {"S": sk},
+            "owner": {"S": owner},
+            "version": {"N": str(feature.version)},
+            "etag": {"S": etag},
+            "document": {"S": feature.model_dump_json()},
+        }
+
+    def create(self, base: str, feature: Feature, owner: str, etag: str) -> None:
+        claim = self._claim_key(owner, feature.model, feature.id)
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": {**claim, "base": {"S": base}},
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": self._item(base, "HEAD", feature, owner, etag),
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": self._item(base, "V#00000001", feature, owner, etag),
+                        }
+                    },
+                ]
+            )
+        except self._db.exceptions.TransactionCanceledException as error:
+            existing = self._db.get_item(TableName=self._table, Key=claim, ConsistentRead=True).get("Item")
+            head = self.head(existing["base"]["S"]) if existing else None
+            urn = head[0].urn if head else "(being created)"
+            raise Conflict(
+                f"feature {feature.id} of model {feature.model} exists: {urn}",
+                [FieldProblem("id", f"already registered as {urn}; PATCH it instead")],
+            ) from error
+
+    def head(self, base: str) -> tuple[Feature, str, str] | None:
+        """(current version, owner, etag)."""
+        item = self._db.get_item(
+            TableName=self._table, Key={"pk": {"S": f"F#{base}"}, "sk": {"S": "HEAD"}}, ConsistentRead=True
+        ).get("Item")
+        if not item:
+            return None
+        return Feature.model_validate_json(item["document"]["S"]), item["owner"]["S"], item["etag"]["S"]
+
+    def version(self, base: str, number: int) -> Feature | None:
+        item = self._db.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"F#{base}"}, "sk": {"S": f"V#{number:08d}"}},
+            ConsistentRead=True,
+        ).get("Item")
+        return Feature.model_validate_json(item["document"]["S"]) if item else None
+
+    def add_version(self, base: str, feature: Feature, owner: str, etag: str, previous_etag: str) -> None:
+        """Store ``feature`` as the next version, unless someone else got there first (412)."""
+        head = self._item(base, "HEAD", feature, owner, etag)
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": head,
+                            "ConditionExpression": "etag = :previous",
+                            "ExpressionAttributeValues": {":previous": {"S": previous_etag}},
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": self._item(base, f"V#{feature.version:08d}", feature, owner, etag),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                ]
+            )
+        except self._db.exceptions.TransactionCanceledException as error:
+            raise PreconditionFailed(
+                "the feature changed meanwhile", [FieldProblem("If-Match", "stale: GET it again, then retry")]
+            ) from error
+
+    def delete(self, base: str, feature: Feature, owner: str, etag: str) -> None:
+        try:
+            self._db.delete_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"F#{base}"}, "sk": {"S": "HEAD"}},
+                ConditionExpression="etag = :etag",
+                ExpressionAttributeValues={":etag": {"S": etag}},
+            )
+        except self._db.exceptions.ConditionalCheckFailedException as error:
+            raise PreconditionFailed(
+                "the feature changed meanwhile", [FieldProblem("If-Match", "stale: GET it again, then retry")]
+            ) from error
+        self._db.delete_item(TableName=self._table, Key=self._claim_key(owner, feature.model, feature.id))
+        keys = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"F#{base}"}},
+            "ProjectionExpression": "pk, sk",
+        }
+        while True:
+            page = self._db.query(**kwargs)
+            keys += page["Items"]
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for start in range(0, len(keys), 25):
+            self._db.batch_write_item(
+                RequestItems={self._table: [{"DeleteRequest": {"Key": k}} for k in keys[start : start + 25]]}
+            )

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from geoexport.errors import FieldProblem, NotFound, UnprocessableRequest
+from pydantic import ValidationError
+
+from geoexport.api.http import problems_from_pydantic, status_for
+from geoexport.errors import (
+    FieldProblem,
+    GeoexportError,
+    InvalidRequest,
+    NotFound,
+    PreconditionFailed,
+    UnprocessableRequest,
+)
+from geoexport.features.feature import Feature, FeatureCollectionIn, FeatureIn, FeatureResult, merge_patch
 from geoexport.features.models import FeatureModel, ModelIn
 from geoexport.features.schemas import schema_problems, violations
 
@@ -51,3 +65,164 @@ class ModelService:
         except NotFound:  # a problem of the feature (422), not a missing route
             return [FieldProblem("model", f"no model named {model_name} is registered")]
         return violations(properties, model.properties_schema)
+
+
+URN = re.compile(r"^URN:FEATURE:(COLLECTION|DATA|DATASET):([A-Za-z0-9_-]+):([0-9a-f-]{36})(?::V(\d+))?$")
+
+
+def parse_urn(urn: str) -> tuple[str, int | None]:
+    """(base urn without version, version or None); NotFound for anything that is not one of ours."""
+    match = URN.match(urn)
+    if not match:
+        raise NotFound(f"no feature {urn}")
+    base = urn.rsplit(":V", 1)[0] if match.group(4) else urn
+    return base, int(match.group(4)) if match.group(4) else None
+
+
+def etag_of(feature: Feature) -> str:
+    return '"' + hashlib.sha256(feature.model_dump_json().encode()).hexdigest()[:20] + '"'
+
+
+class FeatureStore(Protocol):
+    def create(self, base: str, feature: Feature, owner: str, etag: str) -> None: ...
+    def head(self, base: str) -> tuple[Feature, str, str] | None: ...
+    def version(self, base: str, number: int) -> Feature | None: ...
+    def add_version(self, base: str, feature: Feature, owner: str, etag: str, previous_etag: str) -> None: ...
+    def delete(self, base: str, feature: Feature, owner: str, etag: str) -> None: ...
+
+
+class FeatureService:
+    """Create (one or a batch), read (any version), JSON-Merge-Patch into a new version, delete."""
+
+    def __init__(
+        self,
+        features: FeatureStore,
+        models: ModelService,
+        tenant: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        new_id: Callable[[], uuid.UUID] = uuid.uuid4,
+    ) -> None:
+        self._features = features
+        self._models = models
+        self._tenant = tenant
+        self._clock = clock
+        self._new_id = new_id
+
+    def _check(self, model: str, properties: dict[str, Any]) -> None:
+        problems = self._models.check_properties(model, properties)
+        if problems:
+            raise UnprocessableRequest(f"the properties do not meet model {model}", problems)
+
+    def create(self, body: FeatureIn, owner: str) -> tuple[Feature, str]:
+        self._check(body.model, body.properties)
+        base = f"URN:FEATURE:{body.entityType.value}:{self._tenant}:{self._new_id()}"
+        now = self._clock()
+        feature = Feature(
+            id=body.id,
+            urn=f"{base}:V1",
+            model=body.model,
+            entityType=body.entityType,
+            geometry=body.geometry,
+            properties=body.properties,
+            files=body.files,
+            version=1,
+            createdAt=now,
+            updatedAt=now,
+        )
+        etag = etag_of(feature)
+        self._features.create(base, feature, owner, etag)
+        return feature, etag
+
+    def create_batch(self, body: FeatureCollectionIn, owner: str) -> list[FeatureResult]:
+        """Each feature on its own: one refused feature does not stop the others."""
+        results = []
+        for index, item in enumerate(body.features):
+            try:
+                feature, _ = self.create(item, owner)
+            except GeoexportError as error:
+                errors = [
+                    {"field": f"features[{index}].{p.field}", "reason": p.reason} for p in error.problems
+                ] or [{"field": f"features[{index}]", "reason": error.message}]
+                results.append(FeatureResult(id=item.id, status=status_for(error), errors=errors))
+                continue
+            results.append(FeatureResult(id=item.id, status=201, urn=feature.urn))
+        return results
+
+    def _owned_head(self, urn: str, owner: str) -> tuple[str, int | None, Feature, str]:
+        base, version = parse_urn(urn)
+        found = self._features.head(base)
+        if found is None or found[1] != owner:  # another caller's feature does not exist for this one
+            raise NotFound(f"no feature {urn}")
+        return base, version, found[0], found[2]
+
+    def get(self, urn: str, owner: str) -> tuple[Feature, str]:
+        base, version, head, etag = self._owned_head(urn, owner)
+        if version is None or version == head.version:
+            return head, etag
+        older = self._features.version(base, version) if version < head.version else None
+        if older is None:
+            raise NotFound(f"no version {version} of {base}")
+        return older, etag_of(older)
+
+    def patch(self, urn: str, patch: dict[str, Any], if_match: str | None, owner: str) -> tuple[Feature, str]:
+        base, version, head, etag = self._owned_head(urn, owner)
+        if (if_match and if_match.strip() not in ("*", etag)) or (
+            version is not None and version != head.version
+        ):
+            raise PreconditionFailed(
+                f"{urn} is not the current version ({head.urn})",
+                [FieldProblem("If-Match", f"stale: the current ETag is {etag}")],
+            )
+        unknown = sorted(set(patch) - PATCHABLE)
+        if unknown:
+            raise InvalidRequest(
+                "only properties, geometry and files can be patched",
+                [
+                    FieldProblem(name, "not patchable (id, model, entityType and urn are fixed)")
+                    for name in unknown
+                ],
+            )
+        merged = head.model_dump(mode="json")
+        for name in PATCHABLE & set(patch):
+            merged[name] = merge_patch(merged.get(name), patch[name]) if name == "properties" else patch[name]
+        try:
+            checked = FeatureIn.model_validate(
+                {
+                    "id": head.id,
+                    "type": "Feature",
+                    "model": head.model,
+                    "entityType": head.entityType,
+                    "geometry": merged.get("geometry"),
+                    "properties": merged.get("properties") or {},
+                    "files": merged.get("files") or [],
+                }
+            )
+        except ValidationError as error:
+            raise InvalidRequest(
+                "the patched feature is not valid", problems_from_pydantic(error.errors())
+            ) from None
+        self._check(checked.model, checked.properties)
+        feature = head.model_copy(
+            update={
+                "geometry": checked.geometry,
+                "properties": checked.properties,
+                "files": checked.files,
+                "version": head.version + 1,
+                "urn": f"{base}:V{head.version + 1}",
+                "updatedAt": self._clock(),
+            }
+        )
+        new_etag = etag_of(feature)
+        self._features.add_version(base, feature, owner, new_etag, etag)
+        return feature, new_etag
+
+    def delete(self, urn: str, if_match: str | None, owner: str) -> None:
+        base, _, head, etag = self._owned_head(urn, owner)
+        if if_match and if_match.strip() not in ("*", etag):
+            raise PreconditionFailed(
+                f"{urn} changed", [FieldProblem("If-Match", f"stale: the current ETag is {etag}")]
+            )
+        self._features.delete(base, head, owner, etag)
+
+
+PATCHABLE = frozenset({"properties", "geometry", "files"})

@@ -1,0 +1,77 @@
+"""Feature CRUD (seed 004): POST /features (one or a batch), GET/PATCH/DELETE /features/{urn}."""
+
+import os
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from geoexport import bootstrap
+from geoexport.api import caller, json_response, make_resolver
+from geoexport.api.schema import responses
+from geoexport.features.feature import BatchAnswer, Feature, FeatureCollectionIn, FeatureIn
+from geoexport.settings import Settings
+
+settings = Settings.from_environ(os.environ)
+logger = Logger()
+app = make_resolver()
+features = bootstrap.feature_service(settings)
+
+
+def _if_match() -> str | None:
+    headers = {k.lower(): v for k, v in (app.current_event.headers or {}).items()}
+    return headers.get("if-match")
+
+
+@app.post(
+    "/features",
+    summary="Create a feature (201 with its urn), or a FeatureCollection (207, answered per feature)",
+    responses=responses(
+        {201: ("The feature", Feature), 207: ("Each feature's outcome", BatchAnswer)}, 409, 422
+    ),
+)
+def create_features(body: Annotated[FeatureIn | FeatureCollectionIn, Body()]) -> Response[str]:
+    owner = caller(app)
+    if isinstance(body, FeatureCollectionIn):
+        return json_response(207, BatchAnswer(items=features.create_batch(body, owner)))
+    feature, etag = features.create(body, owner)
+    logger.info("feature created", extra={"urn": feature.urn})
+    return json_response(201, feature, headers={"ETag": etag})
+
+
+@app.get(
+    "/features/<urn>",
+    summary="A feature (the current version, or the one its urn names); ETag for optimistic locking",
+    responses=responses({200: ("The feature", Feature)}, 404),
+)
+def get_feature(urn: str) -> Response[str]:
+    feature, etag = features.get(urn, caller(app))
+    return json_response(200, feature, headers={"ETag": etag})
+
+
+@app.patch(
+    "/features/<urn>",
+    summary="JSON Merge Patch (RFC 7386) of properties, geometry or files: a new version; If-Match or 412",
+    responses=responses({200: ("The new version", Feature)}, 404, 412, 422),
+)
+def patch_feature(urn: str, patch: Annotated[dict[str, Any], Body()]) -> Response[str]:
+    feature, etag = features.patch(urn, patch, _if_match(), caller(app))
+    return json_response(200, feature, headers={"ETag": etag})
+
+
+@app.delete(
+    "/features/<urn>",
+    summary="Delete a feature and all its versions; If-Match or 412",
+    responses=responses({204: ("Deleted", None)}, 404, 412),
+)
+def delete_feature(urn: str) -> Response[str]:
+    features.delete(urn, _if_match(), caller(app))
+    return Response(status_code=204, body="")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,177 @@
+"""Features (seed 004): GeoJSON with a provider ``id``, a ``model``, an ``entityType`` and optional ``files``.
+
+Each feature gets a URN ``URN:FEATURE:<entityType>:<tenant>:<uuid>:V<n>``; every patch makes a new version
+and keeps the previous ones readable. Geometry is checked in pure Python (the API stays free of numpy).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+GEOMETRY_DEPTH = {
+    "Point": 0,
+    "MultiPoint": 1,
+    "LineString": 1,
+    "MultiLineString": 2,
+    "Polygon": 2,
+    "MultiPolygon": 3,
+}
+
+
+class EntityType(StrEnum):
+    COLLECTION = "COLLECTION"
+    DATA = "DATA"
+    DATASET = "DATASET"
+
+
+class DataType(StrEnum):
+    RAWDATA = "RAWDATA"
+    QUICKLOOK_SD = "QUICKLOOK_SD"
+    QUICKLOOK_MD = "QUICKLOOK_MD"
+    QUICKLOOK_HD = "QUICKLOOK_HD"
+    DOCUMENT = "DOCUMENT"
+    THUMBNAIL = "THUMBNAIL"
+    DESCRIPTION = "DESCRIPTION"
+
+
+class FileLocation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    storage: str | None = None
+    url: str = Field(min_length=1, max_length=2048)
+
+
+class FileAttributes(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dataType: DataType
+    mimeType: str = Field(min_length=1, max_length=200)
+    filename: str = Field(min_length=1, max_length=500)
+    filesize: int | None = Field(None, ge=0)
+    algorithm: Literal["MD5", "SHA-256"] | None = None
+    checksum: str | None = Field(None, max_length=128)
+
+
+class FeatureFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    locations: list[FileLocation] = Field(default_factory=list, max_length=20)
+    attributes: FileAttributes
+
+
+def geometry_problem(geometry: dict[str, Any]) -> str | None:
+    """Why ``geometry`` is not a GeoJSON geometry in lon/lat (None when it is)."""
+    kind = geometry.get("type")
+    if kind == "GeometryCollection":
+        parts = geometry.get("geometries")
+        if not isinstance(parts, list):
+            return "a GeometryCollection needs a list of geometries"
+        for index, part in enumerate(parts):
+            problem = geometry_problem(part) if isinstance(part, dict) else "not an object"
+            if problem:
+                return f"geometries[{index}]: {problem}"
+        return None
+    if kind not in GEOMETRY_DEPTH:
+        return f"unknown geometry type {kind!r}"
+
+    def check(value: Any, depth: int, where: str) -> str | None:
+        if depth == 0:
+            ok = isinstance(value, list) and len(value) in (2, 3)
+            ok = ok and all(isinstance(v, int | float) and math.isfinite(v) for v in value)
+            if not ok:
+                return f"{where} is not a position [lon, lat]"
+            if not (-180 <= value[0] <= 180 and -90 <= value[1] <= 90):
+                return f"{where} ({value[0]}, {value[1]}) is off the globe"
+            return None
+        if not isinstance(value, list) or not value:
+            return f"{where} must be a non-empty list"
+        for index, item in enumerate(value):
+            problem = check(item, depth - 1, f"{where}[{index}]")
+            if problem:
+                return problem
+        return None
+
+    problem = check(geometry.get("coordinates"), GEOMETRY_DEPTH[str(kind)], "coordinates")
+    if problem:
+        return problem
+    rings = []
+    if kind == "Polygon":
+        rings = geometry["coordinates"]
+    elif kind == "MultiPolygon":
+        rings = [ring for polygon in geometry["coordinates"] for ring in polygon]
+    for ring in rings:
+        if len(ring) < 4 or ring[0] != ring[-1]:
+            return "each polygon ring needs 4 or more positions, the last equal to the first"
+    if kind == "LineString" and len(geometry["coordinates"]) < 2:
+        return "a LineString needs 2 or more positions"
+    return None
+
+
+class FeatureIn(BaseModel):
+    """One feature of ``POST /features``."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, max_length=256, description="the provider's id")
+    type: Literal["Feature"]
+    model: str = Field(min_length=1, max_length=64)
+    entityType: EntityType
+    geometry: dict[str, Any] | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+    files: list[FeatureFile] = Field(default_factory=list, max_length=50)
+
+    @field_validator("geometry")
+    @classmethod
+    def _geometry(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and (problem := geometry_problem(value)):
+            raise ValueError(problem)
+        return value
+
+
+class FeatureCollectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["FeatureCollection"]
+    features: list[FeatureIn] = Field(min_length=1, max_length=100)
+
+
+class Feature(BaseModel):
+    """A stored feature version, as answered."""
+
+    id: str
+    urn: str
+    type: Literal["Feature"] = "Feature"
+    model: str
+    entityType: EntityType
+    geometry: dict[str, Any] | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+    files: list[FeatureFile] = Field(default_factory=list)
+    version: int
+    createdAt: datetime
+    updatedAt: datetime
+
+
+class FeatureResult(BaseModel):
+    """One feature's outcome in a batch create."""
+
+    id: str
+    status: int
+    urn: str | None = None
+    errors: list[dict[str, str]] = Field(default_factory=list)
+
+
+class BatchAnswer(BaseModel):
+    items: list[FeatureResult]
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON Merge Patch."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
