@@ -5,14 +5,23 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from geoexport import bootstrap
 from geoexport.api import caller, json_response, make_resolver
 from geoexport.api.schema import responses
-from geoexport.features.feature import BatchAnswer, Feature, FeatureCollectionIn, FeatureIn
+from geoexport.features.feature import (
+    BBOX,
+    BatchAnswer,
+    EntityType,
+    Feature,
+    FeatureBody,
+    FeatureCollectionIn,
+    FeaturePage,
+    parse_bbox,
+)
 from geoexport.settings import Settings
 
 settings = Settings.from_environ(os.environ)
@@ -33,13 +42,32 @@ def _if_match() -> str | None:
         {201: ("The feature", Feature), 207: ("Each feature's outcome", BatchAnswer)}, 409, 422
     ),
 )
-def create_features(body: Annotated[FeatureIn | FeatureCollectionIn, Body()]) -> Response[str]:
+def create_features(body: Annotated[FeatureBody, Body()]) -> Response[str]:
     owner = caller(app)
     if isinstance(body, FeatureCollectionIn):
         return json_response(207, BatchAnswer(items=features.create_batch(body, owner)))
     feature, etag = features.create(body, owner)
     logger.info("feature created", extra={"urn": feature.urn})
     return json_response(201, feature, headers={"ETag": etag})
+
+
+@app.get(
+    "/features",
+    summary="The caller's features meeting a bbox (minLon,minLat,maxLon,maxLat) exactly, by model and type",
+    responses=responses({200: ("A page of features", FeaturePage)}, 400),
+)
+def list_features(
+    bbox: Annotated[
+        str | None, Query(pattern=BBOX, description="minLon,minLat,maxLon,maxLat (EPSG:4326)")
+    ] = None,
+    model: Annotated[str | None, Query(max_length=64)] = None,
+    entityType: Annotated[EntityType | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    nextToken: Annotated[str | None, Query(max_length=2048)] = None,
+) -> Response[str]:
+    box = parse_bbox(bbox) if bbox else None
+    items, token = features.list(caller(app), box, model, entityType, limit, nextToken)
+    return json_response(200, FeaturePage(items=items, nextToken=token))
 
 
 @app.get(

@@ -11,7 +11,7 @@ from geoexport import aws
 from geoexport.auth.clients import ClientRepository
 from geoexport.auth.service import AuthService
 from geoexport.catalog.repository import CatalogRepository
-from geoexport.features.repository import FeatureRepository, ModelRepository
+from geoexport.features.repository import FeatureIndex, FeatureRepository, ModelRepository
 from geoexport.features.service import FeatureService, ModelService
 from geoexport.notify.delivery import Deliveries, RetryPolicy
 from geoexport.notify.queue import SqsDeliveryQueue
@@ -151,4 +151,9 @@ def model_service(settings: Settings) -> ModelService:
 def feature_service(settings: Settings) -> FeatureService:
     db = aws.client("dynamodb", settings)
     models = ModelService(ModelRepository(db, settings.features_table))
-    return FeatureService(FeatureRepository(db, settings.features_table), models, settings.tenant)
+    return FeatureService(
+        FeatureRepository(db, settings.features_table),
+        models,
+        settings.tenant,
+        FeatureIndex(db, settings.features_table),
+    )

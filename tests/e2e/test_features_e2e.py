@@ -128,3 +128,80 @@ def test_feature_lifecycle_versions_etags_and_owners(service: Service) -> None:
     assert (
         service.request("POST", "/features", city("Oslo", model))[0] == 201
     )  # the provider id is free again
+
+
+def test_bbox_queries_match_a_brute_force_filter(service: Service) -> None:
+    import json
+    import random
+    import urllib.parse
+
+    import shapely
+    from shapely.geometry import shape
+
+    from tests.e2e.test_auth_e2e import new_client
+    from tests.support import ROOT
+
+    mapper = new_client(service, "mapper")
+    token = service.issue_token(mapper["client_id"], mapper["client_secret"])
+    model = f"ne-{uuid.uuid4().hex[:8]}"
+    assert (
+        service.request("POST", "/models", {"name": model, "schema": {"type": "object"}}, token=token)[0]
+        == 201
+    )
+    geometries: dict[str, dict[str, object]] = {}
+    for kind, path in (
+        ("DATA", ROOT / "tests" / "data" / "cities.geojson"),
+        ("DATASET", ROOT / "layers" / "geoexport" / "data" / "countries.geojson"),
+    ):
+        loaded = json.loads(path.read_text())["features"]
+        batch = []
+        for index, feature in enumerate(loaded):
+            provider_id = f"{path.stem}-{index}"
+            geometries[provider_id] = feature["geometry"]
+            batch.append(
+                {"id": provider_id, "type": "Feature", "model": model, "entityType": kind,
+                 "geometry": feature["geometry"], "properties": {"name": feature["properties"]["name"]}}
+            )  # fmt: skip
+        for start in range(0, len(batch), 100):
+            body = {"type": "FeatureCollection", "features": batch[start : start + 100]}
+            status, answer, _ = service.request("POST", "/features", body, token=token)
+            assert status == 207 and {i["status"] for i in answer["items"]} == {201}, answer
+
+    def listed(query: str) -> set[str]:
+        found, next_token = set(), None
+        while True:
+            suffix = f"&nextToken={next_token}" if next_token else ""
+            status, page, _ = service.request("GET", f"/features?{query}&limit=200{suffix}", token=token)
+            assert status == 200, page
+            found |= {item["id"] for item in page["items"]}
+            if not (next_token := page.get("nextToken")):
+                return found
+
+    rng = random.Random(11)
+    boxes = [(-180.0, -90.0, 180.0, 90.0), (5.0, 45.0, 15.0, 55.0)]
+    for _ in range(6):
+        x, y = rng.uniform(-180, 150), rng.uniform(-90, 60)
+        boxes.append(
+            (
+                round(x, 3),
+                round(y, 3),
+                round(min(180, x + rng.uniform(0.5, 40)), 3),
+                round(min(90, y + rng.uniform(0.5, 30)), 3),
+            )
+        )
+    for box in boxes:
+        query = "bbox=" + urllib.parse.quote(",".join(str(v) for v in box))
+        expected = {k for k, g in geometries.items() if shapely.box(*box).intersects(shape(g))}
+        assert listed(query) == expected, box
+    europe = "bbox=" + urllib.parse.quote("5,45,15,55")
+    assert listed(europe + "&entityType=DATASET") == {
+        k
+        for k, g in geometries.items()
+        if k.startswith("countries") and shapely.box(5, 45, 15, 55).intersects(shape(g))
+    }
+    assert len(listed(f"model={model}")) == len(geometries)  # no bbox: every feature of the caller
+    assert service.request("GET", f"/features?bbox={europe[5:]}")[1]["items"] == [] or all(
+        i["model"] != model for i in service.request("GET", f"/features?bbox={europe[5:]}")[1]["items"]
+    )  # the demo client does not see the mapper's features
+    assert service.request("GET", "/features?bbox=10,10,5,20", token=token)[0] == 400
+    assert service.request("GET", "/features?nextToken=@@@", token=token)[0] == 400

@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 GEOMETRY_DEPTH = {
     "Point": 0,
@@ -82,7 +82,8 @@ def geometry_problem(geometry: dict[str, Any]) -> str | None:
             ok = ok and all(isinstance(v, int | float) and math.isfinite(v) for v in value)
             if not ok:
                 return f"{where} is not a position [lon, lat]"
-            if not (-180 <= value[0] <= 180 and -90 <= value[1] <= 90):
+            # Natural Earth itself has 180.00000000000006: float noise at the limits is not an error.
+            if not (-180 - 1e-9 <= value[0] <= 180 + 1e-9 and -90 - 1e-9 <= value[1] <= 90 + 1e-9):
                 return f"{where} ({value[0]}, {value[1]}) is off the globe"
             return None
         if not isinstance(value, list) or not value:
@@ -175,3 +176,40 @@ def merge_patch(target: Any, patch: Any) -> Any:
         else:
             result[key] = merge_patch(result.get(key), value)
     return result
+
+
+class FeaturePage(BaseModel):
+    items: list[Feature]
+    nextToken: str | None = None
+
+
+_NUM = r"-?[0-9]+(?:\.[0-9]+)?"
+BBOX = rf"^{_NUM},{_NUM},{_NUM},{_NUM}$"
+
+
+def parse_bbox(text: str) -> tuple[float, float, float, float]:
+    """``minLon,minLat,maxLon,maxLat`` in EPSG:4326; InvalidRequest naming ``bbox`` otherwise."""
+    from geoexport.errors import FieldProblem, InvalidRequest
+
+    x0, y0, x1, y1 = (float(v) for v in text.split(","))
+    if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
+        raise InvalidRequest(
+            "bbox is not a box on the globe",
+            [
+                FieldProblem(
+                    "bbox", "expected minLon,minLat,maxLon,maxLat with min <= max, within -180..180/-90..90"
+                )
+            ],
+        )
+    return x0, y0, x1, y1
+
+
+def _body_type(value: Any) -> str | None:
+    return value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+
+
+#: ``POST /features`` takes one Feature or a FeatureCollection (told apart by ``type``).
+FeatureBody = Annotated[
+    Annotated[FeatureIn, Tag("Feature")] | Annotated[FeatureCollectionIn, Tag("FeatureCollection")],
+    Discriminator(_body_type),
+]

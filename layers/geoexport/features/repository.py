@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from geoexport.errors import Conflict, FieldProblem, NotFound, PreconditionFailed
+from geoexport.features import spatial
 from geoexport.features.feature import Feature
 from geoexport.features.models import FeatureModel
 
@@ -123,6 +124,20 @@ class FeatureRepository:
             return None
         return Feature.model_validate_json(item["document"]["S"]), item["owner"]["S"], item["etag"]["S"]
 
+    def heads(self, bases: list[str]) -> dict[str, tuple[Feature, str, str]]:
+        """Many current versions at once (BatchGetItem, 100 keys per call)."""
+        found: dict[str, tuple[Feature, str, str]] = {}
+        for start in range(0, len(bases), 100):
+            keys = [{"pk": {"S": f"F#{b}"}, "sk": {"S": "HEAD"}} for b in bases[start : start + 100]]
+            pending: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
+            while pending:
+                answer = self._db.batch_get_item(RequestItems=pending)
+                for item in answer["Responses"].get(self._table, []):
+                    feature = Feature.model_validate_json(item["document"]["S"])
+                    found[item["pk"]["S"][2:]] = (feature, item["owner"]["S"], item["etag"]["S"])
+                pending = answer.get("UnprocessedKeys") or {}
+        return found
+
     def version(self, base: str, number: int) -> Feature | None:
         item = self._db.get_item(
             TableName=self._table,
@@ -189,3 +204,57 @@ class FeatureRepository:
             self._db.batch_write_item(
                 RequestItems={self._table: [{"DeleteRequest": {"Key": k}} for k in keys[start : start + 25]]}
             )
+
+
+class FeatureIndex:
+    """Who owns which features (``O#<owner>``) and where they are (``G#...``, see features.spatial)."""
+
+    def __init__(self, dynamodb_client: Any, table: str) -> None:
+        self._db = dynamodb_client
+        self._table = table
+
+    def _keys(self, owner: str, base: str, geometry: dict[str, Any] | None) -> list[dict[str, Any]]:
+        keys = [{"pk": {"S": f"O#{owner}"}, "sk": {"S": base}}]
+        if geometry is not None:
+            keys += [
+                {"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in spatial.index_keys(owner, base, geometry)
+            ]
+        return keys
+
+    def _write(self, requests: list[dict[str, Any]]) -> None:
+        for start in range(0, len(requests), 25):
+            pending: dict[str, Any] = {self._table: requests[start : start + 25]}
+            while pending:
+                pending = self._db.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+
+    def put(self, owner: str, base: str, geometry: dict[str, Any] | None) -> None:
+        self._write([{"PutRequest": {"Item": key}} for key in self._keys(owner, base, geometry)])
+
+    def remove(self, owner: str, base: str, geometry: dict[str, Any] | None) -> None:
+        self._write([{"DeleteRequest": {"Key": key}} for key in self._keys(owner, base, geometry)])
+
+    def _query(self, pk: str, prefix: str | None) -> list[str]:
+        kwargs: dict[str, Any] = {"TableName": self._table, "ProjectionExpression": "sk"}
+        if prefix is None:
+            kwargs["KeyConditionExpression"] = "pk = :pk"
+            kwargs["ExpressionAttributeValues"] = {":pk": {"S": pk}}
+        else:
+            kwargs["KeyConditionExpression"] = "pk = :pk AND begins_with(sk, :p)"
+            kwargs["ExpressionAttributeValues"] = {":pk": {"S": pk}, ":p": {"S": prefix}}
+        found: list[str] = []
+        while True:
+            page = self._db.query(**kwargs)
+            found += [item["sk"]["S"] for item in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                return found
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def owned(self, owner: str) -> set[str]:
+        return set(self._query(f"O#{owner}", None))
+
+    def near(self, owner: str, box: spatial.Bounds) -> set[str]:
+        """Candidates whose indexed cells meet ``box`` (a superset: filter exactly afterwards)."""
+        found: set[str] = set()
+        for pk, prefix in spatial.query_plan(owner, box):
+            found |= {sk.split("#", 2)[2] for sk in self._query(pk, prefix)}
+        return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import uuid
@@ -20,6 +21,7 @@ from geoexport.errors import (
     PreconditionFailed,
     UnprocessableRequest,
 )
+from geoexport.features import spatial
 from geoexport.features.feature import Feature, FeatureCollectionIn, FeatureIn, FeatureResult, merge_patch
 from geoexport.features.models import FeatureModel, ModelIn
 from geoexport.features.schemas import schema_problems, violations
@@ -88,23 +90,35 @@ class FeatureStore(Protocol):
     def head(self, base: str) -> tuple[Feature, str, str] | None: ...
     def version(self, base: str, number: int) -> Feature | None: ...
     def add_version(self, base: str, feature: Feature, owner: str, etag: str, previous_etag: str) -> None: ...
+    def heads(self, bases: list[str]) -> dict[str, tuple[Feature, str, str]]: ...
     def delete(self, base: str, feature: Feature, owner: str, etag: str) -> None: ...
 
 
+class Index(Protocol):
+    def put(self, owner: str, base: str, geometry: dict[str, Any] | None) -> None: ...
+    def remove(self, owner: str, base: str, geometry: dict[str, Any] | None) -> None: ...
+    def owned(self, owner: str) -> set[str]: ...
+    def near(self, owner: str, box: spatial.Bounds) -> set[str]: ...
+
+
 class FeatureService:
-    """Create (one or a batch), read (any version), JSON-Merge-Patch into a new version, delete."""
+    """Create (one or a batch), read (any version), list (bbox, model, entityType), JSON-Merge-Patch into a
+    new version, delete. Index entries are written before the feature and removed after it, so a failure in
+    between leaves at most an index entry without a feature (skipped), never a feature no query finds."""
 
     def __init__(
         self,
         features: FeatureStore,
         models: ModelService,
         tenant: str,
+        index: Index | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         new_id: Callable[[], uuid.UUID] = uuid.uuid4,
     ) -> None:
         self._features = features
         self._models = models
         self._tenant = tenant
+        self._index = index
         self._clock = clock
         self._new_id = new_id
 
@@ -130,6 +144,8 @@ class FeatureService:
             updatedAt=now,
         )
         etag = etag_of(feature)
+        if self._index:
+            self._index.put(owner, base, feature.geometry)
         self._features.create(base, feature, owner, etag)
         return feature, etag
 
@@ -213,7 +229,19 @@ class FeatureService:
             }
         )
         new_etag = etag_of(feature)
+        if self._index and feature.geometry != head.geometry:
+            self._index.put(owner, base, feature.geometry)
         self._features.add_version(base, feature, owner, new_etag, etag)
+        if self._index and feature.geometry != head.geometry and head.geometry is not None:
+            stale = set(map(tuple, spatial.index_keys(owner, base, head.geometry)))
+            fresh = (
+                set(map(tuple, spatial.index_keys(owner, base, feature.geometry)))
+                if feature.geometry
+                else set()
+            )
+            if stale - fresh:
+                self._index.remove(owner, base, head.geometry)
+                self._index.put(owner, base, feature.geometry)  # the cells both versions share come back
         return feature, new_etag
 
     def delete(self, urn: str, if_match: str | None, owner: str) -> None:
@@ -223,6 +251,58 @@ class FeatureService:
                 f"{urn} changed", [FieldProblem("If-Match", f"stale: the current ETag is {etag}")]
             )
         self._features.delete(base, head, owner, etag)
+        if self._index:
+            self._index.remove(owner, base, head.geometry)
+
+    def list(
+        self,
+        owner: str,
+        bbox: spatial.Bounds | None,
+        model: str | None,
+        entity_type: str | None,
+        limit: int,
+        next_token: str | None,
+    ) -> tuple[list[Feature], str | None]:
+        """The caller's current features meeting ``bbox`` exactly (index, then the exact test), by urn."""
+        if self._index is None:
+            raise NotFound("no feature index is configured")
+        bases = sorted(self._index.near(owner, bbox) if bbox else self._index.owned(owner))
+        after = _decode_token(next_token) if next_token else None
+        if after:
+            bases = [b for b in bases if b > after]
+        items: list[Feature] = []
+        for start in range(0, len(bases), 100):
+            chunk = bases[start : start + 100]
+            heads = self._features.heads(chunk)
+            for position, base in enumerate(chunk):
+                found = heads.get(base)
+                if found is None or found[1] != owner:
+                    continue
+                feature = found[0]
+                if (model and feature.model != model) or (entity_type and feature.entityType != entity_type):
+                    continue
+                if bbox and (feature.geometry is None or not spatial.intersects(feature.geometry, bbox)):
+                    continue
+                items.append(feature)
+                if len(items) == limit:
+                    more = start + position + 1 < len(bases)
+                    return items, _encode_token(base) if more else None
+        return items, None
+
+
+def _encode_token(base: str) -> str:
+    return base64.urlsafe_b64encode(base.encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> str:
+    try:
+        decoded = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True).decode()
+        parse_urn(decoded)
+        return decoded
+    except (ValueError, UnicodeDecodeError, NotFound):
+        raise InvalidRequest(
+            "nextToken is not one this API gave", [FieldProblem("nextToken", "unknown token")]
+        ) from None
 
 
 PATCHABLE = frozenset({"properties", "geometry", "files"})
