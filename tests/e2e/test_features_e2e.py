@@ -102,6 +102,14 @@ def test_feature_lifecycle_versions_etags_and_owners(service: Service) -> None:
     )
     assert status == 200 and v2["urn"] == f"{base}:V2" and v2["properties"] == {"name": "Oslo", "pop": 709000}
     assert v2["geometry"] is None and headers2["ETag"] != etag
+    # Without a geometry it leaves every bbox query, but stays in the caller's listing.
+    assert base in {
+        f["urn"].rsplit(":V", 1)[0] for f in service.request("GET", f"/features?model={model}")[1]["items"]
+    }
+    assert all(
+        f["id"] != "Oslo"
+        for f in service.request("GET", f"/features?bbox=10,59,11,60&model={model}")[1]["items"]
+    )
     assert service.request("GET", f"/features/{urn1}")[1]["properties"]["pop"] == 700000  # V1 kept
     assert (
         service.request("PATCH", f"/features/{base}", {"properties": {}}, extra_headers={"If-Match": etag})[0]

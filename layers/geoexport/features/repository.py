@@ -233,6 +233,14 @@ class FeatureIndex:
     def remove(self, owner: str, base: str, geometry: dict[str, Any] | None) -> None:
         self._write([{"DeleteRequest": {"Key": key}} for key in self._keys(owner, base, geometry)])
 
+    def drop_stale(
+        self, owner: str, base: str, old: dict[str, Any] | None, new: dict[str, Any] | None
+    ) -> None:
+        """After a move: drop the entries of ``old`` that ``new`` does not share (its own are written)."""
+        current = self._keys(owner, base, new)
+        stale = [key for key in self._keys(owner, base, old) if key not in current]
+        self._write([{"DeleteRequest": {"Key": key}} for key in stale])
+
     def _query(self, pk: str, prefix: str | None) -> list[str]:
         kwargs: dict[str, Any] = {"TableName": self._table, "ProjectionExpression": "sk"}
         if prefix is None:

@@ -97,6 +97,9 @@ class FeatureStore(Protocol):
 class Index(Protocol):
     def put(self, owner: str, base: str, geometry: dict[str, Any] | None) -> None: ...
     def remove(self, owner: str, base: str, geometry: dict[str, Any] | None) -> None: ...
+    def drop_stale(
+        self, owner: str, base: str, old: dict[str, Any] | None, new: dict[str, Any] | None
+    ) -> None: ...
     def owned(self, owner: str) -> set[str]: ...
     def near(self, owner: str, box: spatial.Bounds) -> set[str]: ...
 
@@ -229,19 +232,12 @@ class FeatureService:
             }
         )
         new_etag = etag_of(feature)
-        if self._index and feature.geometry != head.geometry:
-            self._index.put(owner, base, feature.geometry)
+        index = self._index if feature.geometry != head.geometry else None  # only a move touches it
+        if index:
+            index.put(owner, base, feature.geometry)
         self._features.add_version(base, feature, owner, new_etag, etag)
-        if self._index and feature.geometry != head.geometry and head.geometry is not None:
-            stale = set(map(tuple, spatial.index_keys(owner, base, head.geometry)))
-            fresh = (
-                set(map(tuple, spatial.index_keys(owner, base, feature.geometry)))
-                if feature.geometry
-                else set()
-            )
-            if stale - fresh:
-                self._index.remove(owner, base, head.geometry)
-                self._index.put(owner, base, feature.geometry)  # the cells both versions share come back
+        if index:
+            index.drop_stale(owner, base, head.geometry, feature.geometry)
         return feature, new_etag
 
     def delete(self, urn: str, if_match: str | None, owner: str) -> None:

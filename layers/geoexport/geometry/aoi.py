@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from geoexport.errors import FieldProblem, InvalidRequest, PayloadTooLarge
 from geoexport.geometry import planar
 from geoexport.models.geojson import (
@@ -291,8 +293,8 @@ def normalise(
     except planar.GeometryProblem as error:
         unreadable = [FieldProblem(field_name, str(error))]
         raise InvalidRequest("the area of interest cannot be read", unreadable) from None
-    except ValueError as error:  # pydantic: structure that is no polygon (short or open rings...)
-        reason = str(error).split("\n", 2)[-1].strip() if "\n" in str(error) else str(error)
+    except ValidationError as error:  # structure that is no polygon (short or open rings...)
+        reason = str(error.errors()[0]["msg"]).removeprefix("Value error, ")
         raise InvalidRequest(
             "the area of interest cannot be read", [FieldProblem(field_name, reason)]
         ) from None

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from geoexport.errors import INPUT_ERRORS, USER_FACING_STEP_ERRORS, StaleTransition
-from geoexport.models.tasks import TaskRecord, TaskStatus, WebhookDelivery, WebhookEvent
+from geoexport.models.tasks import TaskRecord, TaskStatus, WebhookEvent
 from geoexport.notify.delivery import Deliveries
 from geoexport.pipeline.plan import exports_prefix, scratch_prefix
 
@@ -33,7 +33,6 @@ class Tasks(Protocol):
         **fields: Any,
     ) -> None: ...
     def claim_notification(self, task_id: UUID | str, event: str = "final") -> bool: ...
-    def record_deliveries(self, task_id: UUID | str, deliveries: list[WebhookDelivery]) -> None: ...
 
 
 class Store(Protocol):

@@ -128,26 +128,11 @@ def run(
         delivered = pack(
             [path for _, path in produced.files], plan.packer, plan.maxPartSize, workdir, plan.fileStem
         )
-        entries: list[dict[str, Any]] = [
-            {
-                "type": kinds.get(path.name, "BUNDLE"),
-                "name": path.name,
-                "path": path,
-                "size": path.stat().st_size,
-                "sha256": sha256_file(path),
-            }
-            for path in delivered
-        ]
+        entries = [_entry(kinds.get(path.name, "BUNDLE"), path) for path in delivered]
         created = now()
-        public = [{k: v for k, v in e.items() if k != "path"} for e in entries]
-        inside = (
-            [
-                {"type": kind, "name": path.name, "size": path.stat().st_size, "sha256": sha256_file(path)}
-                for kind, path in produced.files
-            ]
-            if plan.packer != "none"
-            else public
-        )
+        public = [_public(e) for e in entries]
+        # What the bundles hold (the files themselves when nothing is packed).
+        inside = [_public(_entry(k, p)) for k, p in produced.files] if plan.packer != "none" else public
         metadata = build_metadata(
             plan=plan, files=public, contents=inside, details=produced.details, created_at=created
         )
@@ -159,7 +144,7 @@ def run(
             footprint=plan.footprint,
             bbox=plan.bounds,
             epsg=int(plan.crs),
-            files=[{k: v for k, v in e.items() if k != "path"} for e in entries],
+            files=[_public(e) for e in entries],
             created=created,
             expires=created + timedelta(days=retention_days),
             record_id=plan.recordId,
@@ -177,6 +162,11 @@ def run(
             files.append({**entry, "key": key})
     tasks.report_progress(task_id, high)
     return {"taskId": task_id, "files": files}
+
+
+def _public(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry as the metadata and STAC Item list it (without the local path)."""
+    return {k: v for k, v in entry.items() if k != "path"}
 
 
 def _entry(kind: str, path: Path) -> dict[str, Any]:

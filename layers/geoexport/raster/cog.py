@@ -193,13 +193,12 @@ def band_statistics(path: Path, alpha: bool) -> list[BandStats]:
                     valid += int(values.size)
             if valid == 0:
                 low = high = 0.0
-            integer = np.issubdtype(np.dtype(ds.dtypes[band - 1]), np.integer)
-            hist_min, hist_max = (-0.5, 255.5) if ds.dtypes[band - 1] == "uint8" else (low, high)
+            hist_min, hist_max = histogram_range(ds.dtypes[band - 1], low, high)
             counts = np.zeros(256, dtype=np.int64)
             for _, window in ds.block_windows(band):
                 values = _valid(ds, band, window, alpha)
                 if values.size:
-                    counts += np.histogram(values, bins=256, range=(hist_min, hist_max or hist_min + 1))[0]
+                    counts += np.histogram(values, bins=256, range=(hist_min, hist_max))[0]
             mean = total / valid if valid else 0.0
             variance = max(0.0, squares / valid - mean * mean) if valid else 0.0
             stats.append(
@@ -209,12 +208,22 @@ def band_statistics(path: Path, alpha: bool) -> list[BandStats]:
                     mean=mean,
                     stddev=math.sqrt(variance),
                     valid_percent=100.0 * valid / (ds.width * ds.height),
-                    hist_min=hist_min if not integer or ds.dtypes[band - 1] == "uint8" else low - 0.5,
-                    hist_max=hist_max if not integer or ds.dtypes[band - 1] == "uint8" else high + 0.5,
+                    hist_min=hist_min,
+                    hist_max=hist_max,
                     counts=[int(c) for c in counts],
                 )
             )
     return stats
+
+
+def histogram_range(dtype: str, low: float, high: float) -> tuple[float, float]:
+    """The bucket range GDAL would use: whole byte values, integers centred on their buckets, else min..max
+    (widened when every value is the same, so the range is never empty)."""
+    if dtype == "uint8":
+        return -0.5, 255.5
+    if np.issubdtype(np.dtype(dtype), np.integer) or high <= low:
+        return low - 0.5, high + 0.5
+    return low, high
 
 
 def _valid(ds: Any, band: int, window: Window, alpha: bool) -> np.ndarray[Any, Any]:
