@@ -1,4 +1,5 @@
-"""Feature CRUD (seed 004): POST /features (one or a batch), GET/PATCH/DELETE /features/{urn}."""
+"""Feature CRUD (seed 004): POST /features (one or a batch), GET/PATCH/DELETE /features/{urn}, and
+GET /requests/{id} (the outcome of a request sent through the messaging API)."""
 
 import os
 from typing import Annotated, Any
@@ -17,17 +18,20 @@ from geoexport.features.feature import (
     BatchAnswer,
     EntityType,
     Feature,
+    FeatureAnswer,
     FeatureBody,
     FeatureCollectionIn,
     FeaturePage,
     parse_bbox,
 )
+from geoexport.features.requests import RequestRecord, request_of
 from geoexport.settings import Settings
 
 settings = Settings.from_environ(os.environ)
 logger = Logger()
 app = make_resolver()
 features = bootstrap.feature_service(settings)
+requests = bootstrap.request_reader(settings)
 
 
 def _if_match() -> str | None:
@@ -39,7 +43,12 @@ def _if_match() -> str | None:
     "/features",
     summary="Create a feature (201 with its urn), or a FeatureCollection (207, answered per feature)",
     responses=responses(
-        {201: ("The feature", Feature), 207: ("Each feature's outcome", BatchAnswer)}, 409, 422
+        {
+            201: ("The feature, with an upload URL per file to store", FeatureAnswer),
+            207: ("Each feature's outcome", BatchAnswer),
+        },
+        409,
+        422,
     ),
 )
 def create_features(body: Annotated[FeatureBody, Body()]) -> Response[str]:
@@ -83,7 +92,9 @@ def get_feature(urn: str) -> Response[str]:
 @app.patch(
     "/features/<urn>",
     summary="JSON Merge Patch (RFC 7386) of properties, geometry or files: a new version; If-Match or 412",
-    responses=responses({200: ("The new version", Feature)}, 404, 412, 422),
+    responses=responses(
+        {200: ("The new version, with an upload URL per file still to store", FeatureAnswer)}, 404, 412, 422
+    ),
 )
 def patch_feature(urn: str, patch: Annotated[dict[str, Any], Body()]) -> Response[str]:
     feature, etag = features.patch(urn, patch, _if_match(), caller(app))
@@ -98,6 +109,15 @@ def patch_feature(urn: str, patch: Annotated[dict[str, Any], Body()]) -> Respons
 def delete_feature(urn: str) -> Response[str]:
     features.delete(urn, _if_match(), caller(app))
     return Response(status_code=204, body="")
+
+
+@app.get(
+    "/requests/<request_id>",
+    summary="A messaging-API request: GRANTED, then SUCCESS (with the urn), DENIED (with reasons) or ERROR",
+    responses=responses({200: ("The request and its steps", RequestRecord)}, 404),
+)
+def get_request(request_id: str) -> Response[str]:
+    return json_response(200, request_of(requests, request_id, caller(app)))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

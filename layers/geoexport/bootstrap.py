@@ -11,13 +11,20 @@ from geoexport import aws
 from geoexport.auth.clients import ClientRepository
 from geoexport.auth.service import AuthService
 from geoexport.catalog.repository import CatalogRepository
-from geoexport.features.repository import FeatureIndex, FeatureRepository, ModelRepository
+from geoexport.features.bus import EventBusPublisher, SqsDeadLetters
+from geoexport.features.repository import (
+    FeatureIndex,
+    FeatureRepository,
+    ModelRepository,
+    RequestRepository,
+)
+from geoexport.features.requests import FeatureRequests
 from geoexport.features.service import FeatureService, ModelService
 from geoexport.notify.delivery import Deliveries, RetryPolicy
 from geoexport.notify.queue import SqsDeliveryQueue
 from geoexport.notify.webhooks import WebhookSender
 from geoexport.settings import Settings
-from geoexport.storage.s3 import ObjectStore
+from geoexport.storage.s3 import ObjectStore, S3FileStorage
 from geoexport.tasks.repository import TaskRepository
 from geoexport.tasks.service import Limits, TaskService
 from geoexport.tasks.workflow import LambdaGeometry, LambdaNotifier, StepFunctionsWorkflow
@@ -156,4 +163,26 @@ def feature_service(settings: Settings) -> FeatureService:
         models,
         settings.tenant,
         FeatureIndex(db, settings.features_table),
+        files=S3FileStorage(
+            aws.client("s3", settings), settings.feature_files_bucket, settings.file_storage_id
+        )
+        if settings.feature_files_bucket
+        else None,
+        upload_ttl_seconds=settings.upload_url_ttl_seconds,
     )
+
+
+def feature_requests(settings: Settings) -> FeatureRequests:
+    """The messaging API: the same feature service, plus where outcomes and unreadable messages go."""
+    clients = client_repository(settings)
+    return FeatureRequests(
+        feature_service(settings),
+        RequestRepository(aws.client("dynamodb", settings), settings.features_table),
+        EventBusPublisher(aws.client("events", settings), settings.feature_event_bus),
+        SqsDeadLetters(aws.client("sqs", settings), settings.feature_request_dead_letter_url),
+        client_exists=lambda client_id: clients.get(client_id) is not None,
+    )
+
+
+def request_reader(settings: Settings) -> RequestRepository:
+    return RequestRepository(aws.client("dynamodb", settings), settings.features_table)

@@ -31,6 +31,11 @@ class Settings(BaseModel):
     clients_table: str = Field("", alias="CLIENTS_TABLE")
     features_table: str = Field("", alias="FEATURES_TABLE")
     tenant: str = Field("geoexport", pattern=r"^[A-Za-z0-9_-]+$", alias="FEATURE_TENANT")  # in feature URNs
+    feature_files_bucket: str = Field("", alias="FEATURE_FILES_BUCKET")
+    feature_event_bus: str = Field("", alias="FEATURE_EVENT_BUS")  # outcome events of feature requests
+    feature_request_dead_letter_url: str = Field("", alias="FEATURE_REQUEST_DEAD_LETTER_URL")
+    file_storage_id: str = Field("geoexport-s3", alias="FILE_STORAGE_ID")  # seed 004's pluginBusinessId
+    upload_url_ttl_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600, alias="UPLOAD_URL_TTL_SECONDS")
     signing_key_secret: str = Field("", alias="SIGNING_KEY_SECRET_ARN")
     token_lifetime_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600, alias="TOKEN_LIFETIME_SECONDS")
     exports_bucket: str = Field("", alias="EXPORTS_BUCKET")

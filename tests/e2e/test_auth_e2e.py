@@ -33,6 +33,7 @@ PROTECTED = [
     ("GET", f"/features/URN:FEATURE:DATA:geoexport:{TASK}"),
     ("PATCH", f"/features/URN:FEATURE:DATA:geoexport:{TASK}"),
     ("DELETE", f"/features/URN:FEATURE:DATA:geoexport:{TASK}"),
+    ("GET", "/requests/some-request"),
     ("POST", "/products/get_product"),
     ("GET", f"/services/order_status/{TASK}"),
     ("POST", "/create/roi"),

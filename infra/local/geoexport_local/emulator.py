@@ -132,6 +132,31 @@ def provision(stack: Stack, endpoint: str) -> None:
             url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
             redrive = json.dumps(props["RedrivePolicy"])
             sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": redrive})
+    for name, props in stack.buckets.items():  # after the queues they name
+        queues = props.get("NotificationConfiguration", {}).get("QueueConfigurations", [])
+        if queues:
+            s3.put_bucket_notification_configuration(
+                Bucket=name,
+                NotificationConfiguration={
+                    "QueueConfigurations": [{"QueueArn": q["Queue"], "Events": [q["Event"]]} for q in queues]
+                },
+            )
+    events = client("events", endpoint, stack.region)
+    for bus in stack.event_buses:
+        events.create_event_bus(Name=bus)
+    for rule, props in stack.event_rules.items():
+        bus = str(props.get("EventBusName", "default"))
+        events.put_rule(
+            Name=rule,
+            EventBusName=bus,
+            EventPattern=json.dumps(props["EventPattern"]),
+            State=str(props.get("State", "ENABLED")),
+        )
+        events.put_targets(
+            Rule=rule,
+            EventBusName=bus,
+            Targets=[{"Id": str(t["Id"]), "Arn": str(t["Arn"])} for t in props.get("Targets", [])],
+        )
     apigateway = client("apigateway", endpoint, stack.region)
     for logical, props in stack.usage_plans.items():
         plan = apigateway.create_usage_plan(

@@ -98,6 +98,8 @@ class Stack:
     schedules: list[tuple[str, float]] = field(default_factory=list)  # (function logical id, seconds)
     queues: dict[str, dict[str, Any]] = field(default_factory=dict)  # queue name -> properties
     usage_plans: dict[str, dict[str, Any]] = field(default_factory=dict)  # logical id -> properties
+    event_buses: list[str] = field(default_factory=list)  # names
+    event_rules: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> properties
     queue_events: list[QueueEvent] = field(default_factory=list)  # SQS event source mappings
     secrets: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> properties
     outputs: dict[str, Any] = field(default_factory=dict)
@@ -194,6 +196,13 @@ def _name(stack: Stack, logical: str, kind: str) -> dict[str, str]:
         url = f"https://sqs.{region}.amazonaws.com/{ACCOUNT}/{name}"  # the emulator reads the name
         stack.physical[logical] = url
         return {"Arn": f"arn:aws:sqs:{region}:{ACCOUNT}:{name}", "QueueName": name, "QueueUrl": url}
+    if kind == "AWS::Events::EventBus":
+        name = f"{stack.name}-{_kebab(logical)}"
+        stack.physical[logical] = name  # read_stack puts the template's Name here when it has one
+        return {"Arn": f"arn:aws:events:{region}:{ACCOUNT}:event-bus/{name}", "Name": name}
+    if kind == "AWS::Events::Rule":
+        stack.physical[logical] = name
+        return {"Arn": f"arn:aws:events:{region}:{ACCOUNT}:rule/{name}"}
     if kind == "AWS::SecretsManager::Secret":
         stack.physical[logical] = name  # moto takes the name wherever a SecretId is expected
         return {"Arn": name}
@@ -302,6 +311,11 @@ def read_stack(
     resources: dict[str, Any] = template["Resources"]
     attributes = {logical: _name(stack, logical, resource["Type"]) for logical, resource in resources.items()}
     resolve = Resolver(stack, parameters, attributes)
+    for logical, resource in resources.items():  # named buses: Ref gives the Name, before anyone reads it
+        if resource["Type"] == "AWS::Events::EventBus" and "Name" in resource.get("Properties", {}):
+            name = str(resolve(resource["Properties"]["Name"]))
+            stack.physical[logical] = name
+            attributes[logical].update(Name=name, Arn=f"arn:aws:events:{region}:{ACCOUNT}:event-bus/{name}")
     function_globals = template.get("Globals", {}).get("Function", {})
     for logical, resource in resources.items():
         kind, props = resource["Type"], resource.get("Properties", {})
@@ -319,6 +333,10 @@ def read_stack(
             stack.queues[attributes[logical]["QueueName"]] = resolve(props)
         elif kind == "AWS::SecretsManager::Secret":
             stack.secrets[stack.physical[logical]] = resolve(props)
+        elif kind == "AWS::Events::EventBus":
+            stack.event_buses.append(stack.physical[logical])
+        elif kind == "AWS::Events::Rule":
+            stack.event_rules[stack.physical[logical]] = resolve(props)
         elif kind == "AWS::Serverless::StateMachine":
             definition = (root / props["DefinitionUri"]).read_text()
             for key, value in resolve(props.get("DefinitionSubstitutions", {})).items():

@@ -11,7 +11,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    computed_field,
+    field_validator,
+    model_validator,
+)
 
 GEOMETRY_DEPTH = {
     "Point": 0,
@@ -45,20 +54,79 @@ class FileLocation(BaseModel):
     url: str = Field(min_length=1, max_length=2048)
 
 
+_DIGEST_LENGTH = {"MD5": 32, "SHA-256": 64}
+
+
 class FileAttributes(BaseModel):
     model_config = ConfigDict(extra="forbid")
     dataType: DataType
-    mimeType: str = Field(min_length=1, max_length=200)
-    filename: str = Field(min_length=1, max_length=500)
+    mimeType: str = Field(min_length=1, max_length=200, pattern=r"^[\w.+-]+/[\w.+-]+")
+    filename: str = Field(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[^/\\\x00-\x1f]+$",
+        description="a plain file name: no directories",
+    )
     filesize: int | None = Field(None, ge=0)
-    algorithm: Literal["MD5", "SHA-256"] | None = None
+    algorithm: Literal["MD5", "SHA-256"] | None = Field(
+        None, description="with checksum: the file is to be stored (uploaded to a presigned URL and verified)"
+    )
     checksum: str | None = Field(None, max_length=128)
+
+    @field_validator("filename")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if value in (".", ".."):
+            raise ValueError("a plain file name: not . or ..")
+        return value
+
+    @model_validator(mode="after")
+    def _checksum(self) -> FileAttributes:
+        if (self.algorithm is None) != (self.checksum is None):
+            raise ValueError(
+                "algorithm and checksum go together (both to store the file, neither to reference)"
+            )
+        if self.algorithm and self.checksum:
+            length = _DIGEST_LENGTH[self.algorithm]
+            if len(self.checksum) != length or any(c not in "0123456789abcdefABCDEF" for c in self.checksum):
+                raise ValueError(f"an {self.algorithm} checksum is {length} hexadecimal digits")
+            self.checksum = self.checksum.lower()
+        return self
 
 
 class FeatureFile(BaseModel):
+    """A file as sent: to store (``algorithm`` + ``checksum``) or to reference (``locations[].url`` only)."""
+
     model_config = ConfigDict(extra="forbid")
     locations: list[FileLocation] = Field(default_factory=list, max_length=20)
     attributes: FileAttributes
+
+    @property
+    def to_store(self) -> bool:
+        return self.attributes.checksum is not None
+
+    @model_validator(mode="after")
+    def _reference_or_store(self) -> FeatureFile:
+        if not self.to_store and not self.locations:
+            raise ValueError(
+                "a file needs locations[].url (a reference) or algorithm and checksum (to store)"
+            )
+        return self
+
+
+class FileState(StrEnum):
+    REFERENCED = "REFERENCED"  # kept as given
+    AWAITING_UPLOAD = "AWAITING_UPLOAD"  # to store: upload it to the presigned URL of the answer
+    STORED = "STORED"  # arrived and its checksum verified; locations[0] is its S3 URL
+    ERROR = "ERROR"  # arrived but did not match (see error); upload it again
+
+
+class StoredFile(FeatureFile):
+    """A file as kept: what was sent plus where storage stands."""
+
+    state: FileState = FileState.REFERENCED
+    error: str | None = None
+    target: str | None = Field(None, description="the S3 URL a file to store gets")
 
 
 def geometry_problem(geometry: dict[str, Any]) -> str | None:
@@ -146,10 +214,37 @@ class Feature(BaseModel):
     entityType: EntityType
     geometry: dict[str, Any] | None = None
     properties: dict[str, Any] = Field(default_factory=dict)
-    files: list[FeatureFile] = Field(default_factory=list)
+    files: list[StoredFile] = Field(default_factory=list)
     version: int
     createdAt: datetime
     updatedAt: datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def filesState(self) -> Literal["NONE", "COMPLETE", "AWAITING_UPLOAD", "ERROR"]:
+        """ERROR when any file to store did not match its checksum, else AWAITING_UPLOAD while any is due."""
+        states = {f.state for f in self.files}
+        if FileState.ERROR in states:
+            return "ERROR"
+        if FileState.AWAITING_UPLOAD in states:
+            return "AWAITING_UPLOAD"
+        return "COMPLETE" if self.files else "NONE"
+
+
+class Upload(BaseModel):
+    """Where to PUT a file to store (``curl -T file '<url>'``), until ``expiresAt``."""
+
+    file: int = Field(description="index in files")
+    filename: str
+    method: Literal["PUT"] = "PUT"
+    url: str
+    expiresAt: datetime
+
+
+class FeatureAnswer(Feature):
+    """A created or patched feature, with an upload URL per file still to store."""
+
+    uploads: list[Upload] = Field(default_factory=list)
 
 
 class FeatureResult(BaseModel):
@@ -159,6 +254,7 @@ class FeatureResult(BaseModel):
     status: int
     urn: str | None = None
     errors: list[dict[str, str]] = Field(default_factory=list)
+    uploads: list[Upload] = Field(default_factory=list)
 
 
 class BatchAnswer(BaseModel):

@@ -9,6 +9,7 @@ from geoexport.errors import Conflict, FieldProblem, NotFound, PreconditionFaile
 from geoexport.features import spatial
 from geoexport.features.feature import Feature
 from geoexport.features.models import FeatureModel
+from geoexport.features.requests import RequestRecord
 
 MODEL_PK = "MODEL"
 
@@ -174,6 +175,31 @@ class FeatureRepository:
                 "the feature changed meanwhile", [FieldProblem("If-Match", "stale: GET it again, then retry")]
             ) from error
 
+    def replace_head(self, base: str, feature: Feature, owner: str, etag: str, previous_etag: str) -> None:
+        """Rewrite the current version in place (storage news about its files, not a user's change)."""
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": self._item(base, "HEAD", feature, owner, etag),
+                            "ConditionExpression": "etag = :previous",
+                            "ExpressionAttributeValues": {":previous": {"S": previous_etag}},
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": self._item(base, f"V#{feature.version:08d}", feature, owner, etag),
+                            "ConditionExpression": "attribute_exists(pk)",
+                        }
+                    },
+                ]
+            )
+        except self._db.exceptions.TransactionCanceledException as error:
+            raise PreconditionFailed("the feature changed meanwhile", []) from error
+
     def delete(self, base: str, feature: Feature, owner: str, etag: str) -> None:
         try:
             self._db.delete_item(
@@ -266,3 +292,30 @@ class FeatureIndex:
         for pk, prefix in spatial.query_plan(owner, box):
             found |= {sk.split("#", 2)[2] for sk in self._query(pk, prefix)}
         return found
+
+
+class RequestRepository:
+    """Messaging requests' outcomes, ``R#<request id>`` in the features table."""
+
+    def __init__(self, dynamodb_client: Any, table: str) -> None:
+        self._db = dynamodb_client
+        self._table = table
+
+    def put(self, record: RequestRecord) -> None:
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": f"R#{record.requestId}"},
+                "sk": {"S": "REQUEST"},
+                "owner": {"S": record.requestOwner},
+                "document": {"S": record.model_dump_json()},
+            },
+        )
+
+    def get(self, request_id: str) -> RequestRecord | None:
+        item = self._db.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"R#{request_id}"}, "sk": {"S": "REQUEST"}},
+            ConsistentRead=True,
+        ).get("Item")
+        return RequestRecord.model_validate_json(item["document"]["S"]) if item else None

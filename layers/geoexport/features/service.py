@@ -22,7 +22,16 @@ from geoexport.errors import (
     UnprocessableRequest,
 )
 from geoexport.features import spatial
-from geoexport.features.feature import Feature, FeatureCollectionIn, FeatureIn, FeatureResult, merge_patch
+from geoexport.features.feature import (
+    Feature,
+    FeatureAnswer,
+    FeatureCollectionIn,
+    FeatureIn,
+    FeatureResult,
+    FileState,
+    merge_patch,
+)
+from geoexport.features.files import FilePlanner, FileStorage, StorageTarget, base_of, feature_prefix, verify
 from geoexport.features.models import FeatureModel, ModelIn
 from geoexport.features.schemas import schema_problems, violations
 
@@ -90,6 +99,9 @@ class FeatureStore(Protocol):
     def head(self, base: str) -> tuple[Feature, str, str] | None: ...
     def version(self, base: str, number: int) -> Feature | None: ...
     def add_version(self, base: str, feature: Feature, owner: str, etag: str, previous_etag: str) -> None: ...
+    def replace_head(
+        self, base: str, feature: Feature, owner: str, etag: str, previous_etag: str
+    ) -> None: ...
     def heads(self, bases: list[str]) -> dict[str, tuple[Feature, str, str]]: ...
     def delete(self, base: str, feature: Feature, owner: str, etag: str) -> None: ...
 
@@ -115,6 +127,8 @@ class FeatureService:
         models: ModelService,
         tenant: str,
         index: Index | None = None,
+        files: FileStorage | None = None,
+        upload_ttl_seconds: int = 3600,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         new_id: Callable[[], uuid.UUID] = uuid.uuid4,
     ) -> None:
@@ -122,6 +136,8 @@ class FeatureService:
         self._models = models
         self._tenant = tenant
         self._index = index
+        self._files = files
+        self._planner = FilePlanner(files, upload_ttl_seconds)
         self._clock = clock
         self._new_id = new_id
 
@@ -130,10 +146,14 @@ class FeatureService:
         if problems:
             raise UnprocessableRequest(f"the properties do not meet model {model}", problems)
 
-    def create(self, body: FeatureIn, owner: str) -> tuple[Feature, str]:
+    def create(
+        self, body: FeatureIn, owner: str, storages: list[StorageTarget] | None = None
+    ) -> tuple[FeatureAnswer, str]:
+        """The new feature (with an upload URL per file to store) and its ETag."""
         self._check(body.model, body.properties)
         base = f"URN:FEATURE:{body.entityType.value}:{self._tenant}:{self._new_id()}"
         now = self._clock()
+        files, uploads = self._planner.plan(base, body.files, [], now, storages)
         feature = Feature(
             id=body.id,
             urn=f"{base}:V1",
@@ -141,7 +161,7 @@ class FeatureService:
             entityType=body.entityType,
             geometry=body.geometry,
             properties=body.properties,
-            files=body.files,
+            files=files,
             version=1,
             createdAt=now,
             updatedAt=now,
@@ -150,21 +170,23 @@ class FeatureService:
         if self._index:
             self._index.put(owner, base, feature.geometry)
         self._features.create(base, feature, owner, etag)
-        return feature, etag
+        return FeatureAnswer(**feature.model_dump(), uploads=uploads), etag
 
-    def create_batch(self, body: FeatureCollectionIn, owner: str) -> list[FeatureResult]:
+    def create_batch(
+        self, body: FeatureCollectionIn, owner: str, storages: list[StorageTarget] | None = None
+    ) -> list[FeatureResult]:
         """Each feature on its own: one refused feature does not stop the others."""
         results = []
         for index, item in enumerate(body.features):
             try:
-                feature, _ = self.create(item, owner)
+                feature, _ = self.create(item, owner, storages)
             except GeoexportError as error:
                 errors = [
                     {"field": f"features[{index}].{p.field}", "reason": p.reason} for p in error.problems
                 ] or [{"field": f"features[{index}]", "reason": error.message}]
                 results.append(FeatureResult(id=item.id, status=status_for(error), errors=errors))
                 continue
-            results.append(FeatureResult(id=item.id, status=201, urn=feature.urn))
+            results.append(FeatureResult(id=item.id, status=201, urn=feature.urn, uploads=feature.uploads))
         return results
 
     def _owned_head(self, urn: str, owner: str) -> tuple[str, int | None, Feature, str]:
@@ -183,7 +205,14 @@ class FeatureService:
             raise NotFound(f"no version {version} of {base}")
         return older, etag_of(older)
 
-    def patch(self, urn: str, patch: dict[str, Any], if_match: str | None, owner: str) -> tuple[Feature, str]:
+    def patch(
+        self,
+        urn: str,
+        patch: dict[str, Any],
+        if_match: str | None,
+        owner: str,
+        storages: list[StorageTarget] | None = None,
+    ) -> tuple[FeatureAnswer, str]:
         base, version, head, etag = self._owned_head(urn, owner)
         if (if_match and if_match.strip() not in ("*", etag)) or (
             version is not None and version != head.version
@@ -202,6 +231,10 @@ class FeatureService:
                 ],
             )
         merged = head.model_dump(mode="json")
+        if isinstance(patch.get("files"), list):  # read-only parts of a file (as GET shows them) are ignored
+            patch = {**patch, "files": [_as_sent(f) for f in patch["files"]]}
+        else:
+            merged["files"] = [_as_sent(f) for f in merged.get("files") or []]
         for name in PATCHABLE & set(patch):
             merged[name] = merge_patch(merged.get(name), patch[name]) if name == "properties" else patch[name]
         try:
@@ -221,14 +254,16 @@ class FeatureService:
                 "the patched feature is not valid", problems_from_pydantic(error.errors())
             ) from None
         self._check(checked.model, checked.properties)
+        now = self._clock()
+        files, uploads = self._planner.plan(base, checked.files, head.files, now, storages)
         feature = head.model_copy(
             update={
                 "geometry": checked.geometry,
                 "properties": checked.properties,
-                "files": checked.files,
+                "files": files,
                 "version": head.version + 1,
                 "urn": f"{base}:V{head.version + 1}",
-                "updatedAt": self._clock(),
+                "updatedAt": now,
             }
         )
         new_etag = etag_of(feature)
@@ -238,7 +273,7 @@ class FeatureService:
         self._features.add_version(base, feature, owner, new_etag, etag)
         if index:
             index.drop_stale(owner, base, head.geometry, feature.geometry)
-        return feature, new_etag
+        return FeatureAnswer(**feature.model_dump(), uploads=uploads), new_etag
 
     def delete(self, urn: str, if_match: str | None, owner: str) -> None:
         base, _, head, etag = self._owned_head(urn, owner)
@@ -249,6 +284,46 @@ class FeatureService:
         self._features.delete(base, head, owner, etag)
         if self._index:
             self._index.remove(owner, base, head.geometry)
+        if self._files:  # every version's files sit under one prefix
+            self._files.delete_prefix(feature_prefix(base))
+
+    def file_arrived(self, key: str) -> list[str]:
+        """Verify an uploaded object against the file(s) waiting for it; what happened, for the log.
+
+        Runs on S3's event (at least once, maybe late): a feature or file no longer waiting for the object
+        leaves it an orphan, which is removed; a conflicting write (a PATCH meanwhile) is read again.
+        """
+        assert self._files is not None
+        base = base_of(key, self._tenant)
+        url = self._files.url(key)
+        for _ in range(5):
+            found = self._features.head(base) if base else None
+            due = [
+                i
+                for i, f in enumerate(found[0].files if found else [])
+                if f.target == url and f.state in (FileState.AWAITING_UPLOAD, FileState.ERROR)
+            ]
+            if found is None or not due:
+                stored = found is not None and any(f.target == url for f in found[0].files)
+                if not stored:
+                    self._files.delete(key)
+                return [f"{key}: {'already stored' if stored else 'no feature waits for it: removed'}"]
+            head, owner, etag = found
+            digests = self._files.digests(key)
+            if digests is None:
+                return [f"{key}: gone before it was read"]
+            files = list(head.files)
+            for i in due:
+                files[i] = verify(files[i], digests, self._files.storage_id)
+            feature = head.model_copy(update={"files": files, "updatedAt": self._clock()})
+            try:
+                self._features.replace_head(base or "", feature, owner, etag_of(feature), etag)
+            except PreconditionFailed:
+                continue  # patched meanwhile: look again
+            if any(files[i].state == FileState.ERROR for i in due):
+                self._files.delete(key)  # keep no bytes that do not match; the URL allows another try
+            return [f"{key}: {files[i].state.value} for {feature.urn} files[{i}]" for i in due]
+        raise PreconditionFailed(f"{key}: the feature kept changing", [])
 
     def list(
         self,
@@ -302,3 +377,10 @@ def _decode_token(token: str) -> str:
 
 
 PATCHABLE = frozenset({"properties", "geometry", "files"})
+READ_ONLY_FILE_PARTS = ("state", "error", "target")
+
+
+def _as_sent(file: Any) -> Any:
+    return (
+        {k: v for k, v in file.items() if k not in READ_ONLY_FILE_PARTS} if isinstance(file, dict) else file
+    )

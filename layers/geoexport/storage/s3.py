@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from geoexport.errors import NotFound, TransientError
+from geoexport.features.files import Digests
 
 _TRANSIENT_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "503", "500"}
 
@@ -155,3 +156,49 @@ class ObjectStore:
             ExpiresIn=max(1, expires_in),
         )
         return url
+
+
+class S3FileStorage:
+    """Feature files in one bucket: presigned PUTs in, digests computed by streaming the object back."""
+
+    def __init__(self, s3_client: Any, bucket: str, storage_id: str) -> None:
+        self._s3 = s3_client
+        self._objects = ObjectStore(s3_client, bucket)
+        self.bucket = bucket
+        self.storage_id = storage_id
+
+    def upload_url(self, key: str, expires_in: int) -> str:
+        url: str = self._s3.generate_presigned_url(
+            "put_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=max(1, expires_in)
+        )
+        return url
+
+    def url(self, key: str) -> str:
+        return self._objects.uri(key)
+
+    def key_of(self, url: str) -> str | None:
+        prefix = f"s3://{self.bucket}/"
+        return url[len(prefix) :] if url.startswith(prefix) else None
+
+    def digests(self, key: str) -> Digests | None:
+        import hashlib
+
+        try:
+            body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except Exception as error:
+            translated = _translate(error, f"s3://{self.bucket}/{key}")
+            if isinstance(translated, NotFound):
+                return None
+            raise translated from error
+        md5, sha256, size = hashlib.md5(usedforsecurity=False), hashlib.sha256(), 0
+        for chunk in iter(lambda: body.read(1024 * 1024), b""):
+            md5.update(chunk)
+            sha256.update(chunk)
+            size += len(chunk)
+        return Digests(md5.hexdigest(), sha256.hexdigest(), size)
+
+    def delete(self, key: str) -> None:
+        self._s3.delete_object(Bucket=self.bucket, Key=key)
+
+    def delete_prefix(self, prefix: str) -> int:
+        return self._objects.delete_prefix(prefix)

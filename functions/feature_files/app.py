@@ -1,0 +1,34 @@
+"""Feature files: S3 tells (through a queue) that an object arrived; verify it against the feature's file."""
+
+import json
+import os
+import urllib.parse
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from geoexport import bootstrap
+from geoexport.settings import Settings
+
+settings = Settings.from_environ(os.environ)
+logger = Logger()
+features = bootstrap.feature_service(settings)
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def handle(record: SQSRecord) -> None:
+    message = json.loads(record.body)
+    for entry in message.get("Records", []):  # none in S3's s3:TestEvent
+        if not str(entry.get("eventName", "")).startswith("ObjectCreated"):
+            continue
+        key = urllib.parse.unquote_plus(entry["s3"]["object"]["key"])
+        for outcome in features.file_arrived(key):
+            logger.info("feature file", extra={"outcome": outcome})
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)

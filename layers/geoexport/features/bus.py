@@ -1,0 +1,43 @@
+"""Where the messaging API talks back: outcome events on EventBridge, unreadable messages to a queue."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from geoexport.errors import TransientError
+from geoexport.features.requests import OUTCOME_SOURCE
+
+
+class EventBusPublisher:
+    def __init__(self, events_client: Any, bus_name: str) -> None:
+        self._events = events_client
+        self._bus = bus_name
+
+    def publish(self, detail_type: str, detail: dict[str, Any]) -> None:
+        answer = self._events.put_events(
+            Entries=[
+                {
+                    "EventBusName": self._bus,
+                    "Source": OUTCOME_SOURCE,
+                    "DetailType": detail_type,
+                    "Detail": json.dumps(detail),
+                }
+            ]
+        )
+        if answer.get("FailedEntryCount"):
+            raise TransientError(f"EventBridge refused the {detail_type} event: {answer['Entries'][0]}")
+
+
+class SqsDeadLetters:
+    def __init__(self, sqs_client: Any, queue_url: str) -> None:
+        self._sqs = sqs_client
+        self._url = queue_url
+
+    def park(self, body: str, reason: str) -> None:
+        """The message as it came, and why it is not a request (also as an attribute, to filter on)."""
+        self._sqs.send_message(
+            QueueUrl=self._url,
+            MessageBody=json.dumps({"reason": reason, "message": body}),
+            MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000] or "unknown"}},
+        )
