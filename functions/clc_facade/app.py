@@ -24,6 +24,7 @@ facade = ClcFacade(
     bootstrap.catalog_repository(settings),
     settings.clc_raster_product,
     settings.clc_crs,
+    settings.clc_vector_model,
 )
 ORDER_ERRORS = (400, 404, 413, 422, 503, 507)
 

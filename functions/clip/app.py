@@ -1,4 +1,5 @@
-"""Clip step: intersect the ROI with the source footprint and plan the tiles per zoom."""
+"""Clip step: intersect the ROI with the source footprint and plan the tiles per zoom (RASTER), or select
+and clip the owner's features (VECTOR)."""
 
 import os
 from typing import Any
@@ -19,6 +20,7 @@ faults = Faults(settings.faults)
 tasks = bootstrap.step_tasks(settings)
 catalog = bootstrap.catalog_repository(settings)
 store = bootstrap.exports_store(settings)
+features = bootstrap.feature_service(settings)  # VECTOR exports read the feature repository
 
 
 @logger.inject_lambda_context
@@ -26,5 +28,5 @@ store = bootstrap.exports_store(settings)
 def lambda_handler(event: ClipInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(taskId=event.taskId)
     faults.before("Clip", event.taskId, context.get_remaining_time_in_millis() / 1000)
-    result = clip.run(event.taskId, tasks, catalog, store, settings.gdal_s3_options())
+    result = clip.run(event.taskId, tasks, catalog, store, settings.gdal_s3_options(), features)
     return faults.after("Clip", result)

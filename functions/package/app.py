@@ -35,5 +35,6 @@ def lambda_handler(event: PackageInput, context: LambdaContext) -> dict[str, Any
         settings.gdal_s3_options(),
         lambda: datetime.now(UTC),
         settings.retention_days,
+        settings.vector_part_bytes,
     )
     return faults.after("Package", result)

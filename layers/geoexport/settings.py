@@ -28,10 +28,12 @@ class Settings(BaseModel):
     geometry_function: str = Field("", alias="GEOMETRY_FUNCTION_NAME")
     clc_raster_product: str = Field("", alias="CLC_RASTER_PRODUCT")  # catalog record name behind CLC+ orders
     clc_crs: str = Field("3035", alias="CLC_CRS")
+    clc_vector_model: str = Field("", alias="CLC_VECTOR_MODEL")  # behind CLC+ Vector orders ("": all models)
     clients_table: str = Field("", alias="CLIENTS_TABLE")
     features_table: str = Field("", alias="FEATURES_TABLE")
     tenant: str = Field("geoexport", pattern=r"^[A-Za-z0-9_-]+$", alias="FEATURE_TENANT")  # in feature URNs
     feature_files_bucket: str = Field("", alias="FEATURE_FILES_BUCKET")
+    vector_part_bytes: int = Field(100 * 1024**2, ge=256 * 1024, alias="VECTOR_PART_BYTES")  # GPKG split size
     feature_event_bus: str = Field("", alias="FEATURE_EVENT_BUS")  # outcome events of feature requests
     feature_request_dead_letter_url: str = Field("", alias="FEATURE_REQUEST_DEAD_LETTER_URL")
     file_storage_id: str = Field("geoexport-s3", alias="FILE_STORAGE_ID")  # seed 004's pluginBusinessId

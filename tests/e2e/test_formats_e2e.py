@@ -66,10 +66,6 @@ def test_clc_plus_orders_end_to_end(service: Service, tmp_path: Path) -> None:
         "POST", "/products/get_national_product", {**user, "country": "Atlantis"}
     )
     assert status == 400 and bad["errors"][0]["field"] == "country"
-    status, bad, _ = service.request(
-        "POST", "/products/get_product", {**user, "product_type": "Vector", "aoi": ALPS}
-    )
-    assert status == 422 and bad["errors"][0]["field"] == "product_type"
     assert service.request("GET", "/services/order_status/00000000-0000-4000-8000-000000000000")[0] == 404
 
 

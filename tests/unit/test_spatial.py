@@ -42,8 +42,10 @@ def test_index_and_exact_filter_match_shapely() -> None:
     for box in boxes:
         candidates = set()
         for pk, prefix in spatial.query_plan("owner", box):
-            candidates |= {sk.split("#", 2)[2] for sk in table.get(pk, []) if sk.startswith(prefix)}
+            candidates |= {sk.split("#", 2)[2] for sk in table.get(pk, []) if sk.startswith(prefix or "")}
         found = {k for k in candidates if spatial.intersects(geometries[k], box)}
         area = shapely.box(*box)
         expected = {k for k, g in geometries.items() if area.intersects(shape(g))}
         assert found == expected, (box, sorted(found ^ expected)[:5])
+    world = spatial.query_plan("owner", (-180.0, -90.0, 180.0, 90.0))
+    assert len(world) == 32 and all(prefix is None for _, prefix in world)  # one query per partition

@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     threading.Thread(target=api.serve_forever, name="api", daemon=True).start()
     api_url = f"http://{LOOPBACK}:{api_port}"
     state = Path(os.environ.get("GEOEXPORT_STATE") or root / ".geoexport" / "local.json").resolve()
-    _announce(state, api_url, endpoint, demo, stack.physical["ClientsTable"], plan_ids, records)
+    _announce(state, api_url, endpoint, demo, stack, plan_ids, records)
 
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -126,7 +126,7 @@ def _announce(
     api_url: str,
     endpoint: str,
     demo: Any,
-    clients_table: str,
+    stack: Any,
     plan_ids: dict[str, str],
     records: list[Any],
 ) -> None:
@@ -140,7 +140,7 @@ def _announce(
                 "client_id": demo.client.client_id,
                 "client_secret": demo.client_secret,
                 "webhook_secret": demo.client.webhook_secret,
-                "clients_table": clients_table,
+                "clients_table": stack.physical["ClientsTable"],
                 "usage_plans": plan_ids,
             },
             indent=2,
@@ -151,6 +151,8 @@ def _announce(
         "private, link-local and metadata addresses stay refused",
         flush=True,
     )
+    queues = ", ".join(mapping.queue_name for mapping in stack.queue_events)
+    print(f"event buses: {', '.join(stack.event_buses)}; queues: {queues} (at {endpoint})", flush=True)
     print(
         f"demo client: id={demo.client.client_id} secret={demo.client_secret} "
         f"(saved in {state}; `geoexport token` prints a bearer token)",

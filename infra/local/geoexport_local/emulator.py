@@ -31,6 +31,7 @@ def start_moto(host: str, port: int) -> Any:
     for name in ("werkzeug", "moto"):
         logging.getLogger(name).setLevel(os.environ.get("GEOEXPORT_EMULATOR_LOG_LEVEL", "CRITICAL"))
     serialise_dynamodb_writes()
+    snapshot_only_touched_partitions()
     default_user_config["stepfunctions"]["execute_state_machine"] = True
     default_user_config["lambda"]["use_docker"] = False
     os.environ["MOTO_PORT"] = str(port)  # where moto's ASL interpreter sends its Lambda invokes
@@ -57,6 +58,59 @@ def serialise_dynamodb_writes() -> None:
 
         setattr(DynamoDBBackend, name, locked)
     DynamoDBBackend._geoexport_serialised = True  # type: ignore[attr-defined]
+
+
+_touched = threading.local()
+
+
+def snapshot_only_touched_partitions() -> None:
+    """moto backs up every table a transaction names with a deep copy of the whole table (to roll back),
+    so each TransactWriteItems costs O(table) and loading features got quadratically slower (a 100-feature
+    batch passed the 29 s API timeout after a few hundred features). The backup now deep-copies only the
+    partitions the transaction's keys are in and shares the rest, which the transaction does not touch:
+    the same rollback, in O(partition)."""
+    from collections import defaultdict
+
+    from moto.dynamodb import models
+    from moto.dynamodb.models import DynamoDBBackend, DynamoType, Table
+
+    if getattr(DynamoDBBackend, "_geoexport_snapshots", False):
+        return
+    real = models.copy
+
+    class _Copy:
+        copy = staticmethod(real.copy)
+
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            hashes = getattr(_touched, "partitions", {}).get(getattr(value, "name", None))
+            if not isinstance(value, Table) or hashes is None:
+                return real.deepcopy(value, memo)
+            clone = real.copy(value)
+            clone.items = defaultdict(dict, value.items)
+            for key in hashes & set(value.items):
+                clone.items[key] = real.deepcopy(value.items[key])
+            return clone
+
+    models.copy = _Copy  # type: ignore[assignment]
+    original = DynamoDBBackend.transact_write_items
+
+    def transact(self: Any, transact_items: list[dict[str, Any]]) -> Any:
+        partitions: dict[str, set[Any]] = defaultdict(set)
+        for entry in transact_items:
+            operation = next(iter(entry.values()))
+            table = self.tables.get(operation.get("TableName"))
+            attributes = operation.get("Key") or operation.get("Item") or {}
+            if table is not None and table.hash_key_attr in attributes:
+                partitions[table.name].add(DynamoType(attributes[table.hash_key_attr]))
+        _touched.partitions = partitions
+        try:
+            return original(self, transact_items)
+        finally:
+            _touched.partitions = {}
+
+    DynamoDBBackend.transact_write_items = transact  # type: ignore[method-assign]
+    DynamoDBBackend._geoexport_snapshots = True  # type: ignore[attr-defined]
 
 
 def dispatch_lambda_to(host: FunctionHost) -> None:

@@ -287,11 +287,14 @@ class FeatureIndex:
         return set(self._query(f"O#{owner}", None))
 
     def near(self, owner: str, box: spatial.Bounds) -> set[str]:
-        """Candidates whose indexed cells meet ``box`` (a superset: filter exactly afterwards)."""
-        found: set[str] = set()
-        for pk, prefix in spatial.query_plan(owner, box):
-            found |= {sk.split("#", 2)[2] for sk in self._query(pk, prefix)}
-        return found
+        """Candidates whose indexed cells meet ``box`` (a superset: filter exactly afterwards). The
+        partitions are read in parallel (a world-wide box is one query per level-1 cell)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        plan = spatial.query_plan(owner, box)
+        with ThreadPoolExecutor(min(8, max(1, len(plan)))) as pool:
+            pages = list(pool.map(lambda step: self._query(*step), plan))
+        return {sk.split("#", 2)[2] for page in pages for sk in page}
 
 
 class RequestRepository:

@@ -18,6 +18,7 @@ from geoexport.errors import (
     GeoexportError,
     InvalidRequest,
     NotFound,
+    PayloadTooLarge,
     PreconditionFailed,
     UnprocessableRequest,
 )
@@ -166,6 +167,7 @@ class FeatureService:
             createdAt=now,
             updatedAt=now,
         )
+        _check_size(feature)
         etag = etag_of(feature)
         if self._index:
             self._index.put(owner, base, feature.geometry)
@@ -266,6 +268,7 @@ class FeatureService:
                 "updatedAt": now,
             }
         )
+        _check_size(feature)
         new_etag = etag_of(feature)
         index = self._index if feature.geometry != head.geometry else None  # only a move touches it
         if index:
@@ -359,6 +362,19 @@ class FeatureService:
                     more = start + position + 1 < len(bases)
                     return items, _encode_token(base) if more else None
         return items, None
+
+
+#: A feature is one DynamoDB item (at most 400 KB with its keys); larger ones are refused up front.
+MAX_FEATURE_BYTES = 350_000
+
+
+def _check_size(feature: Feature) -> None:
+    size = len(feature.model_dump_json().encode())
+    if size > MAX_FEATURE_BYTES:
+        raise PayloadTooLarge(
+            f"the feature is {size} bytes; at most {MAX_FEATURE_BYTES} are kept per feature",
+            [FieldProblem("geometry", "simplify the geometry (or split the feature) to fit")],
+        )
 
 
 def _encode_token(base: str) -> str:

@@ -110,10 +110,14 @@ def index_keys(owner: str, base: str, geometry: dict[str, Any]) -> list[tuple[st
     return [(f"G#{owner}#{cell[0]}", f"{level}#{cell}#{base}") for cell in cells]
 
 
-def query_plan(owner: str, box: Bounds) -> list[tuple[str, str]]:
-    """(partition key, sort-key prefix) pairs to read for a bbox."""
-    plan = []
+def query_plan(owner: str, box: Bounds) -> list[tuple[str, str | None]]:
+    """(partition key, sort-key prefix or None for the whole partition) pairs to read for a bbox.
+
+    A partition the box covers, or one where every level would be read whole anyway, is one query."""
+    plan: list[tuple[str, str | None]] = []
     for partition in cover(box, 1):
+        pk = f"G#{owner}#{partition}"
+        pairs: list[tuple[str, str | None]] = []
         for level in range(1, MAX_LEVEL + 1):
             cells = (
                 [c for c in cover(box, level) if c.startswith(partition)]
@@ -121,9 +125,14 @@ def query_plan(owner: str, box: Bounds) -> list[tuple[str, str]]:
                 else []
             )
             if cells and len(cells) <= MAX_QUERY_CELLS:
-                plan += [(f"G#{owner}#{partition}", f"{level}#{cell}") for cell in cells]
+                pairs += [(pk, f"{level}#{cell}") for cell in cells]
             else:
-                plan.append((f"G#{owner}#{partition}", f"{level}#"))
+                pairs.append((pk, f"{level}#"))
+        # Level 1 of a partition is its one cell; a level read whole needs no prefix either.
+        whole = all(
+            prefix is not None and (prefix.endswith("#") or prefix == f"1#{partition}") for _, prefix in pairs
+        )
+        plan += [(pk, None)] if whole else pairs
     return plan
 
 

@@ -28,7 +28,8 @@ FINAL_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.
 
 
 class Domain(StrEnum):
-    RASTER = "RASTER"
+    RASTER = "RASTER"  # a catalog record's raster, tiled (GPKG) or as a COG (GTiff)
+    VECTOR = "VECTOR"  # the caller's features of the feature repository, as GeoPackage vector layers
 
 
 class WebhookEvent(StrEnum):
@@ -70,7 +71,7 @@ class CreateExportTaskRequest(BaseModel):
     """Body of ``POST /export-tasks`` (seed 001)."""
 
     model_config = ConfigDict(extra="forbid")
-    catalogRecordID: UUID
+    catalogRecordID: UUID | None = Field(None, description="RASTER: the record to export (VECTOR has none)")
     domain: Domain
     # Any AoI form (see AoiInput); stored as a FeatureCollection once normalised. Absent: the record's
     # whole footprint (CLC+'s get_product_europe).
@@ -211,7 +212,7 @@ class ExportTask(BaseModel):
     id: UUID
     status: TaskStatus
     progress: int
-    catalogRecordID: UUID
+    catalogRecordID: UUID | None = None
     domain: Domain
     ROI: dict[str, Any]  # the request's FeatureCollection as sent (absent members stay absent)
     artifactCRS: str

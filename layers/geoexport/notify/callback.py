@@ -28,7 +28,7 @@ def v1_body(task: ExportTask) -> dict[str, Any]:
         "links": {"dataURI": data.url if data else None, "metadataURI": meta.url if meta else None},
         "expirationTime": dumped["expiredAt"],
         "fileSize": data.size if data else 0,
-        "recordCatalogId": str(task.catalogRecordID),
+        "recordCatalogId": str(task.catalogRecordID) if task.catalogRecordID else None,
         "description": task.description,
         "roi": task.ROI,
         "jobId": str(task.id),

@@ -14,7 +14,8 @@ from shapely.geometry.base import BaseGeometry
 from geoexport.errors import UnprocessableRequest
 from geoexport.geometry import grid
 from geoexport.models.catalog import CatalogRecord
-from geoexport.models.tasks import ExportFormat, TaskRecord
+from geoexport.models.tasks import Domain, ExportFormat, TaskRecord
+from geoexport.pipeline import vector
 from geoexport.pipeline.plan import ExportPlan, LevelPlan, plan_key
 from geoexport.raster.source import describe, gdal_env, gdal_path
 
@@ -103,10 +104,27 @@ class CatalogStore(Protocol):
 
 
 def run(
-    task_id: str, tasks: TaskStore, catalog: CatalogStore, scratch: Store, gdal_options: dict[str, str]
+    task_id: str,
+    tasks: TaskStore,
+    catalog: CatalogStore,
+    scratch: Store,
+    gdal_options: dict[str, str],
+    features: vector.FeatureSource | None = None,
 ) -> dict[str, Any]:
-    """Mark the task running, check the source opens, write the plan; returns the plan's key."""
+    """Mark the task running, check the source opens, write the plan; returns the plan's key.
+
+    VECTOR: select the owner's features in the AoI and clip them (written to scratch beside the plan)."""
     task = tasks.start(task_id)
+    if task.request.domain is Domain.VECTOR:
+        if features is None:
+            raise UnprocessableRequest("this deployment has no feature repository")
+        selected = vector.select(task, features)
+        plan = vector.build_vector_plan(task, selected)
+        scratch.put_json(vector.features_key(task_id), {"type": "FeatureCollection", "features": selected})
+        scratch.put_json(plan_key(task_id), plan.model_dump(mode="json"))
+        tasks.report_progress(task_id, 10)
+        return {"taskId": task_id, "planKey": plan_key(task_id)}
+    assert task.request.catalogRecordID is not None, "RASTER tasks name their record"
     record = catalog.get(task.request.catalogRecordID)
     with gdal_env(gdal_options):
         describe(gdal_path(record.source.uri))  # fails fast (SourceUnreadable) if the header is broken

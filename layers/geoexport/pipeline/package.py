@@ -21,6 +21,7 @@ from geoexport.packaging.bundle import pack
 from geoexport.packaging.gpkg import GeoPackageTiles
 from geoexport.packaging.metadata import build_metadata, cog_details, gpkg_details, sha256_file
 from geoexport.packaging.stac import build_item, media_type
+from geoexport.pipeline import vector
 from geoexport.pipeline.plan import ExportPlan, scratch_prefix
 from geoexport.raster.cog import render_cog
 from geoexport.raster.render import Level, RenderStats, inspect_bands, render
@@ -97,6 +98,14 @@ def _gtiff(plan: ExportPlan, workdir: Path, gdal_options: dict[str, str]) -> Pro
     return Produced(files, cog_details(plan, result))
 
 
+def _vector(plan: ExportPlan, workdir: Path, scratch: Store, part_bytes: int) -> Produced:
+    assert plan.featuresKey, "a VECTOR plan names its features"
+    features = vector.reproject(scratch.get_json(plan.featuresKey)["features"], plan.crs)
+    paths = vector.write_parts(features, plan.crs, part_bytes, workdir, plan.fileStem)
+    counts = {layer.name: len(layer.features) for layer in vector.layers_of(features)}
+    return Produced([("GPKG", path) for path in paths], vector.vector_details(plan, paths, counts))
+
+
 def run(
     task_id: str,
     plan_key: str,
@@ -106,6 +115,7 @@ def run(
     gdal_options: dict[str, str],
     now: Callable[[], datetime],
     retention_days: int = 14,
+    vector_part_bytes: int = 100 * 1024**2,
 ) -> dict[str, Any]:
     plan = ExportPlan.model_validate(scratch.get_json(plan_key))
     low, high = PACKAGE_PROGRESS
@@ -119,11 +129,12 @@ def run(
 
     with tempfile.TemporaryDirectory(prefix="geoexport-") as tmp:
         workdir = Path(tmp)
-        produced = (
-            _gtiff(plan, workdir, gdal_options)
-            if plan.format == "GTiff"
-            else _gpkg(plan, workdir, threads, gdal_options, on_progress)
-        )
+        if plan.format == "VECTOR":
+            produced = _vector(plan, workdir, scratch, vector_part_bytes)
+        elif plan.format == "GTiff":
+            produced = _gtiff(plan, workdir, gdal_options)
+        else:
+            produced = _gpkg(plan, workdir, threads, gdal_options, on_progress)
         kinds = {path.name: kind for kind, path in produced.files}
         delivered = pack(
             [path for _, path in produced.files], plan.packer, plan.maxPartSize, workdir, plan.fileStem

@@ -30,11 +30,13 @@ class ExportPlan(BaseModel):
     description: str
     roi: dict[str, Any]
     createdAt: datetime
-    format: str = "GPKG"  # GPKG (tiled, WorldCRS84Quad) or GTiff (COG in ``crs``)
+    format: str = "GPKG"  # GPKG (tiled, WorldCRS84Quad), GTiff (COG in ``crs``) or VECTOR (GPKG layers)
     crs: str = "4326"
     resolutionDeg: float = 0.0  # GTiff: the finest resolution asked for
     packer: str = "none"
     maxPartSize: int | None = None
+    featuresKey: str | None = None  # VECTOR: the clipped features (GeoJSON, EPSG:4326) in scratch
+    filters: dict[str, Any] = {}  # VECTOR: model / entityType asked for
 
     @property
     def plan_key(self) -> str:

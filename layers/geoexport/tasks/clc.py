@@ -94,34 +94,39 @@ STATES: dict[TaskStatus, OrderState] = {
 
 
 class ClcFacade:
-    def __init__(self, exports: Exports, records: Records, raster_product: str, crs: str = "3035") -> None:
+    def __init__(
+        self,
+        exports: Exports,
+        records: Records,
+        raster_product: str,
+        crs: str = "3035",
+        vector_model: str = "",
+    ) -> None:
         self._exports = exports
         self._records = records
         self._raster_product = raster_product
         self._crs = crs
+        self._vector_model = vector_model
 
-    def _record(self, product_type: ProductType) -> CatalogRecord:
-        if product_type is ProductType.VECTOR:
-            raise UnprocessableRequest(
-                "vector products are not offered yet",
-                [FieldProblem("product_type", "only Raster is available (vector exports are not built yet)")],
-            )
+    def _record(self) -> CatalogRecord:
         for record in self._records.list():
             if record.name == self._raster_product:
                 return record
         raise NotFound(f"the raster product {self._raster_product!r} is not in the catalog")
 
     def _order(self, product_type: ProductType, aoi: Any, user_id: str, owner: str) -> OrderAnswer:
-        record = self._record(product_type)
         fields: dict[str, Any] = {
-            "catalogRecordID": record.id,
-            "domain": Domain.RASTER,
             "ROI": aoi,
-            "format": ExportFormat.GTIFF,
             "packer": Packer.ZIP,
             "description": f"CLC+ {product_type.value} order",
             "keywords": {"user_id": user_id, "clc": True},
         }
+        if product_type is ProductType.VECTOR:  # the caller's features (of the configured model), GPKG layers
+            fields.update(domain=Domain.VECTOR, format=ExportFormat.GPKG)
+            if self._vector_model:
+                fields["parameters"] = {"model": self._vector_model}
+        else:
+            fields.update(domain=Domain.RASTER, format=ExportFormat.GTIFF, catalogRecordID=self._record().id)
         if not isinstance(aoi, CountryAoi):
             fields["artifactCRS"] = self._crs  # national products keep their national projection
         where = "country" if isinstance(aoi, CountryAoi) else "aoi"

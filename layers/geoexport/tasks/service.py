@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from geoexport.errors import (
     Conflict,
     FieldProblem,
+    InvalidRequest,
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
@@ -27,6 +28,7 @@ from geoexport.models.tasks import (
     Artifact,
     CreateExportTaskRequest,
     DedupeMatch,
+    Domain,
     ExportFormat,
     ExportTask,
     Packer,
@@ -172,6 +174,45 @@ def check_output(request: CreateExportTaskRequest, crs_problem: Callable[[str], 
         raise UnprocessableRequest("the requested output cannot be made", problems)
 
 
+WORLD = {"type": "Polygon", "coordinates": [[[-180, -90], [180, -90], [180, 90], [-180, 90], [-180, -90]]]}
+
+
+def vector_defaults(
+    request: CreateExportTaskRequest,
+    crs_problem: Callable[[str], str | None],
+    national_crs: str | None = None,
+) -> CreateExportTaskRequest:
+    """A VECTOR export: the caller's features (optionally of one model / entity type) in the AoI (default:
+    the whole globe), as GeoPackage vector layers in any EPSG code (a country AoI without an explicit
+    artifactCRS: the national projection)."""
+    problems: list[FieldProblem] = []
+    if request.catalogRecordID is not None:
+        problems.append(FieldProblem("catalogRecordID", "not used for domain VECTOR (it exports features)"))
+    if request.format is not ExportFormat.GPKG:
+        problems.append(FieldProblem("format", "VECTOR exports are GeoPackages (GPKG)"))
+    model = request.parameters.get("model")
+    if model is not None and not (isinstance(model, str) and 0 < len(model) <= 64):
+        problems.append(FieldProblem("parameters.model", "a model name"))
+    entity = request.parameters.get("entityType")
+    if entity is not None and entity not in ("COLLECTION", "DATA", "DATASET"):
+        problems.append(FieldProblem("parameters.entityType", "one of COLLECTION, DATA, DATASET"))
+    crs = request.artifactCRS.removeprefix("EPSG:")
+    if national_crs and "artifactCRS" not in request.model_fields_set:
+        crs = national_crs
+    if crs != "4326" and (problem := crs_problem(crs)):
+        problems.append(FieldProblem("artifactCRS", problem))
+    if request.maxPartSize is not None and request.packer is not Packer.ZIP:
+        problems.append(FieldProblem("maxPartSize", "only the zip packer splits into parts"))
+    if problems:
+        raise UnprocessableRequest("the VECTOR export cannot be made as asked", problems)
+    roi = request.ROI
+    if roi is None:
+        roi = RoiFeatureCollection.model_validate(
+            {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": WORLD}]}
+        )
+    return request.model_copy(update={"ROI": roi, "artifactCRS": crs})
+
+
 def check_against_record(request: CreateExportTaskRequest, record: CatalogRecord) -> None:
     """Refuse, before anything starts, an ROI the record cannot serve; every problem is listed."""
     problems: list[FieldProblem] = []
@@ -231,9 +272,9 @@ class TaskService:
     # -- create ------------------------------------------------------------------------------------------
     def prepare(
         self, request: CreateExportTaskRequest
-    ) -> tuple[CreateExportTaskRequest, CatalogRecord, list[str]]:
-        """The request with every default filled in and its AoI normalised, its record, and notes on
-        what was repaired or chosen (shown on the task)."""
+    ) -> tuple[CreateExportTaskRequest, CatalogRecord | None, list[str]]:
+        """The request with every default filled in and its AoI normalised, its record (None for VECTOR:
+        the feature repository is the source), and notes on what was repaired or chosen (on the task)."""
         notes: list[str] = []
         national: str | None = None
         if request.ROI is not None:
@@ -250,6 +291,13 @@ class TaskService:
                         "ROI", f"{count} vertices (limit {self._limits.max_roi_vertices}); simplify it"
                     )
                 ],
+            )
+        if request.domain is Domain.VECTOR:
+            return vector_defaults(request, self._geometry.crs_problem, national), None, notes
+        if request.catalogRecordID is None:
+            raise InvalidRequest(
+                "a RASTER export names its catalog record",
+                [FieldProblem("catalogRecordID", "required for domain RASTER")],
             )
         record = self._catalog.get(request.catalogRecordID)
         request = with_defaults(request, record, national)
@@ -276,6 +324,10 @@ class TaskService:
 
     def dry_run(self, request: CreateExportTaskRequest) -> DryRun:
         request, record, _ = self.prepare(request)
+        if record is None:
+            raise UnprocessableRequest(
+                "dry runs estimate raster tiles", [FieldProblem("domain", "dry runs are for RASTER exports")]
+            )
         result = self._bounded(estimate(request, record))
         free = self.free_bytes()
         return DryRun(
@@ -292,6 +344,8 @@ class TaskService:
         self, request: CreateExportTaskRequest, owner: str = "anonymous", api: Literal["v2", "v1"] = "v2"
     ) -> CreateOutcome:
         request, record, notes = self.prepare(request)
+        if record is None:
+            return self._create_vector(request, owner, api, notes)
         fingerprint = dedupe.fingerprint(request, f"{record.productVersion}|{owner}")
         scope = dedupe.scope(request, f"{record.productVersion}|{owner}")
         result: Estimate | None = None
@@ -313,22 +367,16 @@ class TaskService:
                         if answer is not None:
                             return answer
             result = result or self._bounded(estimate(request, record))
-            now = self._clock()
-            task = TaskRecord(
-                id=self._new_id(),
-                status=TaskStatus.PENDING,
-                progress=0,
-                request=request,
-                createdAt=now,
-                updatedAt=now,
-                owner=owner,
-                api=api,
+            task = self._new_task(
+                request,
+                owner,
+                api,
+                notes,
                 fingerprint=fingerprint,
                 scope=scope,
                 estimatedSize=result.bytes,
                 estimatedTime=result.seconds,
                 reservedBytes=result.bytes,
-                notes=notes,
             )
             try:
                 self._tasks.create(task, quota=self._limits.storage_quota_bytes, replace_claim_of=claimed)
@@ -337,6 +385,38 @@ class TaskService:
             self._start(task)
             return CreateOutcome(self.view(self._tasks.get(task.id)), created=True)
         raise ServiceUnavailable("too many identical requests at once; try again")
+
+    def _new_task(
+        self,
+        request: CreateExportTaskRequest,
+        owner: str,
+        api: Literal["v2", "v1"],
+        notes: list[str],
+        **extra: Any,
+    ) -> TaskRecord:
+        now = self._clock()
+        return TaskRecord(
+            id=self._new_id(),
+            status=TaskStatus.PENDING,
+            progress=0,
+            request=request,
+            createdAt=now,
+            updatedAt=now,
+            owner=owner,
+            api=api,
+            notes=notes,
+            **extra,
+        )
+
+    def _create_vector(
+        self, request: CreateExportTaskRequest, owner: str, api: Literal["v2", "v1"], notes: list[str]
+    ) -> CreateOutcome:
+        """Features change any time, so a vector export is never answered by an earlier one (no dedupe);
+        its size is known only once written (nothing reserved ahead, the quota counts it on upload)."""
+        task = self._new_task(request, owner, api, notes)
+        self._tasks.create(task, quota=self._limits.storage_quota_bytes, replace_claim_of=None)
+        self._start(task)
+        return CreateOutcome(self.view(self._tasks.get(task.id)), created=True)
 
     def _start(self, task: TaskRecord) -> None:
         try:

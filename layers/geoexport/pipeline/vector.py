@@ -1,0 +1,293 @@
+"""VECTOR exports: the caller's features meeting the AoI, clipped to it, as GeoPackage vector layers.
+
+Clip selects (the feature index, then an exact shapely test) and clips in EPSG:4326; Package reprojects with
+GDAL (rasterio) and writes one layer per model with pyogrio, splitting into several GeoPackages when one
+would be larger than the configured size (as CLC+ delivers its vector products).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import shapely
+from shapely.geometry import mapping, shape
+from shapely.geometry.base import BaseGeometry
+
+from geoexport.errors import UnprocessableRequest
+from geoexport.features.feature import Feature
+from geoexport.models.tasks import TaskRecord
+from geoexport.pipeline.plan import ExportPlan, scratch_prefix
+
+#: The fields every layer has before the model's properties.
+BASE_FIELDS = ("urn", "featureId", "entityType", "version")
+
+
+class FeatureSource(Protocol):
+    def list(
+        self,
+        owner: str,
+        bbox: tuple[float, float, float, float] | None,
+        model: str | None,
+        entity_type: str | None,
+        limit: int,
+        next_token: str | None,
+    ) -> tuple[list[Feature], str | None]: ...
+
+
+def features_key(task_id: str) -> str:
+    return f"{scratch_prefix(task_id)}features.json"
+
+
+def _dimension_parts(geometry: BaseGeometry, dimension: int) -> BaseGeometry | None:
+    """The parts of a clip result with the source's dimension (a polygon touching the AoI edge leaves a
+    line or point behind; that is not part of the export)."""
+    parts = [
+        g for g in shapely.get_parts(geometry) if shapely.get_dimensions(g) == dimension and not g.is_empty
+    ]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else shapely.union_all(parts)
+
+
+def clip_feature(feature: Feature, aoi: BaseGeometry) -> BaseGeometry | None:
+    """The feature's geometry inside the AoI (None when it only touches it or lies outside)."""
+    if feature.geometry is None:
+        return None
+    geometry = shapely.make_valid(shape(feature.geometry))
+    if not aoi.intersects(geometry):
+        return None
+    if aoi.contains(geometry):
+        return geometry
+    dimension = int(shapely.get_dimensions(geometry))
+    if geometry.geom_type == "GeometryCollection":
+        return None if (clipped := geometry.intersection(aoi)).is_empty else clipped
+    return _dimension_parts(geometry.intersection(aoi), dimension)
+
+
+def select(task: TaskRecord, source: FeatureSource) -> list[dict[str, Any]]:
+    """The task owner's features (of the asked model / entity type) clipped to the AoI, as GeoJSON."""
+    aoi = shapely.union_all([shape(f.geometry_mapping()) for f in task.roi.features])
+    shapely.prepare(aoi)
+    model = task.request.parameters.get("model")
+    entity = task.request.parameters.get("entityType")
+    box = tuple(float(v) for v in aoi.bounds)
+    selected: list[dict[str, Any]] = []
+    token: str | None = None
+    while True:
+        page, token = source.list(task.owner, box, model, entity, 500, token)  # type: ignore[arg-type]
+        for feature in page:
+            clipped = clip_feature(feature, aoi)
+            if clipped is None:
+                continue
+            selected.append(
+                {
+                    "type": "Feature",
+                    "geometry": mapping(clipped),
+                    "properties": {
+                        "urn": feature.urn,
+                        "featureId": feature.id,
+                        "entityType": feature.entityType.value,
+                        "version": feature.version,
+                        "model": feature.model,
+                        "properties": feature.properties,
+                    },
+                }
+            )
+        if token is None:
+            return selected
+
+
+def build_vector_plan(task: TaskRecord, features: list[dict[str, Any]]) -> ExportPlan:
+    if not features:
+        raise UnprocessableRequest("no feature of yours meets the ROI (with the asked model and entityType)")
+    aoi = shapely.union_all([shape(f.geometry_mapping()) for f in task.roi.features])
+    exported = shapely.union_all([shape(f["geometry"]) for f in features]).envelope.intersection(aoi.envelope)
+    params = task.request.parameters
+    label = "_".join(str(params[k]) for k in ("model", "entityType") if params.get(k)) or "features"
+    stem = re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_")
+    return ExportPlan(
+        taskId=str(task.id),
+        recordId="features",
+        recordName="feature repository",
+        productVersion="",
+        sourceUri="",
+        sourceResolutionDeg=0.0,
+        fileStem=f"{stem}_epsg{task.request.artifactCRS}_{task.createdAt:%Y_%m_%d}_{str(task.id)[:8]}",
+        maxZoom=0,
+        levels=[],
+        footprint=mapping(exported if not exported.is_empty else aoi.envelope),
+        bounds=list(exported.bounds if not exported.is_empty else aoi.bounds),
+        description=task.request.description,
+        roi=task.roi.model_dump(mode="json", exclude_none=True),
+        createdAt=task.createdAt,
+        format="VECTOR",
+        crs=task.request.artifactCRS,
+        packer=task.request.packer.value,
+        maxPartSize=task.request.maxPartSize,
+        featuresKey=features_key(str(task.id)),
+        filters={k: params[k] for k in ("model", "entityType") if params.get(k)},
+    )
+
+
+# ---------------------------------------------------------------------------------------------- writing
+
+
+@dataclass
+class Layer:
+    name: str  # the model
+    features: list[dict[str, Any]]
+
+
+def layer_name(model: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]+", "_", model) or "features"
+
+
+def layers_of(features: Iterable[dict[str, Any]]) -> list[Layer]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for feature in features:
+        grouped.setdefault(str(feature["properties"]["model"]), []).append(feature)
+    return [Layer(layer_name(model), items) for model, items in sorted(grouped.items())]
+
+
+_MULTI = {0: "MultiPoint", 1: "MultiLineString", 2: "MultiPolygon"}
+
+
+def _column(values: list[Any]) -> tuple[np.ndarray[Any, Any], str]:
+    """One attribute column: integers, reals, booleans or text (lists and objects as JSON text)."""
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, bool) for v in present):
+        return np.array([None if v is None else int(v) for v in values], dtype=object), "bool"
+    if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        if all(v is not None for v in values):
+            return np.array(values, dtype=np.int64), "int"
+        return np.array([float("nan") if v is None else float(v) for v in values]), "real"
+    if present and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+        return np.array([float("nan") if v is None else float(v) for v in values]), "real"
+    text = [None if v is None else v if isinstance(v, str) else json.dumps(v) for v in values]
+    return np.array(text, dtype=object), "text"
+
+
+def write_layers(path: Path, layers: list[Layer], crs: str) -> dict[str, int]:
+    """Write ``layers`` (geometries already in ``crs``) into one GeoPackage; feature count per layer."""
+    from pyogrio.raw import write
+
+    counts: dict[str, int] = {}
+    for index, layer in enumerate(layers):
+        geometries = [shape(f["geometry"]) for f in layer.features]
+        dimensions = {int(shapely.get_dimensions(g)) for g in geometries}
+        kinds = {g.geom_type for g in geometries}
+        if len(dimensions) == 1 and "GeometryCollection" not in kinds:
+            geometry_type = _MULTI[dimensions.pop()]  # one type per layer: promote to Multi*
+            geometries = [_as_multi(g) for g in geometries]
+        else:
+            geometry_type = "Unknown"
+        wkb = np.array(shapely.to_wkb(geometries), dtype=object)
+        properties = [f["properties"] for f in layer.features]
+        model_keys = sorted({k for p in properties for k in p["properties"]} - set(BASE_FIELDS))
+        columns = [[p[k] for p in properties] for k in BASE_FIELDS]
+        columns += [[p["properties"].get(k) for p in properties] for k in model_keys]
+        arrays = [_column(values)[0] for values in columns]
+        write(
+            str(path),
+            wkb,
+            arrays,
+            fields=[*BASE_FIELDS, *model_keys],
+            geometry_type=geometry_type,
+            crs=f"EPSG:{crs}",
+            layer=layer.name,
+            driver="GPKG",
+            append=index > 0,
+        )
+        counts[layer.name] = len(layer.features)
+    return counts
+
+
+def _as_multi(geometry: BaseGeometry) -> BaseGeometry:
+    if geometry.geom_type.startswith("Multi"):
+        return geometry
+    return {
+        "Point": shapely.MultiPoint,
+        "LineString": shapely.MultiLineString,
+        "Polygon": shapely.MultiPolygon,
+    }[geometry.geom_type]([geometry])
+
+
+def reproject(features: list[dict[str, Any]], crs: str) -> list[dict[str, Any]]:
+    """EPSG:4326 -> ``crs`` with GDAL (rasterio's); nothing to do for 4326."""
+    if crs == "4326" or not features:
+        return features
+    from rasterio.warp import transform_geom
+
+    moved = transform_geom("EPSG:4326", f"EPSG:{crs}", [f["geometry"] for f in features])
+    return [{**f, "geometry": dict(g)} for f, g in zip(features, moved, strict=True)]
+
+
+def write_parts(features: list[dict[str, Any]], crs: str, limit: int, workdir: Path, stem: str) -> list[Path]:
+    """One GeoPackage, or (when it would exceed ``limit`` bytes) as few parts as fit, each <= ``limit``
+    unless one feature alone is larger. Features stay whole and keep their layer; parts are numbered."""
+    whole = workdir / f"{stem}.gpkg"
+    write_layers(whole, layers_of(features), crs)
+    if whole.stat().st_size <= limit or len(features) == 1:
+        return [whole]
+    count = math.ceil(whole.stat().st_size / limit)
+    whole.unlink()
+    chunks = _split(features, math.ceil(len(features) / count))
+    parts: list[list[dict[str, Any]]] = []
+    pending = list(chunks)
+    scratch = workdir / f"{stem}.probe.gpkg"
+    while pending:  # halve any chunk that does not fit
+        chunk = pending.pop(0)
+        write_layers(scratch, layers_of(chunk), crs)
+        size = scratch.stat().st_size
+        scratch.unlink()
+        if size > limit and len(chunk) > 1:
+            pending[:0] = _split(chunk, math.ceil(len(chunk) / 2))
+            continue
+        parts.append(chunk)
+    merged = _merge_small(parts, limit, crs, scratch)
+    paths = []
+    for number, chunk in enumerate(merged, start=1):
+        path = workdir / f"{stem}_part{number:02d}.gpkg"
+        write_layers(path, layers_of(chunk), crs)
+        paths.append(path)
+    return paths
+
+
+def _split(features: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
+    return [features[i : i + size] for i in range(0, len(features), max(1, size))]
+
+
+def _merge_small(
+    parts: list[list[dict[str, Any]]], limit: int, crs: str, scratch: Path
+) -> list[list[dict[str, Any]]]:
+    """Join neighbouring parts while the joined GeoPackage still fits (halving overshoots)."""
+    merged: list[list[dict[str, Any]]] = []
+    for part in parts:
+        if merged:
+            candidate = merged[-1] + part
+            write_layers(scratch, layers_of(candidate), crs)
+            fits = scratch.stat().st_size <= limit
+            scratch.unlink()
+            if fits:
+                merged[-1] = candidate
+                continue
+        merged.append(part)
+    return merged
+
+
+def vector_details(plan: ExportPlan, paths: list[Path], counts: dict[str, int]) -> dict[str, Any]:
+    return {
+        "format": "GPKG",
+        "domain": "VECTOR",
+        "crs": f"EPSG:{plan.crs}",
+        "filters": plan.filters,
+        "layers": counts,
+        "parts": len(paths),
+    }
