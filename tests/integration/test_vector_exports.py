@@ -5,6 +5,7 @@ pyogrio and compared with a brute-force shapely clip; split into parts above the
 from __future__ import annotations
 
 import json
+import sqlite3
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -189,6 +190,8 @@ def test_features_clipped_to_the_aoi_in_3035_one_layer_per_model(
     gpkgs = [p for name, p in files.items() if name.endswith(".gpkg")]
     assert len(gpkgs) == 1 and {a.type.value for a in view.artifacts} == {"GPKG", "METADATA", "STAC"}
     validate_gpkg(gpkgs[0])
+    with sqlite3.connect(gpkgs[0]) as db:  # GeoPackage 1.2, for readers with an older GDAL
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 10200
     layers = read_layers(gpkgs)
     for model in ("city", "country", "parcel"):
         expected = brute_force(features, model)

@@ -204,6 +204,8 @@ def write_layers(path: Path, layers: list[Layer], crs: str) -> dict[str, int]:
             layer=layer.name,
             driver="GPKG",
             append=index > 0,
+            # GeoPackage 1.2: read without warnings by GDAL/QGIS releases still in service (1.4 is not).
+            dataset_options={} if index else {"VERSION": "1.2"},
         )
         counts[layer.name] = len(layer.features)
     return counts
