@@ -81,7 +81,8 @@ def select(task: TaskRecord, source: FeatureSource) -> list[dict[str, Any]]:
     selected: list[dict[str, Any]] = []
     token: str | None = None
     while True:
-        page, token = source.list(task.owner, box, model, entity, 500, token)  # type: ignore[arg-type]
+        # Large pages: each page reads the index for the whole box again.
+        page, token = source.list(task.owner, box, model, entity, 5000, token)  # type: ignore[arg-type]
         for feature in page:
             clipped = clip_feature(feature, aoi)
             if clipped is None:
@@ -108,7 +109,8 @@ def build_vector_plan(task: TaskRecord, features: list[dict[str, Any]]) -> Expor
     if not features:
         raise UnprocessableRequest("no feature of yours meets the ROI (with the asked model and entityType)")
     aoi = shapely.union_all([shape(f.geometry_mapping()) for f in task.roi.features])
-    exported = shapely.union_all([shape(f["geometry"]) for f in features]).envelope.intersection(aoi.envelope)
+    extent = shapely.box(*shapely.total_bounds([shape(f["geometry"]) for f in features]))
+    exported = extent.intersection(aoi.envelope)  # what the files cover (a box: no union of everything)
     params = task.request.parameters
     label = "_".join(str(params[k]) for k in ("model", "entityType") if params.get(k)) or "features"
     stem = re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_")
