@@ -126,6 +126,12 @@ def test_files_are_uploaded_verified_referenced_and_deleted(service: Service) ->
         assert status == 400, answer
         assert answer["errors"][0]["field"] == field, answer
 
+    # The upload URL is still valid after the file is stored: other bytes through it are caught too.
+    assert put(created["uploads"][0]["url"], b"replaced") == 200
+    overwritten = until(service, urn.rsplit(":V", 1)[0], "ERROR")["files"][0]
+    assert overwritten["state"] == "ERROR" and "the upload has 8 bytes" in overwritten["error"]
+    assert s3.list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount") == 0
+
     # Delete removes the stored objects too.
     base = urn.rsplit(":V", 1)[0]
     etag = service.request("GET", f"/features/{base}")[2]["ETag"]

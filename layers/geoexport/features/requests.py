@@ -216,9 +216,7 @@ class FeatureRequests:
             if isinstance(error, TransientError):
                 self._step(record, RequestState.ERROR, errors=[{"field": "", "reason": error.message}])
                 raise
-            errors = [{"field": p.field, "reason": p.reason} for p in error.problems] or [
-                {"field": "feature", "reason": error.message}
-            ]
+            errors = [p.as_dict() for p in error.problems or [FieldProblem("feature", error.message)]]
             return self._step(record, RequestState.DENIED, errors=errors)
         except Exception as error:
             self._step(

@@ -299,33 +299,30 @@ class FeatureService:
         assert self._files is not None
         base = base_of(key, self._tenant)
         url = self._files.url(key)
+        digests = None
         for _ in range(5):
             found = self._features.head(base) if base else None
-            due = [
-                i
-                for i, f in enumerate(found[0].files if found else [])
-                if f.target == url and f.state in (FileState.AWAITING_UPLOAD, FileState.ERROR)
-            ]
+            # A stored file is checked again too: its upload URL stays valid and may be used twice.
+            due = [i for i, f in enumerate(found[0].files if found else []) if f.target == url]
             if found is None or not due:
-                stored = found is not None and any(f.target == url for f in found[0].files)
-                if not stored:
-                    self._files.delete(key)
-                return [f"{key}: {'already stored' if stored else 'no feature waits for it: removed'}"]
+                self._files.delete(key)
+                return [f"{key}: no feature waits for it: removed"]
             head, owner, etag = found
-            digests = self._files.digests(key)
+            digests = digests or self._files.digests(key)  # read once, whatever the retries
             if digests is None:
                 return [f"{key}: gone before it was read"]
             files = list(head.files)
             for i in due:
                 files[i] = verify(files[i], digests, self._files.storage_id)
-            feature = head.model_copy(update={"files": files, "updatedAt": self._clock()})
-            try:
-                self._features.replace_head(base or "", feature, owner, etag_of(feature), etag)
-            except PreconditionFailed:
-                continue  # patched meanwhile: look again
+            if files != head.files:  # unchanged: the same event again
+                feature = head.model_copy(update={"files": files, "updatedAt": self._clock()})
+                try:
+                    self._features.replace_head(base or "", feature, owner, etag_of(feature), etag)
+                except PreconditionFailed:
+                    continue  # patched meanwhile: look again
             if any(files[i].state == FileState.ERROR for i in due):
                 self._files.delete(key)  # keep no bytes that do not match; the URL allows another try
-            return [f"{key}: {files[i].state.value} for {feature.urn} files[{i}]" for i in due]
+            return [f"{key}: {files[i].state.value} for {head.urn} files[{i}]" for i in due]
         raise PreconditionFailed(f"{key}: the feature kept changing", [])
 
     def list(

@@ -77,12 +77,12 @@ def select(task: TaskRecord, source: FeatureSource) -> list[dict[str, Any]]:
     shapely.prepare(aoi)
     model = task.request.parameters.get("model")
     entity = task.request.parameters.get("entityType")
-    box = tuple(float(v) for v in aoi.bounds)
+    x0, y0, x1, y1 = (float(v) for v in aoi.bounds)
     selected: list[dict[str, Any]] = []
     token: str | None = None
     while True:
         # Large pages: each page reads the index for the whole box again.
-        page, token = source.list(task.owner, box, model, entity, 5000, token)  # type: ignore[arg-type]
+        page, token = source.list(task.owner, (x0, y0, x1, y1), model, entity, 5000, token)
         for feature in page:
             clipped = clip_feature(feature, aoi)
             if clipped is None:
@@ -161,26 +161,25 @@ def layers_of(features: Iterable[dict[str, Any]]) -> list[Layer]:
 _MULTI = {0: "MultiPoint", 1: "MultiLineString", 2: "MultiPolygon"}
 
 
-def _column(values: list[Any]) -> tuple[np.ndarray[Any, Any], str]:
-    """One attribute column: integers, reals, booleans or text (lists and objects as JSON text)."""
+def _column(values: list[Any]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None]:
+    """One attribute column and its null mask: booleans, integers, reals or text (lists and objects as
+    JSON text). Each keeps its own type in the GeoPackage; absent values are nulls, not zeros or "None"."""
     present = [v for v in values if v is not None]
+    mask = np.array([v is None for v in values]) if len(present) < len(values) else None
     if present and all(isinstance(v, bool) for v in present):
-        return np.array([None if v is None else int(v) for v in values], dtype=object), "bool"
+        return np.array([bool(v) for v in values], dtype=np.bool_), mask
     if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
-        if all(v is not None for v in values):
-            return np.array(values, dtype=np.int64), "int"
-        return np.array([float("nan") if v is None else float(v) for v in values]), "real"
+        return np.array([v or 0 for v in values], dtype=np.int64), mask
     if present and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
-        return np.array([float("nan") if v is None else float(v) for v in values]), "real"
+        return np.array([float("nan") if v is None else float(v) for v in values]), None  # NaN is null
     text = [None if v is None else v if isinstance(v, str) else json.dumps(v) for v in values]
-    return np.array(text, dtype=object), "text"
+    return np.array(text, dtype=object), None
 
 
-def write_layers(path: Path, layers: list[Layer], crs: str) -> dict[str, int]:
-    """Write ``layers`` (geometries already in ``crs``) into one GeoPackage; feature count per layer."""
+def write_layers(path: Path, layers: list[Layer], crs: str) -> None:
+    """Write ``layers`` (geometries already in ``crs``) into one GeoPackage."""
     from pyogrio.raw import write
 
-    counts: dict[str, int] = {}
     for index, layer in enumerate(layers):
         geometries = [shape(f["geometry"]) for f in layer.features]
         dimensions = {int(shapely.get_dimensions(g)) for g in geometries}
@@ -195,11 +194,12 @@ def write_layers(path: Path, layers: list[Layer], crs: str) -> dict[str, int]:
         model_keys = sorted({k for p in properties for k in p["properties"]} - set(BASE_FIELDS))
         columns = [[p[k] for p in properties] for k in BASE_FIELDS]
         columns += [[p["properties"].get(k) for p in properties] for k in model_keys]
-        arrays = [_column(values)[0] for values in columns]
+        arrays, masks = zip(*(_column(values) for values in columns), strict=True)
         write(
             str(path),
             wkb,
-            arrays,
+            list(arrays),
+            field_mask=list(masks),
             fields=[*BASE_FIELDS, *model_keys],
             geometry_type=geometry_type,
             crs=f"EPSG:{crs}",
@@ -209,8 +209,6 @@ def write_layers(path: Path, layers: list[Layer], crs: str) -> dict[str, int]:
             # GeoPackage 1.2: read without warnings by GDAL/QGIS releases still in service (1.4 is not).
             dataset_options={} if index else {"VERSION": "1.2"},
         )
-        counts[layer.name] = len(layer.features)
-    return counts
 
 
 def _as_multi(geometry: BaseGeometry) -> BaseGeometry:
@@ -234,56 +232,30 @@ def reproject(features: list[dict[str, Any]], crs: str) -> list[dict[str, Any]]:
 
 
 def write_parts(features: list[dict[str, Any]], crs: str, limit: int, workdir: Path, stem: str) -> list[Path]:
-    """One GeoPackage, or (when it would exceed ``limit`` bytes) as few parts as fit, each <= ``limit``
-    unless one feature alone is larger. Features stay whole and keep their layer; parts are numbered."""
+    """One GeoPackage, or (when it would exceed ``limit`` bytes) parts of about ``limit``, each halved again
+    until it fits unless one feature alone is larger. Features stay whole and keep their layer."""
     whole = workdir / f"{stem}.gpkg"
     write_layers(whole, layers_of(features), crs)
-    if whole.stat().st_size <= limit or len(features) == 1:
+    size = whole.stat().st_size
+    if size <= limit or len(features) == 1:
         return [whole]
-    count = math.ceil(whole.stat().st_size / limit)
     whole.unlink()
-    chunks = _split(features, math.ceil(len(features) / count))
-    parts: list[list[dict[str, Any]]] = []
-    pending = list(chunks)
-    scratch = workdir / f"{stem}.probe.gpkg"
-    while pending:  # halve any chunk that does not fit
+    pending = _split(features, math.ceil(len(features) / math.ceil(size / limit)))
+    written: list[Path] = []
+    while pending:
         chunk = pending.pop(0)
-        write_layers(scratch, layers_of(chunk), crs)
-        size = scratch.stat().st_size
-        scratch.unlink()
-        if size > limit and len(chunk) > 1:
+        path = workdir / f"{stem}.chunk{len(written)}.gpkg"
+        write_layers(path, layers_of(chunk), crs)
+        if path.stat().st_size > limit and len(chunk) > 1:
+            path.unlink()
             pending[:0] = _split(chunk, math.ceil(len(chunk) / 2))
             continue
-        parts.append(chunk)
-    merged = _merge_small(parts, limit, crs, scratch)
-    paths = []
-    for number, chunk in enumerate(merged, start=1):
-        path = workdir / f"{stem}_part{number:02d}.gpkg"
-        write_layers(path, layers_of(chunk), crs)
-        paths.append(path)
-    return paths
+        written.append(path)
+    return [path.rename(workdir / f"{stem}_part{n:02d}.gpkg") for n, path in enumerate(written, start=1)]
 
 
 def _split(features: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
     return [features[i : i + size] for i in range(0, len(features), max(1, size))]
-
-
-def _merge_small(
-    parts: list[list[dict[str, Any]]], limit: int, crs: str, scratch: Path
-) -> list[list[dict[str, Any]]]:
-    """Join neighbouring parts while the joined GeoPackage still fits (halving overshoots)."""
-    merged: list[list[dict[str, Any]]] = []
-    for part in parts:
-        if merged:
-            candidate = merged[-1] + part
-            write_layers(scratch, layers_of(candidate), crs)
-            fits = scratch.stat().st_size <= limit
-            scratch.unlink()
-            if fits:
-                merged[-1] = candidate
-                continue
-        merged.append(part)
-    return merged
 
 
 def vector_details(plan: ExportPlan, paths: list[Path], counts: dict[str, int]) -> dict[str, Any]:
