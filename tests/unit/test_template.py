@@ -17,7 +17,8 @@ def test_routes_come_from_the_template_and_point_at_functions() -> None:
     assert routes[("POST", "/export-tasks/{task_id}/abort")] == "AbortTaskFunction"
     assert routes[("POST", "/create/roi")] == "CreateTaskFunction"
     assert routes[("GET", "/taskStatus/{job_id}")] == "GetTaskFunction"
-    assert stack.schedules == [("ExpiryFunction", 3600)]
+    assert sorted(stack.schedules) == [("ExpiryFunction", 3600), ("ReconcileFunction", 300)]
+    assert stack.reconciler == "ReconcileFunction"
     for function in routes.values():
         code = stack.functions[function].code_dir / "app.py"
         assert code.exists(), code
@@ -39,7 +40,7 @@ def test_state_machine_chains_the_steps_with_retry_and_catch() -> None:
         "Notify",
     ]
     function_arns = {f.arn for f in stack.functions.values()}
-    for name in ("Clip", "Package", "Upload"):
+    for name in ("Clip", "Package", "Upload", "Notify"):  # every step ends in MarkFailed or success
         state = states[name]
         assert state["Parameters"]["FunctionName"] in function_arns
         assert any("TransientError" in r["ErrorEquals"] for r in state["Retry"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 LOOPBACK = "127.0.0.1"
+DEMO_CLIENT_ID = "demo-client"
 
 
 def _root(value: str | None) -> Path:
@@ -29,7 +31,87 @@ def run(args: argparse.Namespace) -> int:
     aws_port = int(args.aws_port or os.environ.get("GEOEXPORT_AWS_PORT", "4566"))
     api_port = int(args.api_port or os.environ.get("GEOEXPORT_API_PORT", "3000"))
     endpoint = f"http://{LOOPBACK}:{aws_port}"
-    # The process is the 'cloud': every handler's boto3 and GDAL reach the emulator with dummy credentials.
+    _emulated_environment(endpoint)
+
+    from geoexport.auth.usage import UsagePlans
+    from geoexport.catalog.repository import CatalogRepository
+    from geoexport_local.durable import DURABLE, StateStore, restore, restore_backends
+    from geoexport_local.emulator import client, dispatch_lambda_to, provision, start_moto, wait_until_up
+    from geoexport_local.functions import FunctionHost
+    from geoexport_local.gateway import make_server
+    from geoexport_local.seed import seed_catalog
+    from geoexport_local.usage import UsageMeter
+
+    data_dir = data_directory(root)
+    store = StateStore(data_dir)
+    stack = _local_stack(root, args.render_threads)
+    moto = start_moto(LOOPBACK, aws_port, stack.region)
+    wait_until_up(endpoint, stack.region)
+    restore_backends(store, stack.region)  # secrets, buses and rules, usage plans and keys
+    DURABLE.store = store
+    functions = FunctionHost(stack)
+    dispatch_lambda_to(functions)
+    provision(stack, endpoint)
+    restored = restore(store, stack.region)  # items, objects, messages into the template's resources
+    functions.load_all()
+    records = seed_catalog(
+        root / "infra" / "sample-data",
+        client("s3", endpoint, stack.region),
+        stack.physical["SourcesBucket"],
+        CatalogRepository(client("dynamodb", endpoint, stack.region), stack.physical["CatalogTable"]),
+    )
+    stop = threading.Event()
+    _run_events(stack, functions, endpoint, stop)
+    state = Path(os.environ.get("GEOEXPORT_STATE") or data_dir / "local.json").resolve()
+    apigateway = client("apigateway", endpoint, stack.region)
+    plan_ids = {
+        logical.removesuffix("UsagePlan").lower(): stack.physical[logical] for logical in stack.usage_plans
+    }
+    demo = _demo_client(
+        client("dynamodb", endpoint, stack.region), stack, UsagePlans(apigateway, plan_ids), state
+    )
+    api = make_server(LOOPBACK, api_port, functions, UsageMeter(apigateway))
+    threading.Thread(target=api.serve_forever, name="api", daemon=True).start()
+    # Exports that were running when the last run stopped: resumed or failed, by the same function
+    # that AWS runs on its schedule (no grace: nothing of the last run is still in flight).
+    if stack.reconciler:
+        functions.invoke(stack.reconciler, json.dumps({"graceSeconds": 0, "reason": "restart"}).encode())
+    print(
+        f"data: {data_dir} ({restored.items} items, {restored.objects} objects, {restored.messages} "
+        f"queued messages restored in {restored.seconds:.1f} s; `make clean-data` wipes it)",
+        flush=True,
+    )
+    _announce(state, f"http://{LOOPBACK}:{api_port}", endpoint, demo, stack, plan_ids, records)
+
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    api.shutdown()
+    moto.stop()
+    store.close()
+    print("geoexport stopped", flush=True)
+    sys.stdout.flush()
+    os._exit(0)  # handler threads still in a step are cut, as a stopped Lambda would be; state is saved
+
+
+def _local_stack(root: Path, render_threads: int) -> Any:
+    """template.yaml as the local stack runs it: loopback webhooks allowed, and the test overrides."""
+    from geoexport_local.template import read_stack
+
+    # Local receivers live on this machine: loopback callbacks (and plain http) are allowed here only.
+    overrides = {"WebhookAllowLoopback": "true", "WebhookHttpsOnly": "false"}
+    overrides.update(parameter_overrides(os.environ.get("GEOEXPORT_PARAMETERS", "")))
+    stack = read_stack(root, overrides=overrides)
+    for logical_id, seconds in parameter_overrides(os.environ.get("GEOEXPORT_FUNCTION_TIMEOUTS", "")).items():
+        stack.functions[logical_id].timeout = int(seconds)  # tests shorten a step's timeout to provoke it
+    if render_threads:
+        for function in stack.functions.values():
+            function.environment["RENDER_THREADS"] = str(render_threads)
+    return stack
+
+
+def _emulated_environment(endpoint: str) -> None:
+    """The process is the 'cloud': every handler's boto3 and GDAL reach the emulator, dummy credentials."""
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         os.environ.pop(name, None)
     os.environ.update(
@@ -50,47 +132,13 @@ def run(args: argparse.Namespace) -> int:
     )
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", os.environ.get("GEOEXPORT_LOG_LEVEL", "WARNING"))
 
-    from geoexport.auth.clients import ClientRepository
-    from geoexport.auth.usage import UsagePlans
-    from geoexport.catalog.repository import CatalogRepository
-    from geoexport_local.emulator import (
-        client,
-        dispatch_lambda_to,
-        poll_queue,
-        provision,
-        start_moto,
-        wait_until_up,
-    )
-    from geoexport_local.functions import FunctionHost
-    from geoexport_local.gateway import make_server
-    from geoexport_local.seed import seed_catalog
-    from geoexport_local.template import read_stack
-    from geoexport_local.usage import UsageMeter
 
-    # Local receivers live on this machine: loopback callbacks (and plain http) are allowed here only.
-    overrides = {"WebhookAllowLoopback": "true", "WebhookHttpsOnly": "false"}
-    overrides.update(parameter_overrides(os.environ.get("GEOEXPORT_PARAMETERS", "")))
-    stack = read_stack(root, overrides=overrides)
-    for logical_id, seconds in parameter_overrides(os.environ.get("GEOEXPORT_FUNCTION_TIMEOUTS", "")).items():
-        stack.functions[logical_id].timeout = int(seconds)  # tests shorten a step's timeout to provoke it
-    if args.render_threads:
-        for function in stack.functions.values():
-            function.environment["RENDER_THREADS"] = str(args.render_threads)
-    moto = start_moto(LOOPBACK, aws_port)
-    wait_until_up(endpoint, stack.region)
-    functions = FunctionHost(stack)
-    dispatch_lambda_to(functions)
-    provision(stack, endpoint)
-    functions.load_all()
-    records = seed_catalog(
-        root / "infra" / "sample-data",
-        client("s3", endpoint, stack.region),
-        stack.physical["SourcesBucket"],
-        CatalogRepository(client("dynamodb", endpoint, stack.region), stack.physical["CatalogTable"]),
-    )
+def _run_events(stack: Any, functions: Any, endpoint: str, stop: threading.Event) -> None:
+    """EventBridge schedules and SQS event source mappings of the template, as threads."""
+    from geoexport_local.emulator import poll_queue
+
     for logical_id, seconds in stack.schedules:
         threading.Thread(target=_every, args=(seconds, functions, logical_id), daemon=True).start()
-    stop = threading.Event()
     for mapping in stack.queue_events:
         threading.Thread(
             target=poll_queue,
@@ -98,27 +146,35 @@ def run(args: argparse.Namespace) -> int:
             name=f"sqs-{mapping.function}",
             daemon=True,
         ).start()
-    demo = ClientRepository(
-        client("dynamodb", endpoint, stack.region), stack.physical["ClientsTable"]
-    ).create("demo", client_id="demo-client")
-    apigateway = client("apigateway", endpoint, stack.region)
-    plan_ids = {
-        logical.removesuffix("UsagePlan").lower(): stack.physical[logical] for logical in stack.usage_plans
-    }
-    UsagePlans(apigateway, plan_ids).enroll(demo.client.client_id, "standard")
-    api = make_server(LOOPBACK, api_port, functions, UsageMeter(apigateway))
-    threading.Thread(target=api.serve_forever, name="api", daemon=True).start()
-    api_url = f"http://{LOOPBACK}:{api_port}"
-    state = Path(os.environ.get("GEOEXPORT_STATE") or root / ".geoexport" / "local.json").resolve()
-    _announce(state, api_url, endpoint, demo, stack, plan_ids, records)
 
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
-    api.shutdown()
-    moto.stop()
-    print("geoexport stopped", flush=True)
-    return 0
+
+def data_directory(root: Path) -> Path:
+    """Where the local stack keeps its state: GEOEXPORT_DATA_DIR, else .geoexport/ in the project."""
+    path = Path(os.environ.get("GEOEXPORT_DATA_DIR") or root / ".geoexport").resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _demo_client(dynamodb: Any, stack: Any, plans: Any, state: Path) -> Any:
+    """The demo client: the one of the last run (same id and secret) when the data directory has it."""
+    from geoexport.auth.clients import ClientRepository, NewClient
+
+    clients = ClientRepository(dynamodb, stack.physical["ClientsTable"])
+    saved: dict[str, Any] = {}
+    if state.exists():
+        with contextlib.suppress(ValueError):
+            saved = json.loads(state.read_text())
+    existing = clients.get(DEMO_CLIENT_ID)
+    if existing is not None and saved.get("client_id") == DEMO_CLIENT_ID and saved.get("client_secret"):
+        return NewClient(existing, str(saved["client_secret"]))
+    if existing is not None:  # its secret was lost with an unfinished first start: a new one
+        dynamodb.delete_item(
+            TableName=stack.physical["ClientsTable"], Key={"clientId": {"S": DEMO_CLIENT_ID}}
+        )
+    demo = clients.create("demo", client_id=DEMO_CLIENT_ID)
+    with contextlib.suppress(Exception):  # kept in the usage plan from the last run
+        plans.enroll(demo.client.client_id, "standard")
+    return demo
 
 
 def _announce(
@@ -132,7 +188,8 @@ def _announce(
 ) -> None:
     """Write the state file the CLI and tests read, and say on stdout what is running."""
     state.parent.mkdir(parents=True, exist_ok=True)
-    state.write_text(
+    partial = state.with_suffix(".part")
+    partial.write_text(
         json.dumps(
             {
                 "api": api_url,
@@ -146,6 +203,9 @@ def _announce(
             indent=2,
         )
     )
+    with partial.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(partial, state)
     print(
         "webhooks: loopback receivers and http are allowed on this local stack (refused on AWS); "
         "private, link-local and metadata addresses stay refused",

@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from geoexport_local.durable import DurableApp, install_sqs_hooks, make_durable_write
 from geoexport_local.functions import FunctionHost
 from geoexport_local.template import ACCOUNT, QueueEvent, Stack
 
@@ -22,20 +23,38 @@ log = logging.getLogger("geoexport_local")
 _ROLE = "geoexport-local-role"
 
 
-def start_moto(host: str, port: int) -> Any:
-    """Start moto's server in a thread, with real ASL execution switched on."""
+def start_moto(host: str, port: int, region: str = "us-east-1") -> Any:
+    """Start moto's server in a thread, with real ASL execution switched on and every accepted write
+    saved by :mod:`geoexport_local.durable` once a data directory is attached."""
     from moto.core.config import default_user_config
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
     from moto.server import ThreadedMotoServer
+    from werkzeug.serving import make_server
 
     # moto's server and ASL interpreter log every request and every caught state error; keep them quiet.
     for name in ("werkzeug", "moto"):
         logging.getLogger(name).setLevel(os.environ.get("GEOEXPORT_EMULATOR_LOG_LEVEL", "CRITICAL"))
     serialise_dynamodb_writes()
     snapshot_only_touched_partitions()
+    install_sqs_hooks()
     default_user_config["stepfunctions"]["execute_state_machine"] = True
     default_user_config["lambda"]["use_docker"] = False
     os.environ["MOTO_PORT"] = str(port)  # where moto's ASL interpreter sends its Lambda invokes
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+
+    class Server(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = DurableApp(DomainDispatcherApplication(create_backend_app), region)
+            self._server = make_server(
+                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever(poll_interval=0.1)
+
+    server = Server(ip_address=host, port=port, verbose=False)
     server.start()
     return server
 
@@ -43,20 +62,15 @@ def start_moto(host: str, port: int) -> Any:
 def serialise_dynamodb_writes() -> None:
     """DynamoDB applies each write (and each transaction) atomically; moto's threaded server does a
     read-modify-write without a lock, so concurrent conditional updates could both pass or lose an append.
-    One lock around the writing calls gives the emulator DynamoDB's semantics."""
+    One lock around the writing calls gives the emulator DynamoDB's semantics; the same wrapper saves each
+    write's items before it returns (see geoexport_local.durable)."""
     from moto.dynamodb.models import DynamoDBBackend
 
     if getattr(DynamoDBBackend, "_geoexport_serialised", False):
         return
     lock = threading.RLock()
-    for name in ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return _original(self, *args, **kwargs)
-
-        setattr(DynamoDBBackend, name, locked)
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        setattr(DynamoDBBackend, name, make_durable_write(getattr(DynamoDBBackend, name), name, lock))
     DynamoDBBackend._geoexport_serialised = True  # type: ignore[attr-defined]
 
 
@@ -196,8 +210,10 @@ def provision(stack: Stack, endpoint: str) -> None:
                 },
             )
     events = client("events", endpoint, stack.region)
+    existing_buses = {bus["Name"] for bus in events.list_event_buses()["EventBuses"]}
     for bus in stack.event_buses:
-        events.create_event_bus(Name=bus)
+        if bus not in existing_buses:  # a restart: buses (and rules) come back from the data directory
+            events.create_event_bus(Name=bus)
     for rule, props in stack.event_rules.items():
         bus = str(props.get("EventBusName", "default"))
         events.put_rule(
@@ -212,9 +228,14 @@ def provision(stack: Stack, endpoint: str) -> None:
             Targets=[{"Id": str(t["Id"]), "Arn": str(t["Arn"])} for t in props.get("Targets", [])],
         )
     apigateway = client("apigateway", endpoint, stack.region)
+    plans = {plan["name"]: plan["id"] for plan in apigateway.get_usage_plans(limit=500).get("items", [])}
     for logical, props in stack.usage_plans.items():
+        name = str(props.get("UsagePlanName", logical))
+        if name in plans:  # kept from the last run, with the client keys enrolled in it
+            stack.physical[logical] = plans[name]
+            continue
         plan = apigateway.create_usage_plan(
-            name=str(props.get("UsagePlanName", logical)),
+            name=name,
             description=str(props.get("Description", "")),
             throttle={
                 "rateLimit": float(props["Throttle"]["RateLimit"]),
@@ -224,7 +245,10 @@ def provision(stack: Stack, endpoint: str) -> None:
         )
         stack.physical[logical] = plan["id"]
     secretsmanager = client("secretsmanager", endpoint, stack.region)
+    kept = {secret["Name"] for secret in secretsmanager.list_secrets()["SecretList"]}
     for name, props in stack.secrets.items():
+        if name in kept:  # the signing key of the last run: tokens issued before a restart stay valid
+            continue
         generate = props.get("GenerateSecretString", {})
         value = secrets.token_urlsafe(int(generate.get("PasswordLength", 32)))
         secretsmanager.create_secret(Name=name, SecretString=value, Description=props.get("Description", ""))

@@ -57,6 +57,10 @@ def seed_catalog(data_dir: Path, s3: Any, bucket: str, catalog: CatalogRepositor
     records = []
     with tempfile.TemporaryDirectory(prefix="geoexport-seed-") as work:
         for sample in SAMPLES:
+            kept = _kept(s3, catalog, sample)
+            if kept is not None:  # seeded by an earlier run on the same data directory
+                records.append(kept)
+                continue
             source = data_dir / sample.file
             upload = source
             if sample.as_cog:
@@ -74,6 +78,15 @@ def seed_catalog(data_dir: Path, s3: Any, bucket: str, catalog: CatalogRepositor
             catalog.put(record)
             records.append(record)
     return records
+
+
+def _kept(s3: Any, catalog: CatalogRepository, sample: Sample) -> CatalogRecord | None:
+    try:
+        record = catalog.get(record_id(sample.name))
+        s3.head_object(Bucket=record.source.bucket, Key=record.source.key)
+    except Exception:
+        return None
+    return record
 
 
 __all__ = ["SAMPLES", "record_id", "seed_catalog"]

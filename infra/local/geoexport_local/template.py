@@ -105,6 +105,11 @@ class Stack:
     outputs: dict[str, Any] = field(default_factory=dict)
     physical: dict[str, str] = field(default_factory=dict)  # logical id -> name/ARN for Ref
 
+    @property
+    def reconciler(self) -> str | None:
+        """The scheduled function that finishes interrupted exports (also run once at every start)."""
+        return "ReconcileFunction" if "ReconcileFunction" in self.functions else None
+
 
 _UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
 

@@ -20,6 +20,8 @@ from geoexport.models.tasks import TaskRecord, TaskStatus, WebhookEvent
 from geoexport.notify.delivery import Deliveries
 from geoexport.pipeline.plan import exports_prefix, scratch_prefix
 
+INTERRUPTED = "Interrupted"  # the reconciler's error name: the workflow died or was lost
+
 
 class Tasks(Protocol):
     def get(self, task_id: UUID | str) -> TaskRecord: ...
@@ -53,6 +55,8 @@ def error_reason(step: str, error: dict[str, Any] | None, task_id: str) -> str:
     except ValueError:
         cause = {"errorMessage": cause_text}
     message = str(cause.get("errorMessage", "")).strip() if isinstance(cause, dict) else ""
+    if name == INTERRUPTED and message:  # from the reconciler: the cause is written for users
+        return f"{message[0].upper()}{message[1:]}; request the export again"
     if name in USER_FACING_STEP_ERRORS and message:
         return f"{step} step failed: {message}"
     if name in ("States.Timeout", "Sandbox.Timedout"):

@@ -26,11 +26,12 @@ from geoexport.models.tasks import (
 from geoexport.tasks.transitions import ALLOWED_FROM
 
 LEDGER_KEY = {"name": {"S": "exports-storage"}}
-BY_OWNER, BY_OWNER_STATUS, BY_SCOPE, BY_STATUS_EXPIRY = (
+BY_OWNER, BY_OWNER_STATUS, BY_SCOPE, BY_STATUS_EXPIRY, BY_STATUS_UPDATED = (
     "ByOwner",
     "ByOwnerStatus",
     "ByScope",
     "ByStatusExpiry",
+    "ByStatusUpdated",
 )
 
 
@@ -130,6 +131,29 @@ class TaskRepository:
             ExpressionAttributeValues={":s": {"S": TaskStatus.COMPLETED.value}, ":now": {"S": _stamp(now)}},
         )
         return [item["id"]["S"] for item in response["Items"]]
+
+    def unfinished(self, updated_before: datetime, limit: int = 100) -> list[str]:
+        """PENDING and IN_PROGRESS tasks whose status last changed before ``updated_before`` (oldest first),
+        for the reconciler: a task the service accepted must end, whatever happened to its workflow."""
+        found: list[str] = []
+        for status in (TaskStatus.PENDING, TaskStatus.IN_PROGRESS):
+            query: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": BY_STATUS_UPDATED,
+                "Limit": limit,
+                "KeyConditionExpression": "#s = :s AND updatedAt <= :before",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": {
+                    ":s": {"S": status.value},
+                    ":before": {"S": _stamp(updated_before)},
+                },
+            }
+            try:
+                response = self._db.query(**query)
+            except Exception as error:
+                raise _transient(error, "list unfinished tasks") from error
+            found.extend(item["id"]["S"] for item in response["Items"])
+        return found
 
     def ledger(self) -> Ledger:
         item = self._db.get_item(TableName=self._counters, Key=LEDGER_KEY, ConsistentRead=True).get(

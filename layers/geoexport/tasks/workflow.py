@@ -3,11 +3,35 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from geoexport.errors import ServiceUnavailable
+from geoexport.errors import ServiceUnavailable, TransientError
 from geoexport.geometry.planar import GeometryProblem
+
+RESUME_MARK = "-resume-"
+
+
+class ExecutionState(StrEnum):
+    """Step Functions' execution statuses, plus MISSING: no such execution (never started, or lost with a
+    local emulator that restarted)."""
+
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    ABORTED = "ABORTED"
+    PENDING_REDRIVE = "PENDING_REDRIVE"
+    MISSING = "MISSING"
+
+
+def resume_count(execution_arn: str | None) -> int:
+    """How often a task's workflow was started again: its execution is named ``<task id>-resume-N``."""
+    if not execution_arn or RESUME_MARK not in execution_arn:
+        return 0
+    suffix = execution_arn.rsplit(RESUME_MARK, 1)[1]
+    return int(suffix) if suffix.isdigit() else 0
 
 
 class StepFunctionsWorkflow:
@@ -15,18 +39,32 @@ class StepFunctionsWorkflow:
         self._sfn = sfn_client
         self._arn = state_machine_arn
 
-    def start(self, task_id: UUID) -> str:
-        """Start one execution named after the task, so a repeated start cannot run the export twice."""
+    def start(self, task_id: UUID | str, resume: int = 0) -> str:
+        """Start one execution named after the task (and its resume count), so a repeated start cannot run
+        the export twice."""
+        name = f"{task_id}{RESUME_MARK}{resume}" if resume else str(task_id)
         try:
             response = self._sfn.start_execution(
-                stateMachineArn=self._arn, name=str(task_id), input=json.dumps({"taskId": str(task_id)})
+                stateMachineArn=self._arn, name=name, input=json.dumps({"taskId": str(task_id)})
             )
         except self._sfn.exceptions.ExecutionAlreadyExists:
-            return f"{self._arn.replace(':stateMachine:', ':execution:')}:{task_id}"
+            return f"{self._arn.replace(':stateMachine:', ':execution:')}:{name}"
         except Exception as error:
             raise ServiceUnavailable("the export workflow could not be started; try again") from error
         arn: str = response["executionArn"]
         return arn
+
+    def state(self, execution_arn: str) -> ExecutionState:
+        try:
+            status = self._sfn.describe_execution(executionArn=execution_arn)["status"]
+        except self._sfn.exceptions.ExecutionDoesNotExist:
+            return ExecutionState.MISSING
+        except Exception as error:
+            raise TransientError(f"describe execution {execution_arn}: {error}") from error
+        try:
+            return ExecutionState(status)
+        except ValueError:
+            return ExecutionState.RUNNING  # a status this code does not know yet: leave it alone
 
     def stop(self, execution_arn: str, cause: str) -> None:
         """Stop a running execution; one that already ended is left as it is."""

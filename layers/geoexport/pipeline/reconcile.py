@@ -1,0 +1,119 @@
+"""The reconciler: every accepted export ends, whatever happened to its workflow.
+
+Run on a schedule on AWS (template.yaml's ReconcileFunction) and once at every start of the local stack,
+whose emulator loses running executions when it stops: one mechanism for both. For each task that is still
+PENDING or IN_PROGRESS and has not changed for ``grace``:
+
+- its execution is RUNNING: nothing to do;
+- it has no execution (never started, or lost with a restarted emulator): start the workflow again; the
+  steps are idempotent, so a re-run resumes from what is stored. After ``max_resumes`` restarts it ends
+  FAILED instead, so a task that keeps dying cannot loop;
+- its execution ended (FAILED, TIMED_OUT, ABORTED, or SUCCEEDED without the task saying so, e.g. a Notify
+  step that failed for good): it ends FAILED with a reason a user can act on.
+
+Failing goes through :func:`geoexport.pipeline.notify.run`, as the state machine's MarkFailed does: the
+reservation is released, files are deleted, and the final callback is claimed once, so a task gets exactly
+one TASK_FAILED however often this runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from geoexport.errors import ServiceUnavailable
+from geoexport.models.tasks import TaskRecord, TaskStatus
+from geoexport.notify.delivery import Deliveries
+from geoexport.pipeline import notify
+from geoexport.tasks.workflow import ExecutionState, resume_count
+
+MAX_RESUMES = 2
+
+
+class Tasks(notify.Tasks, Protocol):
+    def unfinished(self, updated_before: datetime, limit: int = 100) -> list[str]: ...
+    def set_execution(self, task_id: Any, execution_arn: str) -> None: ...
+
+
+class Workflow(Protocol):
+    def start(self, task_id: Any, resume: int = 0) -> str: ...
+    def state(self, execution_arn: str) -> ExecutionState: ...
+
+
+@dataclass
+class Outcome:
+    resumed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    running: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {"resumed": self.resumed, "failed": self.failed, "running": self.running}
+
+
+def interrupted_error(cause: str) -> dict[str, str]:
+    """The {Error, Cause} the reconciler hands to Notify, as a state machine Catch would."""
+    return {"Error": notify.INTERRUPTED, "Cause": cause}
+
+
+def run(
+    tasks: Tasks,
+    workflow: Workflow,
+    store: notify.Store,
+    deliveries: Deliveries,
+    now: Callable[[], datetime],
+    retention_days: int,
+    grace: timedelta,
+    max_resumes: int = MAX_RESUMES,
+) -> Outcome:
+    outcome = Outcome()
+    for task_id in tasks.unfinished(now() - grace):
+        task = tasks.get(task_id)
+        if task.status not in (TaskStatus.PENDING, TaskStatus.IN_PROGRESS):
+            continue  # ended since the index was read
+        state = workflow.state(task.executionArn) if task.executionArn else ExecutionState.MISSING
+        if state in (ExecutionState.RUNNING, ExecutionState.PENDING_REDRIVE):
+            outcome.running.append(task_id)
+            continue
+        resumable = state is ExecutionState.MISSING and resume_count(task.executionArn) < max_resumes
+        if resumable and _resume(task, tasks, workflow):
+            outcome.resumed.append(task_id)
+            continue
+        cause = _cause(task, state)
+        notify.run(
+            task_id,
+            tasks,
+            store,
+            deliveries,
+            now,
+            retention_days,
+            outcome="failed",
+            failed_step="Export",
+            error=interrupted_error(cause),
+        )
+        outcome.failed.append(task_id)
+    return outcome
+
+
+def _resume(task: TaskRecord, tasks: Tasks, workflow: Workflow) -> bool:
+    attempt = resume_count(task.executionArn) + (1 if task.executionArn else 0)
+    try:
+        execution = workflow.start(task.id, resume=attempt)
+    except ServiceUnavailable:
+        return False  # the next run tries again; the task stays as it is
+    tasks.set_execution(task.id, execution)
+    return True
+
+
+def _cause(task: TaskRecord, state: ExecutionState) -> str:
+    if state is ExecutionState.MISSING:
+        return (
+            f"the export was interrupted {resume_count(task.executionArn) + 1} times (the service stopped "
+            "while it ran) and was not resumed again"
+        )
+    if state is ExecutionState.TIMED_OUT:
+        return "the export workflow ran out of time"
+    if state is ExecutionState.ABORTED:
+        return "the export workflow was stopped by an operator"
+    return f"the export workflow ended ({state.value}) without finishing the task"
