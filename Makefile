@@ -8,13 +8,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GDAL_VALIDATOR := /usr/lib/python3/dist-packages/osgeo_utils/samples/validate_gpkg.py
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup run clean-data test lint typecheck cfn-lint unit integration e2e bench gdal-tools openapi clean
+.PHONY: help setup run clean-data sam-config build deploy-local test lint typecheck cfn-lint unit integration e2e bench gdal-tools openapi clean
 
 help:
 	@echo "make run    - set up, then start emulator + API + state machine + sample catalog on loopback"
 	@echo "make test   - set up, then lint, type-check, cfn-lint and run unit, integration and e2e tests"
 	@echo "make bench  - clip+package benchmark against the GDAL command-line pipeline"
 	@echo "make clean-data - wipe the local stack's state (.geoexport/ or GEOEXPORT_DATA_DIR)"
+	@echo "make build  - sam build (no Docker): every function and its layers in .aws-sam/build"
+	@echo "make deploy-local - build, then deploy template.yaml unchanged onto MiniStack (loopback) and print its API URL"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +44,22 @@ run: $(STAMP)
 clean-data:
 	rm -rf $(DATA_DIR)
 
+# The SAM CLI offline: no telemetry, and no weekly PyPI version check (its config says it checked).
+SAM_ENV := SAM_CLI_TELEMETRY=0 __SAM_CLI_APP_DIR=$(CURDIR)/.aws-sam/cli PATH=$(CURDIR)/$(BIN):$$PATH
+
+sam-config:
+	@mkdir -p .aws-sam/cli
+	@echo '{"telemetryEnabled": false, "lastVersionCheck": 4102444800}' > .aws-sam/cli/metadata.json
+
+# sam build without Docker: python3.11 functions, layers from manylinux2014 wheels (see layers/*-deps).
+build: $(STAMP) sam-config
+	$(SAM_ENV) $(BIN)/sam build --template template.yaml
+	$(SAM_ENV) $(BIN)/sam validate --lint --template template.yaml
+
+# The same template through CloudFormation (samlocal deploy) onto MiniStack on loopback; Ctrl-C stops it.
+deploy-local: build
+	$(SAM_ENV) $(BIN)/python -m geoexport_local.deploy
+
 # Regenerate functions/docs/openapi.json from the code (a test fails when the committed file drifts).
 openapi: $(STAMP)
 	$(BIN)/python -m geoexport_local.openapi .
@@ -65,8 +83,8 @@ integration: $(STAMP) gdal-tools
 e2e: $(STAMP) gdal-tools
 	$(BIN)/pytest -q tests/e2e
 
-test: $(STAMP) gdal-tools lint typecheck cfn-lint
-	$(BIN)/pytest -q tests/unit tests/integration tests/e2e
+test: $(STAMP) gdal-tools lint typecheck cfn-lint build
+	$(SAM_ENV) $(BIN)/pytest -q tests/unit tests/build tests/integration tests/e2e
 
 bench: $(STAMP) gdal-tools
 	$(BIN)/python bench/clip_package.py

@@ -40,7 +40,7 @@ def client(service: str, settings: Settings) -> Any:
     with _lock:  # a boto3 session is not thread-safe while it builds clients
         found = _clients.get(key)
         if found is None:
-            session = _sessions.get("default")
+            session: Any = _sessions.get("default")  # Any: the service is a runtime string here
             if session is None:
                 session = _sessions["default"] = boto3.session.Session()
             found = _clients[key] = session.client(

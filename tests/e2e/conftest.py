@@ -108,6 +108,22 @@ class Service:
         raise AssertionError(f"task {task_id} did not finish: {seen[-1] if seen else None}")
 
 
+def follow(process: subprocess.Popen[str], marker: str) -> tuple[list[str], threading.Event]:
+    """Collect a subprocess's output lines; the event is set once a line holds ``marker``."""
+    output: list[str] = []
+    seen = threading.Event()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+            if marker in line:
+                seen.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    return output, seen
+
+
 def start_stack(
     extra_env: dict[str, str],
     data_dir: Path | None = None,
@@ -135,17 +151,7 @@ def start_stack(
         text=True,
         start_new_session=True,  # its own process group, as `make run` in a terminal: killable whole
     )
-    output: list[str] = []
-    ready = threading.Event()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            output.append(line)
-            if "ready" in line:
-                ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
+    output, ready = follow(process, "ready")
     if not ready.wait(180):
         process.kill()
         raise AssertionError("local stack did not become ready:\n" + "".join(output[-50:]))

@@ -123,7 +123,7 @@ def run(
         scratch.put_json(vector.features_key(task_id), {"type": "FeatureCollection", "features": selected})
         scratch.put_json(plan_key(task_id), plan.model_dump(mode="json"))
         tasks.report_progress(task_id, 10)
-        return {"taskId": task_id, "planKey": plan_key(task_id)}
+        return {"taskId": task_id, "planKey": plan_key(task_id), "domain": Domain.VECTOR.value}
     assert task.request.catalogRecordID is not None, "RASTER tasks name their record"
     record = catalog.get(task.request.catalogRecordID)
     with gdal_env(gdal_options):
@@ -131,4 +131,4 @@ def run(
     plan = build_plan(task, record)
     scratch.put_json(plan_key(task_id), plan.model_dump(mode="json"))
     tasks.report_progress(task_id, 10)
-    return {"taskId": task_id, "planKey": plan_key(task_id)}
+    return {"taskId": task_id, "planKey": plan_key(task_id), "domain": task.request.domain.value}

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from shapely.geometry import mapping, shape
@@ -23,9 +23,9 @@ from geoexport.packaging.metadata import build_metadata, cog_details, gpkg_detai
 from geoexport.packaging.stac import build_item, media_type
 from geoexport.pipeline import vector
 from geoexport.pipeline.plan import ExportPlan, scratch_prefix
-from geoexport.raster.cog import render_cog
-from geoexport.raster.render import Level, RenderStats, inspect_bands, render
-from geoexport.raster.source import gdal_env, gdal_path
+
+if TYPE_CHECKING:  # rasterio is imported where a raster is made: the VECTOR Package function has none
+    from geoexport.raster.render import Level, RenderStats
 
 PACKAGE_PROGRESS = (10, 80)  # the share of the task's progress this step covers
 
@@ -40,6 +40,8 @@ class Progress(Protocol):
 
 
 def levels_of(plan: ExportPlan) -> list[Level]:
+    from geoexport.raster.render import Level
+
     return [
         Level(level.zoom, shape(level.region), grid.TileRange(level.zoom, *level.tiles))
         for level in plan.levels
@@ -55,6 +57,9 @@ def render_gpkg(
     progress: Callable[[float], None] | None = None,
 ) -> RenderStats:
     """The whole clip+package work for one plan: warp each level straight into the GeoPackage."""
+    from geoexport.raster.render import inspect_bands, render
+    from geoexport.raster.source import gdal_env
+
     with gdal_env(gdal_options):
         bands = inspect_bands(source, plan.sourceResolutionDeg)
     with (
@@ -84,12 +89,17 @@ class Produced:
 def _gpkg(
     plan: ExportPlan, workdir: Path, threads: int, gdal_options: dict[str, str], on_progress: Any
 ) -> Produced:
+    from geoexport.raster.source import gdal_path
+
     path = workdir / f"{plan.fileStem}.gpkg"
     stats = render_gpkg(plan, gdal_path(plan.sourceUri), path, threads, gdal_options, on_progress)
     return Produced([("GPKG", path)], gpkg_details(plan, stats.tiles_per_zoom))
 
 
 def _gtiff(plan: ExportPlan, workdir: Path, gdal_options: dict[str, str]) -> Produced:
+    from geoexport.raster.cog import render_cog
+    from geoexport.raster.source import gdal_env, gdal_path
+
     path = workdir / f"{plan.fileStem}.tif"
     region = shape(plan.footprint)
     with gdal_env(gdal_options):

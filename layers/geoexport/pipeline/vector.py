@@ -1,7 +1,7 @@
 """VECTOR exports: the caller's features meeting the AoI, clipped to it, as GeoPackage vector layers.
 
 Clip selects (the feature index, then an exact shapely test) and clips in EPSG:4326; Package reprojects with
-GDAL (rasterio) and writes one layer per model with pyogrio, splitting into several GeoPackages when one
+PROJ (pyproj) and writes one layer per model with pyogrio, splitting into several GeoPackages when one
 would be larger than the configured size (as CLC+ delivers its vector products).
 """
 
@@ -222,13 +222,22 @@ def _as_multi(geometry: BaseGeometry) -> BaseGeometry:
 
 
 def reproject(features: list[dict[str, Any]], crs: str) -> list[dict[str, Any]]:
-    """EPSG:4326 -> ``crs`` with GDAL (rasterio's); nothing to do for 4326."""
+    """EPSG:4326 -> ``crs`` with PROJ (pyproj, longitude first); nothing to do for 4326. Not rasterio's
+    GDAL: the VECTOR Package function carries pyogrio's GDAL only (two GDAL copies would not fit a Lambda)."""
     if crs == "4326" or not features:
         return features
-    from rasterio.warp import transform_geom
+    from pyproj import Transformer
 
-    moved = transform_geom("EPSG:4326", f"EPSG:{crs}", [f["geometry"] for f in features])
-    return [{**f, "geometry": dict(g)} for f, g in zip(features, moved, strict=True)]
+    transformer = Transformer.from_crs("EPSG:4326", f"EPSG:{crs}", always_xy=True)
+
+    def move(coords: np.ndarray) -> np.ndarray:
+        moved = transformer.transform(*coords.T)
+        return np.column_stack(moved)
+
+    geometries = [shape(f["geometry"]) for f in features]
+    has_z = [bool(shapely.has_z(g)) for g in geometries]
+    moved = [shapely.transform(g, move, include_z=z) for g, z in zip(geometries, has_z, strict=True)]
+    return [{**f, "geometry": mapping(g)} for f, g in zip(features, moved, strict=True)]
 
 
 def write_parts(features: list[dict[str, Any]], crs: str, limit: int, workdir: Path, stem: str) -> list[Path]:

@@ -25,7 +25,7 @@ def _translate(error: Exception, what: str) -> Exception:
             return NotFound(f"{what}: not found")
         if code in _TRANSIENT_CODES:
             return TransientError(f"{what}: S3 answered {code}")
-        return error  # type: ignore[no-any-return]
+        return error
     if isinstance(error, BotoCoreError):
         return TransientError(f"{what}: {error}")
     return error
