@@ -88,6 +88,7 @@ test: $(STAMP) gdal-tools lint typecheck cfn-lint build
 
 bench: $(STAMP) gdal-tools
 	$(BIN)/python bench/clip_package.py
+	$(BIN)/python bench/durability.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -47,3 +47,32 @@ def test_a_handler_past_its_timeout_fails_as_lambda_says(tmp_path: Path) -> None
     payload, failed = functions.invoke("Fn", json.dumps({"n": 2, "sleep": 1.5}))
     assert failed and json.loads(payload)["errorType"] == "Sandbox.Timedout"
     assert functions.call("Fn", {"n": 3, "sleep": 0}) == {"n": 3}  # another environment serves meanwhile
+
+
+def test_concurrent_invocations_each_see_their_own_powertools_request() -> None:
+    """powertools keeps the request in BaseRouter's class attributes; the local stack makes them per thread
+    (Lambda runs one invocation per process, the local stack runs them as threads)."""
+    import threading
+    import time
+
+    from aws_lambda_powertools.event_handler.api_gateway import APIGatewayRestResolver, BaseRouter
+
+    from geoexport_local.functions import isolate_powertools_requests
+
+    isolate_powertools_requests()
+    isolate_powertools_requests()  # idempotent
+    apps = [APIGatewayRestResolver() for _ in range(2)]
+    seen: dict[int, tuple[object, object, object]] = {}
+
+    def serve(i: int) -> None:
+        BaseRouter.current_event = f"event {i}"  # what resolve() does
+        BaseRouter.lambda_context = f"context {i}"
+        time.sleep(0.02)
+        seen[i] = (apps[i % 2].current_event, BaseRouter.current_event, apps[i % 2].lambda_context)
+
+    threads = [threading.Thread(target=serve, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == {i: (f"event {i}", f"event {i}", f"context {i}") for i in range(16)}

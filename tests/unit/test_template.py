@@ -35,12 +35,17 @@ def test_state_machine_chains_the_steps_with_retry_and_catch() -> None:
     states = asl["States"]
     assert asl["StartAt"] == "Clip"
     assert [states["Clip"]["Next"], states["Package"]["Next"], states["Upload"]["Next"]] == [
-        "Package",
+        "ByDomain",
         "Upload",
         "Notify",
     ]
+    # VECTOR exports are packaged by their own function (pyogrio's GDAL), then join the same path.
+    choice = states["ByDomain"]
+    assert choice["Default"] == "Package" and states["PackageVector"]["Next"] == "Upload"
+    assert choice["Choices"] == [{"Variable": "$.domain", "StringEquals": "VECTOR", "Next": "PackageVector"}]
+    assert states["Clip"]["ResultSelector"]["domain.$"] == "$.Payload.domain"
     function_arns = {f.arn for f in stack.functions.values()}
-    for name in ("Clip", "Package", "Upload", "Notify"):  # every step ends in MarkFailed or success
+    for name in ("Clip", "Package", "PackageVector", "Upload", "Notify"):  # MarkFailed or success
         state = states[name]
         assert state["Parameters"]["FunctionName"] in function_arns
         assert any("TransientError" in r["ErrorEquals"] for r in state["Retry"])

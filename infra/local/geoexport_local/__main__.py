@@ -47,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
     stack = _local_stack(root, args.render_threads)
     moto = start_moto(LOOPBACK, aws_port, stack.region)
     wait_until_up(endpoint, stack.region)
-    restore_backends(store, stack.region)  # secrets, buses and rules, usage plans and keys
-    DURABLE.store = store
+    if os.environ.get("GEOEXPORT_PERSIST", "on") != "off":  # off: in memory only (the bench's baseline)
+        restore_backends(store, stack.region)  # secrets, buses and rules, usage plans and keys
+        DURABLE.store = store
     functions = FunctionHost(stack)
     dispatch_lambda_to(functions)
     provision(stack, endpoint)

@@ -58,6 +58,47 @@ def function_environment(extra: dict[str, str]) -> Iterator[None]:
 MAX_ENVIRONMENTS = 16
 
 
+class _PerThread:
+    """A class attribute whose value is per thread, for reads through the class and its instances."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._values = threading.local()
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        try:
+            return getattr(self._values, self._name)
+        except AttributeError:
+            raise AttributeError(self._name) from None
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        setattr(self._values, self._name, value)
+
+
+def isolate_powertools_requests() -> None:
+    """powertools' resolvers keep the request they serve in *class* attributes (``BaseRouter.current_event``
+    and ``lambda_context``, set at the start of every ``resolve``). On Lambda one process serves one
+    invocation at a time; here concurrent invocations are threads of one process, so one request could read
+    another's event (seen: two of fifty concurrent POSTs answered with a third one's body). Make those two
+    attributes per thread: set through the class (a metaclass descriptor) and read through the class or an
+    instance (a class descriptor), each thread sees its own request."""
+    from abc import ABCMeta
+
+    from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+
+    if isinstance(type(BaseRouter).__dict__.get("current_event"), _PerThread):
+        return
+    names = ("current_event", "lambda_context")
+    slots = {name: _PerThread(name) for name in names}
+    meta = type("PerThreadRouterMeta", (type(BaseRouter),), dict(slots))
+    assert issubclass(meta, ABCMeta)
+    for name in names:
+        if name in BaseRouter.__dict__:
+            delattr(BaseRouter, name)
+        type.__setattr__(BaseRouter, name, slots[name])  # instance reads: BaseRouter.__dict__[name]
+    BaseRouter.__class__ = meta  # class writes and reads: the metaclass's data descriptor
+
+
 class FunctionHost:
     """Lambda's execution model in one process: each invocation gets an execution environment (a separate
     import of the handler module, with its own globals) that serves one invocation at a time; concurrent
@@ -66,6 +107,7 @@ class FunctionHost:
     requests up."""
 
     def __init__(self, stack: Stack) -> None:
+        isolate_powertools_requests()
         self.stack = stack
         self._free: dict[str, list[ModuleType]] = {}
         self._count: dict[str, int] = {}

@@ -1,0 +1,244 @@
+"""Durability benchmark (issue 11), whole processes as a user runs them:
+
+1. Restart to ready: a data directory holding 1,000 tasks and 10,000 features (written through the
+   service's own repositories into the running stack), the stack stopped, then `geoexport_local run`
+   timed from exec to its `ready` line (median of 3 restarts). Goal: under 15 s on 2 cores.
+2. What persistence costs: small exports end to end (POST -> COMPLETED, seen by polling) on a stack that
+   saves every write (GEOEXPORT_PERSIST=on) and on one that keeps everything in memory (off), the two
+   stacks alternating, median of each. Goal: at most 10% more with persistence.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT)]
+
+from tests.support import free_port  # noqa: E402
+
+TASKS, FEATURES, RESTARTS, EXPORTS = 1_000, 10_000, 3, 5
+LANDSAT = "4f65986c-0205-5599-b079-9fe14db4d1bd"
+
+
+class Stack:
+    def __init__(self, data_dir: Path, persist: bool = True) -> None:
+        self.data_dir, self.persist = data_dir, persist
+        self.aws_port, self.api_port = free_port(), free_port()
+        self.process: subprocess.Popen[str] | None = None
+        self.token = ""
+
+    def start(self) -> float:
+        env = {
+            **os.environ,
+            "GEOEXPORT_DATA_DIR": str(self.data_dir),
+            "GEOEXPORT_AWS_PORT": str(self.aws_port),
+            "GEOEXPORT_API_PORT": str(self.api_port),
+            "GEOEXPORT_PERSIST": "on" if self.persist else "off",
+            "PYTHONUNBUFFERED": "1",
+        }
+        started = time.monotonic()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "geoexport_local", "run"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if "ready" in line:
+                break
+        else:
+            raise SystemExit("the stack did not start")
+        elapsed = time.monotonic() - started
+        threading.Thread(target=self.process.stdout.read, daemon=True).start()
+        state = json.loads((self.data_dir / "local.json").read_text())
+        self.token = self.call(
+            "POST",
+            "/auth/token",
+            {"client_id": state["client_id"], "client_secret": state["client_secret"]},
+            token=False,
+        )[1]["access_token"]
+        return elapsed
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(30)
+
+    @property
+    def aws(self) -> str:
+        return f"http://127.0.0.1:{self.aws_port}"
+
+    def call(self, method: str, path: str, body: Any = None, token: bool = True) -> tuple[int, Any]:
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.api_port}{path}", data=data, method=method, headers=headers
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                return answer.status, json.loads(answer.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+
+
+def populate(stack: Stack) -> None:
+    """1,000 tasks and 10,000 features, written by the service's repositories into the running stack."""
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    )
+    from geoexport import bootstrap
+    from geoexport.features.feature import FeatureIn
+    from geoexport.features.models import ModelIn
+    from geoexport.models import CreateExportTaskRequest, TaskRecord, TaskStatus
+    from geoexport.settings import Settings
+    from geoexport_local.template import read_stack
+
+    environment = read_stack(ROOT).functions["FeaturesFunction"].environment
+    settings = Settings.from_environ({**environment, "AWS_ENDPOINT_URL": stack.aws})
+    tasks = bootstrap.task_repository(settings)
+    request = CreateExportTaskRequest.model_validate(
+        {
+            "catalogRecordID": LANDSAT,
+            "domain": "RASTER",
+            "ROI": {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"maxResolutionDeg": 0.01},
+                        "geometry": {
+                            "type": "Polygon",
+                            "coordinates": [[[-78, 24], [-77, 24], [-77, 25], [-78, 24]]],
+                        },
+                    }
+                ],
+            },
+        }
+    )
+
+    def task(_: int) -> None:
+        now = datetime.now(UTC)
+        record = TaskRecord(
+            id=uuid.uuid4(),
+            status=TaskStatus.PENDING,
+            progress=0,
+            request=request,
+            createdAt=now,
+            updatedAt=now,
+        )
+        tasks.create(record, quota=10**15)
+        tasks.advance(record.id, TaskStatus.FAILED, now, errorReason="bench", finishedAt=now)
+
+    features = bootstrap.feature_service(settings)
+    models = bootstrap.model_service(settings)
+    models.register(ModelIn.model_validate({"name": "bench", "schema": {"type": "object"}}), "demo-client")
+
+    def feature(i: int) -> None:
+        body = FeatureIn.model_validate(
+            {
+                "id": f"f{i}",
+                "type": "Feature",
+                "model": "bench",
+                "entityType": "DATA",
+                "geometry": {"type": "Point", "coordinates": [-170 + (i * 37) % 340, -80 + (i * 17) % 160]},
+                "properties": {"n": i},
+            }
+        )
+        features.create(body, "demo-client")
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(task, range(TASKS)))
+        list(pool.map(feature, range(FEATURES)))
+    print(f"  stored {TASKS} tasks and {FEATURES} features in {time.monotonic() - started:.0f} s", flush=True)
+
+
+def export_latency(stack: Stack, index: int) -> float:
+    x = -78.2 + 0.05 * index + (0.0 if stack.persist else 0.025)  # a new ROI each time: no dedupe
+    body = {
+        "catalogRecordID": LANDSAT,
+        "domain": "RASTER",
+        "ROI": {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "properties": {"maxResolutionDeg": 0.00274658203125},
+                    "geometry": {
+                        "type": "Polygon",
+                        "coordinates": [[[x, 24.3], [x + 0.1, 24.3], [x + 0.1, 24.4], [x, 24.4], [x, 24.3]]],
+                    },
+                }
+            ],
+        },
+    }
+    started = time.monotonic()
+    status, task = stack.call("POST", "/export-tasks", body)
+    assert status == 201, task
+    while task["status"] not in ("COMPLETED", "FAILED"):
+        time.sleep(0.05)
+        task = stack.call("GET", f"/export-tasks/{task['id']}")[1]
+    assert task["status"] == "COMPLETED", task
+    return time.monotonic() - started
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="geoexport-bench-durable-"))
+    print("restart to ready with a full data directory")
+    stack = Stack(work / "full")
+    stack.start()
+    populate(stack)
+    stack.stop()
+    restarts = []
+    for _ in range(RESTARTS):
+        restarts.append(stack.start())
+        stack.stop()
+    median = statistics.median(restarts)
+    print(f"  restart to ready: median {median:.1f} s of {[round(r, 1) for r in restarts]} (goal < 15 s)")
+
+    print("small exports end to end, persistence on vs off (alternating)")
+    on, off = Stack(work / "on", persist=True), Stack(work / "off", persist=False)
+    on.start()
+    off.start()
+    times: dict[bool, list[float]] = {True: [], False: []}
+    try:
+        for i in range(EXPORTS):
+            for target in (on, off) if i % 2 == 0 else (off, on):
+                times[target.persist].append(export_latency(target, i))
+    finally:
+        on.stop()
+        off.stop()
+    with_, without = statistics.median(times[True]), statistics.median(times[False])
+    print(f"  persistence on:  median {with_:.2f} s {[round(t, 2) for t in times[True]]}")
+    print(f"  persistence off: median {without:.2f} s {[round(t, 2) for t in times[False]]}")
+    print(f"  ratio on/off: {with_ / without:.3f} (goal <= 1.10)")
+
+
+if __name__ == "__main__":
+    main()
