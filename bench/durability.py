@@ -10,17 +10,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -30,77 +25,41 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from tests.support import free_port  # noqa: E402
+from tests.e2e.conftest import Service, start_stack  # noqa: E402  (the stack exactly as `make run` starts it)
+from tests.e2e.test_api_e2e import Z8, square  # noqa: E402
+from tests.e2e.test_export_e2e import export_body  # noqa: E402
 
 TASKS, FEATURES, RESTARTS, EXPORTS = 1_000, 10_000, 3, 5
 LANDSAT = "4f65986c-0205-5599-b079-9fe14db4d1bd"
 
 
 class Stack:
+    """One data directory and its ports; started and stopped whole, as a user does."""
+
     def __init__(self, data_dir: Path, persist: bool = True) -> None:
         self.data_dir, self.persist = data_dir, persist
-        self.aws_port, self.api_port = free_port(), free_port()
-        self.process: subprocess.Popen[str] | None = None
-        self.token = ""
+        self.ports: tuple[int, int] | None = None
+        self.process: Any = None
+        self.service: Service | None = None
 
     def start(self) -> float:
-        env = {
-            **os.environ,
-            "GEOEXPORT_DATA_DIR": str(self.data_dir),
-            "GEOEXPORT_AWS_PORT": str(self.aws_port),
-            "GEOEXPORT_API_PORT": str(self.api_port),
-            "GEOEXPORT_PERSIST": "on" if self.persist else "off",
-            "PYTHONUNBUFFERED": "1",
-        }
+        """Seconds from exec to a stack that answers with a token."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "geoexport_local", "run"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if "ready" in line:
-                break
-        else:
-            raise SystemExit("the stack did not start")
-        elapsed = time.monotonic() - started
-        threading.Thread(target=self.process.stdout.read, daemon=True).start()
-        state = json.loads((self.data_dir / "local.json").read_text())
-        self.token = self.call(
-            "POST",
-            "/auth/token",
-            {"client_id": state["client_id"], "client_secret": state["client_secret"]},
-            token=False,
-        )[1]["access_token"]
-        return elapsed
+        env = {"GEOEXPORT_PERSIST": "on" if self.persist else "off"}
+        self.process, self.service = start_stack(env, self.data_dir, self.ports)
+        self.ports = self.service.ports
+        return time.monotonic() - started
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
+        if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(30)
 
     @property
     def aws(self) -> str:
-        return f"http://127.0.0.1:{self.aws_port}"
-
-    def call(self, method: str, path: str, body: Any = None, token: bool = True) -> tuple[int, Any]:
-        headers = {"Content-Type": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.api_port}{path}", data=data, method=method, headers=headers
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=60) as answer:
-                return answer.status, json.loads(answer.read() or b"{}")
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"{}")
+        assert self.service is not None
+        return self.service.aws
 
 
 def populate(stack: Stack) -> None:
@@ -122,25 +81,7 @@ def populate(stack: Stack) -> None:
     environment = read_stack(ROOT).functions["FeaturesFunction"].environment
     settings = Settings.from_environ({**environment, "AWS_ENDPOINT_URL": stack.aws})
     tasks = bootstrap.task_repository(settings)
-    request = CreateExportTaskRequest.model_validate(
-        {
-            "catalogRecordID": LANDSAT,
-            "domain": "RASTER",
-            "ROI": {
-                "type": "FeatureCollection",
-                "features": [
-                    {
-                        "type": "Feature",
-                        "properties": {"maxResolutionDeg": 0.01},
-                        "geometry": {
-                            "type": "Polygon",
-                            "coordinates": [[[-78, 24], [-77, 24], [-77, 25], [-78, 24]]],
-                        },
-                    }
-                ],
-            },
-        }
-    )
+    request = CreateExportTaskRequest.model_validate(export_body(LANDSAT, square(-78, 24, 1), 0.01))
 
     def task(_: int) -> None:
         now = datetime.now(UTC)
@@ -180,31 +121,15 @@ def populate(stack: Stack) -> None:
 
 
 def export_latency(stack: Stack, index: int) -> float:
-    x = -78.2 + 0.05 * index + (0.0 if stack.persist else 0.025)  # a new ROI each time: no dedupe
-    body = {
-        "catalogRecordID": LANDSAT,
-        "domain": "RASTER",
-        "ROI": {
-            "type": "FeatureCollection",
-            "features": [
-                {
-                    "type": "Feature",
-                    "properties": {"maxResolutionDeg": 0.00274658203125},
-                    "geometry": {
-                        "type": "Polygon",
-                        "coordinates": [[[x, 24.3], [x + 0.1, 24.3], [x + 0.1, 24.4], [x, 24.4], [x, 24.3]]],
-                    },
-                }
-            ],
-        },
-    }
+    """POST -> COMPLETED of a small export (a new ROI each time: no dedupe)."""
+    assert stack.service is not None
+    x = -78.2 + 0.05 * index + (0.0 if stack.persist else 0.025)
     started = time.monotonic()
-    status, task = stack.call("POST", "/export-tasks", body)
+    status, task, _ = stack.service.request(
+        "POST", "/export-tasks", export_body(LANDSAT, square(x, 24.3, 0.1), Z8)
+    )
     assert status == 201, task
-    while task["status"] not in ("COMPLETED", "FAILED"):
-        time.sleep(0.05)
-        task = stack.call("GET", f"/export-tasks/{task['id']}")[1]
-    assert task["status"] == "COMPLETED", task
+    assert stack.service.wait(task["id"], 120)[-1]["status"] == "COMPLETED"
     return time.monotonic() - started
 
 

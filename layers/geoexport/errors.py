@@ -1,7 +1,7 @@
 """Domain errors. Each says which input field is at fault (when one is) and why.
 
-HTTP status codes are assigned in one place, :mod:`geoexport.api.errors`; pipeline steps raise these too and
-the state machine's Retry/Catch match on the class name (Lambda's ``errorType``).
+HTTP status codes are assigned in one place, :data:`geoexport.api.http.STATUS_BY_ERROR`; pipeline steps
+raise these too and the state machine's Retry/Catch match on the class name (Lambda's ``errorType``).
 """
 
 from __future__ import annotations

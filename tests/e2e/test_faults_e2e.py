@@ -49,7 +49,11 @@ def test_abort_stops_the_export_cleans_up_and_tells(faulty_service: Service, rec
     (call,) = receiver.wait_for(1)
     assert call["body"]["event"] == "TASK_FAILED" and call["body"]["status"] == "ABORTED"
     assert "aborted" in call["body"]["errorReason"]
-    time.sleep(4)  # the delayed Package step wakes up and must not resurrect the task
+    # The delayed Package step wakes up and must not resurrect the task: wait for the execution to end.
+    deadline = time.monotonic() + 30
+    while faulty_service.execution(created["id"])["status"] == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
     task = faulty_service.request("GET", f"/export-tasks/{created['id']}")[1]
     assert task["status"] == "ABORTED" and task["artifacts"] == []
     # AWS ends a stopped execution ABORTED at once; moto's interpreter lets the in-flight step return first,

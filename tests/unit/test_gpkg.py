@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 import rasterio
 
 from geoexport.geometry import grid
@@ -44,12 +45,12 @@ def test_written_tiles_validate_and_read_back_in_place(tmp_path: Path) -> None:
 
 def test_failed_write_leaves_no_file(tmp_path: Path) -> None:
     path = tmp_path / "broken.gpkg"
-    try:
-        with GeoPackageTiles(path, "tiles", 0, (-1, -1, 1, 1), "x") as gpkg:
-            gpkg.add([(0, 0, 0, b"png")])
-            raise RuntimeError("boom")
-    except RuntimeError:
-        pass
+    with (
+        pytest.raises(RuntimeError, match="boom"),
+        GeoPackageTiles(path, "tiles", 0, (-1, -1, 1, 1), "x") as gpkg,
+    ):
+        gpkg.add([(0, 0, 0, b"png")])
+        raise RuntimeError("boom")
     assert not path.exists()
 
 

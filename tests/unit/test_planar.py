@@ -32,8 +32,14 @@ def test_invalid_polygons_are_refused_with_a_reason(rings: list, reason: str) ->
         planar.validate_polygon(rings)
 
 
-def test_valid_polygon_with_hole_passes() -> None:
-    planar.validate_polygon([square(0, 0, 4)[0], [[1, 1], [1, 2], [2, 2], [2, 1], [1, 1]]])
+def test_a_hole_inside_its_shell_passes_and_one_outside_is_refused() -> None:
+    shell, hole = square(0, 0, 4)[0], [[1, 1], [1, 2], [2, 2], [2, 1], [1, 1]]
+    assert Polygon(shell, [hole]).is_valid  # GEOS agrees it is valid
+    assert planar.validate_polygon([shell, hole]) is None
+    outside = [[x + 10, y] for x, y in hole]
+    assert not Polygon(shell, [outside]).is_valid
+    with pytest.raises(planar.GeometryProblem):
+        planar.validate_polygon([shell, outside])
 
 
 def _random_ring(rng: random.Random, n: int) -> list[list[float]]:
