@@ -123,7 +123,8 @@ def client(service: str, endpoint: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    return boto3.client(
+    make: Any = boto3.client  # Any: the service is a runtime string
+    return make(
         service,
         endpoint_url=endpoint,
         region_name=REGION,

@@ -209,7 +209,7 @@ def save_items(backend: Any, touched: Iterable[tuple[str, dict[str, Any]]]) -> N
     store = DURABLE.active()
     if store is None:
         return
-    from moto.dynamodb.models import DynamoType
+    from moto.dynamodb.models.dynamo_type import DynamoType
 
     rows: list[tuple[str, str, str, str | None]] = []
     for table_name, attributes in touched:
@@ -336,7 +336,7 @@ def restore_objects(store: StateStore) -> int:
         if bucket is None:
             log.warning("saved object s3://%s/%s: no such bucket, left on disk", bucket_name, key_name)
             continue
-        key = FakeKey.__new__(FakeKey)
+        key: Any = FakeKey.__new__(FakeKey)
         values = pickle.loads(state)
         values["value"] = store.read_blob(digest)
         key.__setstate__(values)
@@ -401,7 +401,7 @@ def restore_messages(store: StateStore, region: str) -> int:
         message = pickle.loads(blob)
         if any(m.id == message.id for m in queue._messages):
             continue  # sent again while the template was provisioned (S3's test event)
-        retention = int(queue.message_retention_period or 345600)
+        retention = int(getattr(queue, "message_retention_period", None) or 345600)
         if message.sent_timestamp and message.sent_timestamp / 1000 + retention < now:
             continue  # SQS would have dropped it by now
         queue._messages.append(message)

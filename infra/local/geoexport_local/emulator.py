@@ -86,11 +86,13 @@ def snapshot_only_touched_partitions() -> None:
     from collections import defaultdict
 
     from moto.dynamodb import models
-    from moto.dynamodb.models import DynamoDBBackend, DynamoType, Table
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
 
     if getattr(DynamoDBBackend, "_geoexport_snapshots", False):
         return
-    real = models.copy
+    real = vars(models)["copy"]  # the copy module as moto's models module imported it
 
     class _Copy:
         copy = staticmethod(real.copy)
@@ -106,7 +108,7 @@ def snapshot_only_touched_partitions() -> None:
                 clone.items[key] = real.deepcopy(value.items[key])
             return clone
 
-    models.copy = _Copy  # type: ignore[assignment]
+    vars(models)["copy"] = _Copy
     original = DynamoDBBackend.transact_write_items
 
     def transact(self: Any, transact_items: list[dict[str, Any]]) -> Any:
@@ -150,7 +152,8 @@ def dispatch_lambda_to(host: FunctionHost) -> None:
 
 
 def client(service: str, endpoint: str, region: str) -> Any:
-    return boto3.client(
+    make: Any = boto3.client  # Any: the service is a runtime string
+    return make(
         service,
         endpoint_url=endpoint,
         region_name=region,

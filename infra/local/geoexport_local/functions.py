@@ -96,7 +96,7 @@ def isolate_powertools_requests() -> None:
         if name in BaseRouter.__dict__:
             delattr(BaseRouter, name)
         type.__setattr__(BaseRouter, name, slots[name])  # instance reads: BaseRouter.__dict__[name]
-    BaseRouter.__class__ = meta  # class writes and reads: the metaclass's data descriptor
+    setattr(BaseRouter, "__class__", meta)  # noqa: B010  (class writes and reads: the metaclass's descriptor)
 
 
 class FunctionHost:

@@ -61,8 +61,8 @@ def build(root: Path) -> dict[str, Any]:
     # Routes behind the template's authorizer take a bearer token (POST /auth/token issues one).
     for name, item in document["paths"].items():
         for method, operation in item.items():
-            route = serving_route(stack.routes, method, name)
-            if route is not None and route.authorizer:
+            serving = serving_route(stack.routes, method, name)
+            if serving is not None and serving.authorizer:
                 operation["security"] = [{"bearerAuth": []}]
     document["components"]["securitySchemes"] = {
         "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
