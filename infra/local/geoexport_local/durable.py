@@ -37,6 +37,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -507,6 +508,8 @@ class DurableApp:
         if not key:
             if "delete" in query and environ.get("REQUEST_METHOD") == "POST":
                 return self._delete_objects(bucket, environ, start_response)
+            if environ.get("REQUEST_METHOD") == "POST" and not query:
+                return self._form_upload(bucket, environ, start_response)
             status, body = self._run(environ, start_response)
             if status < 300 and not set(query) - {"x-id"}:  # the bucket itself, not one of its settings
                 save_bucket(bucket)
@@ -520,6 +523,20 @@ class DurableApp:
             if status < 300:
                 save_object(bucket, key)
             return body
+
+    def _form_upload(self, bucket: str, environ: dict[str, Any], start_response: Any) -> Any:
+        """A browser-form (presigned POST) upload names its key inside the form: after it, save every object
+        of the bucket written since it began (rare, so a scan of the bucket is affordable)."""
+        from datetime import UTC, datetime
+
+        began = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=1)  # moto's stamps are naive UTC
+        status, body = self._run(environ, start_response)
+        found = _s3_backend().buckets.get(bucket)
+        if status < 300 and found is not None:
+            for name in [name for name, key in list(found.keys.items()) if key.last_modified >= began]:
+                with self._stripe(bucket, name):
+                    save_object(bucket, name)
+        return body
 
     def _delete_objects(self, bucket: str, environ: dict[str, Any], start_response: Any) -> Any:
         length = int(environ.get("CONTENT_LENGTH") or 0)
