@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 from geoexport import bootstrap
+from geoexport.errors import ServiceUnavailable
 from geoexport.models import TaskRecord, TaskStatus
 from geoexport.pipeline import reconcile
 from geoexport.tasks.workflow import ExecutionState, resume_count
@@ -22,8 +23,11 @@ class Workflow:
     def __init__(self, states: dict[str, ExecutionState]) -> None:
         self.states = states
         self.started: list[tuple[str, int]] = []
+        self.unavailable: set[str] = set()
 
     def start(self, task_id: object, resume: int = 0) -> str:
+        if str(task_id) in self.unavailable:
+            raise ServiceUnavailable("the export workflow could not be started; try again")
         self.started.append((str(task_id), resume))
         arn = f"{ARN}:{task_id}" + (f"-resume-{resume}" if resume else "")
         self.states[arn] = ExecutionState.RUNNING
@@ -98,3 +102,15 @@ def test_lost_workflows_are_resumed_then_failed_and_dead_ones_failed(cloud: Clou
     assert not tasks.claim_notification(lost.id)  # its one final callback was claimed already
     again = run(cloud, workflow)
     assert str(lost.id) not in again.failed + again.resumed  # finished tasks are not looked at again
+
+
+def test_a_task_whose_workflow_cannot_be_started_now_is_left_for_the_next_run(cloud: Cloud) -> None:
+    tasks = bootstrap.task_repository(cloud.settings)
+    stuck = unfinished_task(cloud, TaskStatus.PENDING, None, timedelta(hours=1))
+    workflow = Workflow({})
+    workflow.unavailable.add(str(stuck.id))
+    outcome = run(cloud, workflow)
+    assert str(stuck.id) not in outcome.resumed + outcome.failed
+    assert tasks.get(stuck.id).status is TaskStatus.PENDING  # not failed for Step Functions' hiccup
+    workflow.unavailable.clear()
+    assert str(stuck.id) in run(cloud, workflow).resumed

@@ -76,10 +76,10 @@ def run(
         if state in (ExecutionState.RUNNING, ExecutionState.PENDING_REDRIVE):
             outcome.running.append(task_id)
             continue
-        resumable = state is ExecutionState.MISSING and resume_count(task.executionArn) < max_resumes
-        if resumable and _resume(task, tasks, workflow):
-            outcome.resumed.append(task_id)
-            continue
+        if state is ExecutionState.MISSING and resume_count(task.executionArn) < max_resumes:
+            if _resume(task, tasks, workflow):
+                outcome.resumed.append(task_id)
+            continue  # not startable now (Step Functions unavailable): the next run tries again
         cause = _cause(task, state)
         notify.run(
             task_id,
