@@ -13,12 +13,12 @@ from geoexport import bootstrap
 from geoexport.api import caller, json_response, make_resolver
 from geoexport.api.schema import responses
 from geoexport.models import ExportTask
-from geoexport.settings import Settings
+from geoexport.settings import AbortSettings
 
-settings = Settings.from_environ(os.environ)
+settings = AbortSettings.from_environ(os.environ)
 logger = Logger()
 app = make_resolver()
-service = bootstrap.task_service(settings)
+service = bootstrap.abort_service(settings)
 
 
 @app.post(

@@ -12,9 +12,9 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from geoexport import bootstrap
 from geoexport.api import json_response, make_resolver
 from geoexport.api.schema import responses
-from geoexport.settings import Settings
+from geoexport.settings import SigningSettings
 
-settings = Settings.from_environ(os.environ)
+settings = SigningSettings.from_environ(os.environ)
 logger = Logger()
 app = make_resolver()
 auth = bootstrap.auth_service(settings)

@@ -9,9 +9,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from geoexport import bootstrap
 from geoexport.auth.policy import decide
 from geoexport.auth.tokens import TokenError
-from geoexport.settings import Settings
+from geoexport.settings import SigningSettings
 
-settings = Settings.from_environ(os.environ)
+settings = SigningSettings.from_environ(os.environ)
 logger = Logger()
 auth = bootstrap.auth_service(settings)
 

@@ -13,9 +13,9 @@ from geoexport import bootstrap
 from geoexport.api import json_response, make_resolver
 from geoexport.api.schema import responses
 from geoexport.catalog.views import RecordList, RecordView, record_view
-from geoexport.settings import Settings
+from geoexport.settings import CatalogSettings
 
-settings = Settings.from_environ(os.environ)
+settings = CatalogSettings.from_environ(os.environ)
 logger = Logger()
 app = make_resolver()
 catalog = bootstrap.catalog_repository(settings)

@@ -13,8 +13,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from geoexport import bootstrap
 from geoexport.api import caller, json_response, make_resolver
 from geoexport.api.schema import responses
-from geoexport.settings import Settings
+from geoexport.settings import ClcSettings, TaskServiceSettings
 from geoexport.tasks.clc import ClcFacade, EuropeOrder, NationalOrder, OrderAnswer, OrderStatus, ProductOrder
+
+
+class Settings(TaskServiceSettings, ClcSettings):
+    """What this function reads from its environment (a missing name fails the cold start)."""
+
 
 settings = Settings.from_environ(os.environ)
 logger = Logger()

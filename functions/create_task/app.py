@@ -3,23 +3,26 @@
 import os
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from geoexport import bootstrap
 from geoexport.api import caller, json_response, make_resolver
 from geoexport.api.schema import responses
 from geoexport.models import CreateExportTaskRequest, ExportTask
+from geoexport.models.tasks import Api, TaskStatus
 from geoexport.models.v1 import CompletedAnswer, CreateRoiRequest, InProgressAnswer
 from geoexport.notify.callback import v1_body
-from geoexport.settings import Settings
+from geoexport.settings import TaskServiceSettings
 from geoexport.tasks.service import DryRun
 
-settings = Settings.from_environ(os.environ)
+settings = TaskServiceSettings.from_environ(os.environ)
 logger = Logger()
+metrics = Metrics()
 app = make_resolver()
 service = bootstrap.task_service(settings)
 
@@ -49,6 +52,9 @@ def create_export_task(
         return json_response(200, service.dry_run(request))
     outcome = service.create(request, owner=caller(app))
     logger.info("export task", extra={"taskId": str(outcome.task.id), "newTask": outcome.created})
+    metrics.add_metric(
+        name="ExportsCreated" if outcome.created else "ExportsDeduplicated", unit=MetricUnit.Count, value=1
+    )
     return json_response(
         201 if outcome.created else 200,
         outcome.task,
@@ -75,13 +81,14 @@ def create_export_task(
     ),
 )
 def create_roi_v1(request: Annotated[CreateRoiRequest, Body()]) -> Response[str]:
-    outcome = service.create(request.to_canonical(), owner=caller(app), api="v1")
+    outcome = service.create(request.to_canonical(), owner=caller(app), api=Api.V1)
     task = outcome.task
-    if task.status.value == "COMPLETED":
+    if task.status is TaskStatus.COMPLETED:
         return json_response(200, CompletedAnswer.model_validate(v1_body(task)))
     return json_response(200, InProgressAnswer(id=str(task.id), taskIds=[str(task.id)]))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -1,26 +1,32 @@
-"""Scheduled sweep: completed exports past expiredAt become EXPIRED, files go, TASK_EXPIRED callbacks fire."""
+"""Scheduled sweep: completed exports past expiredAt become EXPIRED, their files go (TASK_EXPIRED follows)."""
 
 import os
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from geoexport import bootstrap
 from geoexport.pipeline import expiry
-from geoexport.settings import Settings
+from geoexport.settings import ExportsSettings, TasksSettings
+
+
+class Settings(TasksSettings, ExportsSettings):
+    """What this function reads from its environment (a missing name fails the cold start)."""
+
 
 settings = Settings.from_environ(os.environ)
 logger = Logger()
+tracer = Tracer()
 tasks = bootstrap.task_repository(settings)
 store = bootstrap.exports_store(settings)
-deliveries = bootstrap.deliveries(settings)
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = expiry.run(tasks, store, deliveries, lambda: datetime.now(UTC), settings.retention_days)
+    result = expiry.run(tasks, store, lambda: datetime.now(UTC), settings.retention_days)
     if result["expired"]:
         logger.info("exports expired", extra={"count": len(result["expired"])})
     return result

@@ -5,17 +5,18 @@ import os
 import urllib.parse
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from geoexport import bootstrap
-from geoexport.settings import Settings
+from geoexport.settings import FeaturesSettings
 
-settings = Settings.from_environ(os.environ)
+settings = FeaturesSettings.from_environ(os.environ)
 logger = Logger()
+tracer = Tracer()
 features = bootstrap.feature_service(settings)
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -31,5 +32,6 @@ def handle(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)

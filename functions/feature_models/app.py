@@ -13,9 +13,9 @@ from geoexport import bootstrap
 from geoexport.api import caller, json_response, make_resolver
 from geoexport.api.schema import responses
 from geoexport.features.models import FeatureModel, ModelIn, ModelPage
-from geoexport.settings import Settings
+from geoexport.settings import FeaturesSettings
 
-settings = Settings.from_environ(os.environ)
+settings = FeaturesSettings.from_environ(os.environ)
 logger = Logger()
 app = make_resolver()
 models = bootstrap.model_service(settings)

@@ -25,9 +25,9 @@ from geoexport.features.feature import (
     parse_bbox,
 )
 from geoexport.features.requests import RequestRecord, request_of
-from geoexport.settings import Settings
+from geoexport.settings import FeaturesSettings
 
-settings = Settings.from_environ(os.environ)
+settings = FeaturesSettings.from_environ(os.environ)
 logger = Logger()
 app = make_resolver()
 features = bootstrap.feature_service(settings)

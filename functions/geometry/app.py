@@ -11,9 +11,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from geoexport.geometry import repair
 from geoexport.geometry.planar import GeometryProblem
-from geoexport.settings import Settings
+from geoexport.settings import AwsSettings
 
-settings = Settings.from_environ(os.environ)
+settings = AwsSettings.from_environ(os.environ)
 logger = Logger()
 
 

@@ -16,12 +16,12 @@ from geoexport.api.schema import TaskPage, responses
 from geoexport.models import ExportTask, TaskStatus
 from geoexport.models.v1 import TaskStatusAnswer
 from geoexport.notify.callback import V1_STATUS
-from geoexport.settings import Settings
+from geoexport.settings import ViewSettings
 
-settings = Settings.from_environ(os.environ)
+settings = ViewSettings.from_environ(os.environ)
 logger = Logger()
 app = make_resolver()
-service = bootstrap.task_service(settings)
+service = bootstrap.task_views(settings)
 
 
 @app.get(

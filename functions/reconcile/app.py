@@ -8,23 +8,29 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from geoexport import aws, bootstrap
+from geoexport import bootstrap
 from geoexport.pipeline import reconcile
-from geoexport.settings import Settings
-from geoexport.tasks.workflow import StepFunctionsWorkflow
+from geoexport.settings import DeliverySettings, ReconcileSettings, WorkflowSettings
+
+
+class Settings(DeliverySettings, WorkflowSettings, ReconcileSettings):
+    """What this function reads from its environment (a missing name fails the cold start)."""
+
 
 settings = Settings.from_environ(os.environ)
 logger = Logger()
+tracer = Tracer()
 tasks = bootstrap.task_repository(settings)
 store = bootstrap.exports_store(settings)
 deliveries = bootstrap.deliveries(settings)
-workflow = StepFunctionsWorkflow(aws.client("stepfunctions", settings), settings.state_machine_arn)
+workflow = bootstrap.workflow(settings)
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     grace = float(event.get("graceSeconds", settings.reconcile_grace_seconds))
     outcome = reconcile.run(

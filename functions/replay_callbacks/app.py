@@ -12,12 +12,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from geoexport import bootstrap
 from geoexport.api import caller, json_response, make_resolver
 from geoexport.api.schema import ReplayAnswer, responses
-from geoexport.settings import Settings
+from geoexport.settings import DeliverySettings
 
-settings = Settings.from_environ(os.environ)
+settings = DeliverySettings.from_environ(os.environ)
 logger = Logger()
 app = make_resolver()
-service = bootstrap.task_service(settings)
+service = bootstrap.task_views(settings)
 deliveries = bootstrap.deliveries(settings, views=service)
 
 

@@ -11,10 +11,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from geoexport import bootstrap
 from geoexport.api import json_response, make_resolver
 from geoexport.api.schema import responses
-from geoexport.settings import Settings
+from geoexport.settings import TasksSettings
 from geoexport.storage.quota import StorageReport, storage_report
 
-settings = Settings.from_environ(os.environ)
+settings = TasksSettings.from_environ(os.environ)
 logger = Logger()
 app = make_resolver()
 tasks = bootstrap.task_repository(settings)

@@ -3,7 +3,7 @@
 import os
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -12,10 +12,11 @@ from pydantic import ValidationError
 
 from geoexport import bootstrap
 from geoexport.notify.delivery import DeliveryJob
-from geoexport.settings import Settings
+from geoexport.settings import DeliverySettings
 
-settings = Settings.from_environ(os.environ)
+settings = DeliverySettings.from_environ(os.environ)
 logger = Logger()
+tracer = Tracer()
 deliveries = bootstrap.deliveries(settings)
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -43,5 +44,6 @@ def handle(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)

@@ -8,11 +8,15 @@ on one session 0.3-0.4 s) and boto3 clients are thread-safe once built.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
-from geoexport.settings import Settings
+from geoexport.errors import TransientError
+from geoexport.settings import AwsSettings
 
 _CONFIG = Config(
     retries={"max_attempts": 5, "mode": "standard"},
@@ -28,7 +32,7 @@ _sessions: dict[str, Any] = {}
 _clients: dict[tuple[str, str, str | None], Any] = {}
 
 
-def client(service: str, settings: Settings) -> Any:
+def client(service: str, settings: AwsSettings) -> Any:
     """The shared boto3 client for ``service`` at the configured endpoint (an emulator locally, AWS
     otherwise)."""
     key = (service, settings.region, settings.aws_endpoint_url)
@@ -47,3 +51,37 @@ def client(service: str, settings: Settings) -> Any:
                 service, region_name=settings.region, endpoint_url=settings.aws_endpoint_url, config=_CONFIG
             )
     return found
+
+
+#: Error codes AWS services answer when the same call may succeed later.
+RETRYABLE_CODES = frozenset(
+    {
+        "InternalServerError",
+        "InternalFailure",
+        "ItemCollectionSizeLimitExceededException",
+        "LimitExceededException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "ServiceUnavailable",
+        "SlowDown",
+        "ThrottlingException",
+        "TransactionConflictException",
+    }
+)
+
+
+@contextmanager
+def translated(what: str) -> Iterator[None]:
+    """AWS failures that may pass (throttling, a dropped connection, a 5xx) become TransientError, which
+    the API answers with 503 and the state machine retries; every other error (a failed condition, a
+    missing table) propagates unchanged for the caller to handle."""
+    try:
+        yield
+    except BotoCoreError as error:
+        raise TransientError(f"{what}: {error}") from error
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        if code in RETRYABLE_CODES or status >= 500:
+            raise TransientError(f"{what}: {code or status}") from error
+        raise

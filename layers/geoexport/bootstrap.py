@@ -1,11 +1,16 @@
-"""Builds the adapters and services a function needs from its settings, once per cold start."""
+"""Builds the adapters and services a function needs from its settings, once per cold start.
+
+Each builder takes the narrowest settings group that holds what it reads (so mypy checks that a function's
+settings model has it) and builds only its own adapters; every client comes from the shared session in
+:mod:`geoexport.aws`. Nothing here is built lazily behind the handler's back: a function that lacks a
+setting fails at cold start, not at its first request.
+"""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from geoexport import aws
 from geoexport.auth.clients import ClientRepository
@@ -20,31 +25,48 @@ from geoexport.features.repository import (
 )
 from geoexport.features.requests import FeatureRequests
 from geoexport.features.service import FeatureService, ModelService
-from geoexport.notify.delivery import Deliveries, RetryPolicy
+from geoexport.notify.delivery import Deliveries, RetryPolicy, Views
 from geoexport.notify.queue import SqsDeliveryQueue
 from geoexport.notify.webhooks import WebhookSender
-from geoexport.settings import Settings
+from geoexport.settings import (
+    AbortSettings,
+    CatalogSettings,
+    ClientsSettings,
+    DeliverySettings,
+    ExportsSettings,
+    FeatureRequestSettings,
+    FeaturesSettings,
+    SigningSettings,
+    TaskServiceSettings,
+    TasksSettings,
+    ViewSettings,
+    WebhookSettings,
+    WorkflowSettings,
+)
 from geoexport.storage.s3 import ObjectStore, S3FileStorage
+from geoexport.tasks.abort import AbortService
+from geoexport.tasks.prepare import Limits
 from geoexport.tasks.repository import TaskRepository
-from geoexport.tasks.service import Limits, TaskService
+from geoexport.tasks.service import TaskService
+from geoexport.tasks.views import TaskViews
 from geoexport.tasks.workflow import LambdaGeometry, LambdaNotifier, StepFunctionsWorkflow
 
 
-def exports_store(settings: Settings) -> ObjectStore:
+def exports_store(settings: ExportsSettings) -> ObjectStore:
     return ObjectStore(aws.client("s3", settings), settings.exports_bucket)
 
 
-def task_repository(settings: Settings) -> TaskRepository:
+def task_repository(settings: TasksSettings) -> TaskRepository:
     return TaskRepository(
         aws.client("dynamodb", settings), settings.tasks_table, settings.dedupe_table, settings.counters_table
     )
 
 
-def catalog_repository(settings: Settings) -> CatalogRepository:
+def catalog_repository(settings: CatalogSettings) -> CatalogRepository:
     return CatalogRepository(aws.client("dynamodb", settings), settings.catalog_table)
 
 
-def limits(settings: Settings) -> Limits:
+def limits(settings: TasksSettings) -> Limits:
     return Limits(
         download_url_ttl_seconds=settings.download_url_ttl_seconds,
         retention_days=settings.retention_days,
@@ -55,32 +77,44 @@ def limits(settings: Settings) -> Limits:
     )
 
 
-def task_service(settings: Settings) -> TaskService:
-    notifier = (
-        LambdaNotifier(aws.client("lambda", settings), settings.notify_function)
-        if settings.notify_function
-        else None
+def workflow(settings: WorkflowSettings) -> StepFunctionsWorkflow:
+    return StepFunctionsWorkflow(aws.client("stepfunctions", settings), settings.state_machine_arn)
+
+
+def task_views(settings: ViewSettings) -> TaskViews:
+    return TaskViews(
+        task_repository(settings), exports_store(settings), limits(settings), webhook_secrets(settings)
     )
+
+
+def task_service(settings: TaskServiceSettings) -> TaskService:
     return TaskService(
         tasks=task_repository(settings),
         catalog=catalog_repository(settings),
-        workflow=StepFunctionsWorkflow(aws.client("stepfunctions", settings), settings.state_machine_arn),
+        workflow=workflow(settings),
         store=exports_store(settings),
         limits=limits(settings),
-        notifier=notifier,
-        geometry=(
-            LambdaGeometry(aws.client("lambda", settings), settings.geometry_function)
-            if settings.geometry_function
-            else None
-        ),
+        geometry=LambdaGeometry(aws.client("lambda", settings), settings.geometry_function),
         secrets=webhook_secrets(settings),
     )
 
 
-def webhook_secrets(settings: Settings) -> Callable[[str], str | None]:
+def abort_service(settings: AbortSettings) -> AbortService:
+    return AbortService(
+        tasks=task_repository(settings),
+        workflow=workflow(settings),
+        store=exports_store(settings),
+        limits=limits(settings),
+        notifier=LambdaNotifier(aws.client("lambda", settings), settings.notify_function),
+    )
+
+
+def client_repository(settings: ClientsSettings) -> ClientRepository:
+    return ClientRepository(aws.client("dynamodb", settings), settings.clients_table)
+
+
+def webhook_secrets(settings: ClientsSettings) -> Callable[[str], str | None]:
     """Owner -> the client's webhook signing secret (None for an unknown owner: sent unsigned)."""
-    if not settings.clients_table:
-        return lambda owner: None
     clients = client_repository(settings)
 
     def secret(owner: str) -> str | None:
@@ -90,7 +124,7 @@ def webhook_secrets(settings: Settings) -> Callable[[str], str | None]:
     return secret
 
 
-def webhook_sender(settings: Settings) -> WebhookSender:
+def webhook_sender(settings: WebhookSettings) -> WebhookSender:
     """One attempt per call: retries go through the retry queue, so no Lambda sleeps on a receiver."""
     return WebhookSender(
         timeout_seconds=settings.webhook_timeout_seconds,
@@ -99,7 +133,7 @@ def webhook_sender(settings: Settings) -> WebhookSender:
     )
 
 
-def retry_policy(settings: Settings) -> RetryPolicy:
+def retry_policy(settings: WebhookSettings) -> RetryPolicy:
     return RetryPolicy(
         base_seconds=settings.webhook_retry_base_seconds,
         max_delay_seconds=settings.webhook_retry_max_delay_seconds,
@@ -108,7 +142,7 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     )
 
 
-def deliveries(settings: Settings, views: TaskService | None = None) -> Deliveries:
+def deliveries(settings: DeliverySettings, views: Views | None = None) -> Deliveries:
     """Webhook delivery with its retry queue, signed with each owner's secret."""
     clock = functools.partial(datetime.now, UTC)
     queue = SqsDeliveryQueue(
@@ -116,7 +150,7 @@ def deliveries(settings: Settings, views: TaskService | None = None) -> Deliveri
     )
     return Deliveries(
         task_repository(settings),
-        views or task_service(settings),
+        views or task_views(settings),
         webhook_sender(settings),
         queue,
         retry_policy(settings),
@@ -124,18 +158,7 @@ def deliveries(settings: Settings, views: TaskService | None = None) -> Deliveri
     )
 
 
-def step_tasks(settings: Settings) -> Any:
-    """The task store for the pipeline steps: progress at step boundaries also fires TASK_PROGRESS."""
-    from geoexport.pipeline.notify import ProgressCallbacks
-
-    return ProgressCallbacks(task_repository(settings), deliveries(settings))
-
-
-def client_repository(settings: Settings) -> ClientRepository:
-    return ClientRepository(aws.client("dynamodb", settings), settings.clients_table)
-
-
-def signing_key(settings: Settings) -> Callable[[], bytes]:
+def signing_key(settings: SigningSettings) -> Callable[[], bytes]:
     """The JWT signing key from Secrets Manager, fetched on first use and kept for the container's life."""
     secrets = aws.client("secretsmanager", settings)
 
@@ -147,42 +170,39 @@ def signing_key(settings: Settings) -> Callable[[], bytes]:
     return key
 
 
-def auth_service(settings: Settings) -> AuthService:
+def auth_service(settings: SigningSettings) -> AuthService:
     return AuthService(client_repository(settings), signing_key(settings), settings.token_lifetime_seconds)
 
 
-def model_service(settings: Settings) -> ModelService:
+def model_service(settings: FeaturesSettings) -> ModelService:
     return ModelService(ModelRepository(aws.client("dynamodb", settings), settings.features_table))
 
 
-def feature_service(settings: Settings) -> FeatureService:
+def feature_service(settings: FeaturesSettings) -> FeatureService:
     db = aws.client("dynamodb", settings)
-    models = ModelService(ModelRepository(db, settings.features_table))
     return FeatureService(
         FeatureRepository(db, settings.features_table),
-        models,
+        model_service(settings),
         settings.tenant,
         FeatureIndex(db, settings.features_table),
         files=S3FileStorage(
             aws.client("s3", settings), settings.feature_files_bucket, settings.file_storage_id
-        )
-        if settings.feature_files_bucket
-        else None,
+        ),
         upload_ttl_seconds=settings.upload_url_ttl_seconds,
     )
 
 
-def feature_requests(settings: Settings) -> FeatureRequests:
+def feature_requests(settings: FeatureRequestSettings) -> FeatureRequests:
     """The messaging API: the same feature service, plus where outcomes and unreadable messages go."""
     clients = client_repository(settings)
     return FeatureRequests(
         feature_service(settings),
-        RequestRepository(aws.client("dynamodb", settings), settings.features_table),
+        request_reader(settings),
         EventBusPublisher(aws.client("events", settings), settings.feature_event_bus),
         SqsDeadLetters(aws.client("sqs", settings), settings.feature_request_dead_letter_url),
         client_exists=lambda client_id: clients.get(client_id) is not None,
     )
 
 
-def request_reader(settings: Settings) -> RequestRepository:
+def request_reader(settings: FeaturesSettings) -> RequestRepository:
     return RequestRepository(aws.client("dynamodb", settings), settings.features_table)

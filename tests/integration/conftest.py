@@ -11,7 +11,10 @@ import pytest
 
 from geoexport import bootstrap
 from geoexport.models import CatalogRecord
+from geoexport.notify import changes
+from geoexport.notify.delivery import Deliveries
 from geoexport.settings import Settings
+from geoexport.tasks.repository import from_item
 from geoexport_local.emulator import client, provision, start_moto, wait_until_up
 from geoexport_local.seed import seed_catalog
 from geoexport_local.template import Stack, read_stack
@@ -27,6 +30,40 @@ class Cloud:
 
     def client(self, service: str) -> Any:
         return client(service, self.endpoint, self.stack.region)
+
+    def task_changes(self) -> TaskChanges:
+        """The tasks table's stream from now on, as TaskChangesFunction receives it."""
+        return TaskChanges(self)
+
+
+class TaskChanges:
+    """Reads the tasks table's stream (moto's) and hands each change to the callbacks' one entry point."""
+
+    def __init__(self, cloud: Cloud) -> None:
+        self._streams = cloud.client("dynamodbstreams")
+        table = cloud.client("dynamodb").describe_table(TableName=cloud.stack.physical["TasksTable"])
+        arn = table["Table"]["LatestStreamArn"]
+        shards = self._streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+        self._iterators = [
+            self._streams.get_shard_iterator(StreamArn=arn, ShardId=s["ShardId"], ShardIteratorType="LATEST")[
+                "ShardIterator"
+            ]
+            for s in shards
+        ]
+        self._tasks = bootstrap.task_repository(cloud.settings)
+
+    def deliver(self, deliveries: Deliveries) -> int:
+        """React to every change since the last call; answers how many sent callbacks."""
+        sent = 0
+        for index, iterator in enumerate(self._iterators):
+            answer = self._streams.get_records(ShardIterator=iterator)
+            self._iterators[index] = answer["NextShardIterator"]
+            for record in answer["Records"]:
+                images = record["dynamodb"]
+                old = from_item(images["OldImage"]) if "OldImage" in images else None
+                new = from_item(images["NewImage"]) if "NewImage" in images else None
+                sent += changes.react(old, new, self._tasks, deliveries)
+        return sent
 
 
 @pytest.fixture(scope="session")
@@ -45,14 +82,11 @@ def cloud() -> Iterator[Cloud]:
     wait_until_up(endpoint, "us-east-1")
     stack = read_stack(ROOT)
     provision(stack, endpoint)
-    # The steps' settings are the template's environment (any function has the shared names).
-    settings = Settings.from_environ(
-        {
-            **stack.functions["PackageFunction"].environment,
-            "AWS_ENDPOINT_URL": endpoint,
-            "RENDER_THREADS": "2",
-        }
-    )
+    # The whole stack's settings: every function's environment from the template.
+    environment: dict[str, str] = {}
+    for function in stack.functions.values():
+        environment.update(function.environment)
+    settings = Settings.from_environ({**environment, "AWS_ENDPOINT_URL": endpoint, "RENDER_THREADS": "2"})
     records = seed_catalog(
         SAMPLES,
         client("s3", endpoint, stack.region),

@@ -88,8 +88,7 @@ def export(cloud: Cloud, record: str, body: dict[str, Any], tmp: Path) -> tuple[
         str(task.id), planned["planKey"], tasks, store, 2, s.gdal_s3_options(), lambda: datetime.now(UTC), 1
     )
     upload.run(str(task.id), packaged["files"], tasks, store)
-    deliveries = bootstrap.deliveries(s)
-    notify.run(str(task.id), tasks, store, deliveries, lambda: datetime.now(UTC), 1)
+    notify.run(str(task.id), tasks, store, lambda: datetime.now(UTC), 1)
     view = tasks_service.get(task.id)
     assert view.status is TaskStatus.COMPLETED, view.errorReason
     files = {}

@@ -71,19 +71,14 @@ def run_steps(cloud: Cloud, task_id: str, deliveries: Deliveries) -> dict[str, A
         bootstrap.exports_store(s),
         bootstrap.catalog_repository(s),
     )
+    changes = cloud.task_changes()
     clipped = clip.run(task_id, tasks, catalog, store, s.gdal_s3_options())
     packaged = package.run(
         task_id, clipped["planKey"], tasks, store, 2, s.gdal_s3_options(), lambda: datetime.now(UTC)
     )
     upload.run(task_id, packaged["files"], tasks, store)
-    notify.run(
-        task_id,
-        tasks,
-        store,
-        deliveries,
-        lambda: datetime.now(UTC),
-        s.retention_days,
-    )
+    notify.run(task_id, tasks, store, lambda: datetime.now(UTC), s.retention_days)
+    changes.deliver(deliveries)  # what TaskChangesFunction does with the stream's records
     return {"clip": clipped, "package": packaged}
 
 
@@ -100,7 +95,7 @@ def test_export_runs_end_to_end_and_reruns_change_nothing(
     deliveries = loopback_deliveries(cloud)
     task = make_task(cloud, "landsat-bahamas-rgb", PENTAGON, 0.00274658203125, receiver.url())
     steps = run_steps(cloud, str(task.id), deliveries)
-    view = bootstrap.task_service(cloud.settings).get(task.id)
+    view = bootstrap.task_views(cloud.settings).get(task.id)
     assert view.status is TaskStatus.COMPLETED and view.progress == 100
     gpkg = next(a for a in view.artifacts if a.type.value == "GPKG")
     meta = next(a for a in view.artifacts if a.type.value == "METADATA")
@@ -126,15 +121,10 @@ def test_export_runs_end_to_end_and_reruns_change_nothing(
     tasks, store = bootstrap.task_repository(s), bootstrap.exports_store(s)
     upload_again = upload.run(str(task.id), steps["package"]["files"], tasks, store)
     assert upload_again == {"taskId": str(task.id)}
-    again = notify.run(
-        str(task.id),
-        tasks,
-        store,
-        deliveries,
-        lambda: datetime.now(UTC),
-        s.retention_days,
-    )
-    assert again["notified"] is False
+    changes = cloud.task_changes()
+    again = notify.run(str(task.id), tasks, store, lambda: datetime.now(UTC), s.retention_days)
+    assert again["status"] == "COMPLETED"
+    assert changes.deliver(deliveries) == 0  # nothing changed, nothing announced
     assert len(receiver.calls) == 1
     keys = [key for key, _ in store.keys(f"exports/{task.id}/")]
     assert sorted(keys) == sorted(f"exports/{task.id}/{a.name}" for a in view.artifacts)
@@ -230,7 +220,7 @@ def test_other_sample_kinds_export_correctly(
 ) -> None:
     task = make_task(cloud, record, roi, res, receiver.url())
     run_steps(cloud, str(task.id), loopback_deliveries(cloud))
-    view = bootstrap.task_service(cloud.settings).get(task.id)
+    view = bootstrap.task_views(cloud.settings).get(task.id)
     assert view.status is TaskStatus.COMPLETED, view.errorReason
     gpkg = next(a for a in view.artifacts if a.type.value == "GPKG")
     download(gpkg.url or "", tmp_path / gpkg.name)

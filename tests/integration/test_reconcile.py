@@ -93,12 +93,14 @@ def test_lost_workflows_are_resumed_then_failed_and_dead_ones_failed(cloud: Clou
     assert tasks.ledger().reserved == ledger_before.reserved - 1000  # its reservation is released
 
     # The resumed execution is lost again (another restart), twice: then it ends FAILED, once.
+    changes = cloud.task_changes()
     for _ in range(2):
         workflow.states = {arn: s for arn, s in workflow.states.items() if str(lost.id) not in arn}
         run(cloud, workflow)
     failed = tasks.get(lost.id)
     assert failed.status is TaskStatus.FAILED and failed.failureKind == "internal"
     assert failed.errorReason is not None and "interrupted 3 times" in failed.errorReason
+    changes.deliver(bootstrap.deliveries(cloud.settings))  # as TaskChangesFunction does with the stream
     assert not tasks.claim_notification(lost.id)  # its one final callback was claimed already
     again = run(cloud, workflow)
     assert str(lost.id) not in again.failed + again.resumed  # finished tasks are not looked at again
@@ -114,3 +116,18 @@ def test_a_task_whose_workflow_cannot_be_started_now_is_left_for_the_next_run(cl
     assert tasks.get(stuck.id).status is TaskStatus.PENDING  # not failed for Step Functions' hiccup
     workflow.unavailable.clear()
     assert str(stuck.id) in run(cloud, workflow).resumed
+
+
+def test_an_end_no_change_announced_is_announced_once_by_the_sweep(cloud: Cloud) -> None:
+    """A task that ended without its final callback claimed (a lost stream record, a stack stopped
+    between the write and the callback) is announced by the next run after the grace, and only once."""
+    tasks = bootstrap.task_repository(cloud.settings)
+    ended = unfinished_task(cloud, TaskStatus.IN_PROGRESS, f"{ARN}:ended", timedelta(hours=1))
+    tasks.advance(ended.id, TaskStatus.FAILED, datetime.now(UTC) - timedelta(minutes=30), errorReason="x")
+    recent = unfinished_task(cloud, TaskStatus.IN_PROGRESS, f"{ARN}:recent", timedelta(hours=1))
+    tasks.advance(recent.id, TaskStatus.FAILED, datetime.now(UTC), errorReason="x")  # within the grace
+    workflow = Workflow({})
+    first = run(cloud, workflow)
+    assert str(ended.id) in first.announced and str(recent.id) not in first.announced
+    assert not tasks.claim_notification(ended.id)  # claimed by the sweep
+    assert str(ended.id) not in run(cloud, workflow).announced  # never twice

@@ -9,6 +9,7 @@ import pytest
 
 from geoexport import bootstrap
 from geoexport.errors import InsufficientStorage
+from geoexport.geometry.repair import InProcessGeometry
 from geoexport.models import CreateExportTaskRequest
 from geoexport.tasks import dedupe
 from geoexport.tasks.service import Limits, TaskService
@@ -36,6 +37,7 @@ def service(cloud: Cloud, quota: int, workflow: Any) -> TaskService:
         workflow,
         bootstrap.exports_store(s),
         limits,
+        geometry=InProcessGeometry(),
     )
 
 

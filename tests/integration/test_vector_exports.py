@@ -147,7 +147,7 @@ def export(cloud: Cloud, body: dict[str, Any], tmp: Path, part_bytes: int) -> tu
         str(task.id), planned["planKey"], tasks, store, 2, {}, lambda: datetime.now(UTC), 1, part_bytes
     )
     upload.run(str(task.id), packaged["files"], tasks, store)
-    notify.run(str(task.id), tasks, store, bootstrap.deliveries(s), lambda: datetime.now(UTC), 1)
+    notify.run(str(task.id), tasks, store, lambda: datetime.now(UTC), 1)
     view = service(cloud).get(task.id, OWNER)
     assert view.status is TaskStatus.COMPLETED, view.errorReason
     files = {}

@@ -8,6 +8,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from geoexport.errors import NotFound, PayloadTooLarge, ServiceUnavailable, UnprocessableRequest
+from geoexport.geometry.planar import GeometryProblem
 from geoexport.models import (
     ArtifactType,
     CatalogRecord,
@@ -16,8 +17,9 @@ from geoexport.models import (
     StoredArtifact,
     TaskRecord,
     TaskStatus,
+    Webhook,
 )
-from geoexport.tasks.repository import Ledger
+from geoexport.tasks.repository import Ledger, Page
 from geoexport.tasks.service import Limits, TaskService
 
 FOOTPRINT = {"type": "Polygon", "coordinates": [[[10, 10], [20, 10], [20, 20], [10, 20], [10, 10]]]}
@@ -37,21 +39,37 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class Fakes:
+    """The state the fakes below share (one per interface the service depends on)."""
+
     def __init__(self) -> None:
         self.tasks: dict[str, TaskRecord] = {}
         self.started: list[UUID] = []
         self.fail_start = False
         self.links: list[tuple[str, int]] = []
 
-    # catalog
-    def get(self, record_id: Any) -> Any:
+
+class FakeCatalog:
+    def get(self, record_id: UUID | str) -> CatalogRecord:
         if str(record_id) == str(RECORD.id):
             return RECORD
-        if str(record_id) in self.tasks:
-            return self.tasks[str(record_id)]
         raise NotFound(f"{record_id} does not exist")
 
-    # tasks
+
+class FakeTasks:
+    def __init__(self, fakes: Fakes) -> None:
+        self.tasks = fakes.tasks
+
+    def get(self, task_id: UUID | str) -> TaskRecord:
+        if str(task_id) in self.tasks:
+            return self.tasks[str(task_id)]
+        raise NotFound(f"{task_id} does not exist")
+
+    def find(self, task_id: UUID | str) -> TaskRecord | None:
+        return self.tasks.get(str(task_id))
+
+    def page(self, owner: str, status: TaskStatus | None, limit: int, next_token: str | None) -> Page:
+        return Page([t for t in self.tasks.values() if t.owner == owner][:limit], None)
+
     def create(
         self, record: TaskRecord, quota: int | None = None, replace_claim_of: str | None = None
     ) -> None:
@@ -60,39 +78,55 @@ class Fakes:
     def claimed_task(self, fingerprint: str) -> str | None:
         return next((str(t.id) for t in self.tasks.values() if t.fingerprint == fingerprint), None)
 
-    def find(self, task_id: Any) -> TaskRecord | None:
-        return self.tasks.get(str(task_id))
-
-    def merge_webhooks(self, task_id: Any, hooks: list[Any]) -> None:
+    def merge_webhooks(self, task_id: UUID | str, hooks: list[Webhook]) -> None:
         task = self.tasks[str(task_id)]
         self.tasks[str(task_id)] = task.model_copy(update={"extraWebhooks": [*task.extraWebhooks, *hooks]})
 
-    def in_scope(self, scope: str) -> list[TaskRecord]:
+    def extend_expiry(self, task_id: UUID | str, expired_at: datetime) -> bool:
+        task = self.tasks[str(task_id)]
+        self.tasks[str(task_id)] = task.model_copy(update={"expiredAt": expired_at})
+        return True
+
+    def in_scope(self, scope: str, limit: int = 50) -> list[TaskRecord]:
         return []
 
     def ledger(self) -> Ledger:
         return Ledger(used=0, reserved=sum(t.reservedBytes for t in self.tasks.values()))
 
-    def set_execution(self, task_id: UUID, arn: str) -> None:
-        self.tasks[str(task_id)] = self.tasks[str(task_id)].model_copy(update={"executionArn": arn})
+    def set_execution(self, task_id: UUID, execution_arn: str) -> None:
+        self.tasks[str(task_id)] = self.tasks[str(task_id)].model_copy(update={"executionArn": execution_arn})
 
     def advance(
-        self, task_id: Any, status: TaskStatus, now: datetime, progress: int | None = None, **fields: Any
+        self,
+        task_id: UUID | str,
+        status: TaskStatus,
+        now: datetime,
+        progress: int | None = None,
+        ledger: tuple[int, int] | None = None,
+        **fields: Any,
     ) -> None:
         self.tasks[str(task_id)] = self.tasks[str(task_id)].model_copy(update={"status": status, **fields})
 
-    # workflow
+
+class FakeWorkflow:
+    def __init__(self, fakes: Fakes) -> None:
+        self.fakes = fakes
+
     def start(self, task_id: UUID) -> str:
-        if self.fail_start:
+        if self.fakes.fail_start:
             raise ServiceUnavailable("the export workflow could not be started; try again")
-        self.started.append(task_id)
+        self.fakes.started.append(task_id)
         return f"arn:execution:{task_id}"
 
     def stop(self, execution_arn: str, cause: str) -> None:
         pass
 
-    # store
-    def touch(self, key: str, older_than: Any = None) -> None:
+
+class FakeStore:
+    def __init__(self, fakes: Fakes) -> None:
+        self.links = fakes.links
+
+    def touch(self, key: str, older_than: timedelta) -> None:
         pass
 
     def presign_get(self, key: str, expires_in: int, filename: str) -> str:
@@ -100,9 +134,27 @@ class Fakes:
         return f"http://s3/{key}?expires={expires_in}"
 
 
+class NoRepairs:
+    """Geometry without GEOS: nothing can be repaired, and only EPSG:4326 is known."""
+
+    def repair(self, geometry: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        raise GeometryProblem("no geometry service is configured to repair it")
+
+    def crs_problem(self, code: str) -> str | None:
+        return None if code == "4326" else "no geometry service is configured to check it"
+
+
 def service(fakes: Fakes, now: datetime = NOW, **bounds: int) -> TaskService:
     limits = Limits(download_url_ttl_seconds=3600, retention_days=14, storage_quota_bytes=10**12, **bounds)
-    return TaskService(fakes, fakes, fakes, fakes, limits, clock=lambda: now)  # type: ignore[arg-type]
+    return TaskService(
+        FakeTasks(fakes),
+        FakeCatalog(),
+        FakeWorkflow(fakes),
+        FakeStore(fakes),
+        limits,
+        geometry=NoRepairs(),
+        clock=lambda: now,
+    )
 
 
 def request(polygon: list[list[float]], res: float = 0.01) -> CreateExportTaskRequest:

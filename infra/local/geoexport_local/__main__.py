@@ -135,8 +135,8 @@ def _emulated_environment(endpoint: str) -> None:
 
 
 def _run_events(stack: Any, functions: Any, endpoint: str, stop: threading.Event) -> None:
-    """EventBridge schedules and SQS event source mappings of the template, as threads."""
-    from geoexport_local.emulator import poll_queue
+    """EventBridge schedules, SQS and DynamoDB stream event source mappings of the template, as threads."""
+    from geoexport_local.emulator import poll_queue, poll_stream
 
     for logical_id, seconds in stack.schedules:
         threading.Thread(target=_every, args=(seconds, functions, logical_id), daemon=True).start()
@@ -147,6 +147,15 @@ def _run_events(stack: Any, functions: Any, endpoint: str, stop: threading.Event
             name=f"sqs-{mapping.function}",
             daemon=True,
         ).start()
+    for stream in stack.stream_events:
+        ready = threading.Event()
+        threading.Thread(
+            target=poll_stream,
+            args=(stream, functions, endpoint, stack.region, stop, ready),
+            name=f"stream-{stream.function}",
+            daemon=True,
+        ).start()
+        ready.wait(10)  # reading from the stream's end before the stack accepts work
 
 
 def data_directory(root: Path) -> Path:

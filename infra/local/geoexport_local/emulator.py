@@ -17,7 +17,7 @@ from botocore.config import Config
 
 from geoexport_local.durable import DurableApp, install_sqs_hooks, make_durable_write
 from geoexport_local.functions import FunctionHost
-from geoexport_local.template import ACCOUNT, QueueEvent, Stack
+from geoexport_local.template import ACCOUNT, QueueEvent, Stack, StreamEvent
 
 log = logging.getLogger("geoexport_local")
 _ROLE = "geoexport-local-role"
@@ -193,6 +193,11 @@ def provision(stack: Stack, endpoint: str) -> None:
             AttributeDefinitions=props["AttributeDefinitions"],
             KeySchema=props["KeySchema"],
             **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
+            **(
+                {"StreamSpecification": {"StreamEnabled": True, **props["StreamSpecification"]}}
+                if "StreamSpecification" in props
+                else {}
+            ),
         )
     sqs = client("sqs", endpoint, stack.region)
     for name, props in stack.queues.items():  # first all queues, then their redrive (it names another)
@@ -348,6 +353,80 @@ def poll_queue(
                 sqs.delete_message_batch(QueueUrl=url, Entries=done)
         except Exception:  # one bad batch must not end the mapping (Lambda's poller keeps going too)
             log.exception("delivering a batch from %s failed", event.queue_name)
+
+
+def poll_stream(
+    event: StreamEvent,
+    host: FunctionHost,
+    endpoint: str,
+    region: str,
+    stop: threading.Event,
+    ready: threading.Event | None = None,
+) -> None:
+    """Lambda's DynamoDB stream event source mapping: the table's changes in order, in batches.
+
+    It reads from the stream's end as it is when the mapping starts (the stack's start: the state restored
+    from disk is not replayed; the reconciler announces what a stopped stack never did). A failed batch,
+    or the records from the first one a function reports failed, is retried in order, up to
+    MaximumRetryAttempts times, then skipped, as Lambda does.
+    """
+    dynamodb = client("dynamodb", endpoint, region)
+    streams = client("dynamodbstreams", endpoint, region)
+    arn = dynamodb.describe_table(TableName=event.table)["Table"]["LatestStreamArn"]
+    iterators = {
+        shard["ShardId"]: streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST"
+        )["ShardIterator"]
+        for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    }
+    if ready is not None:
+        ready.set()
+    pending: list[dict[str, Any]] = []
+    attempts = 0
+    while not stop.is_set():
+        try:
+            for shard, iterator in list(iterators.items()):
+                answer = streams.get_records(ShardIterator=iterator, Limit=1000)
+                pending += answer.get("Records", [])
+                iterators[shard] = answer.get("NextShardIterator") or iterator
+        except Exception as error:  # the emulator is stopping
+            log.debug("stream poll failed: %s", error)
+            stop.wait(0.5)
+            continue
+        if not pending:
+            stop.wait(0.2)
+            continue
+        batch = [{**r, "eventSourceARN": arn, "awsRegion": region} for r in pending[: event.batch_size]]
+        try:
+            payload, failed = host.invoke(
+                event.function, json.dumps({"Records": batch}, default=str).encode()
+            )
+        except Exception:
+            log.exception("delivering a batch from the %s stream failed", event.table)
+            payload, failed = b"", True
+        first_failed = 0 if failed else len(batch)
+        if not failed and event.partial_failures:
+            answer = json.loads(payload or b"{}") or {}
+            reported = {str(f.get("itemIdentifier")) for f in answer.get("batchItemFailures", [])}
+            numbers = [str(r["dynamodb"]["SequenceNumber"]) for r in batch]
+            first_failed = min((numbers.index(n) for n in reported if n in numbers), default=len(batch))
+        if first_failed == len(batch):
+            del pending[: len(batch)]
+            attempts = 0
+            continue
+        attempts += 1
+        if 0 <= event.max_retries < attempts:
+            log.warning(
+                "%s: record %d of a batch skipped after %d retries",
+                event.function,
+                first_failed,
+                attempts - 1,
+            )
+            del pending[: first_failed + 1]
+            attempts = 0
+            continue
+        del pending[:first_failed]  # the records before the failed one are done
+        stop.wait(min(5.0, 0.2 * 2**attempts))
 
 
 def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:

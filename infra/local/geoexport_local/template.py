@@ -87,6 +87,17 @@ class QueueEvent:
 
 
 @dataclass
+class StreamEvent:
+    """A DynamoDB stream event source mapping: the function gets batches of a table's changes."""
+
+    function: str  # logical id
+    table: str  # physical table name
+    batch_size: int = 100
+    partial_failures: bool = False  # FunctionResponseTypes: [ReportBatchItemFailures]
+    max_retries: int = -1  # MaximumRetryAttempts (-1: until the record expires)
+
+
+@dataclass
 class Stack:
     name: str
     region: str
@@ -101,6 +112,7 @@ class Stack:
     event_buses: list[str] = field(default_factory=list)  # names
     event_rules: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> properties
     queue_events: list[QueueEvent] = field(default_factory=list)  # SQS event source mappings
+    stream_events: list[StreamEvent] = field(default_factory=list)  # DynamoDB stream mappings
     secrets: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> properties
     outputs: dict[str, Any] = field(default_factory=dict)
     physical: dict[str, str] = field(default_factory=dict)  # logical id -> name/ARN for Ref
@@ -189,7 +201,8 @@ def _name(stack: Stack, logical: str, kind: str) -> dict[str, str]:
         return {"Arn": f"arn:aws:s3:::{name}"}
     if kind == "AWS::DynamoDB::Table":
         stack.physical[logical] = name
-        return {"Arn": f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{name}"}
+        arn = f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{name}"
+        return {"Arn": arn, "StreamArn": f"{arn}/stream/local"}  # the poller finds the real label
     if kind == "AWS::Serverless::Function":
         stack.physical[logical] = name
         return {"Arn": f"arn:aws:lambda:{region}:{ACCOUNT}:function:{name}"}
@@ -284,6 +297,18 @@ def _add_function(
         elif event["Type"] in ("Schedule", "ScheduleV2"):
             expression = event["Properties"].get("Schedule") or event["Properties"]["ScheduleExpression"]
             stack.schedules.append((logical, rate_seconds(str(expression))))
+        elif event["Type"] == "DynamoDB":
+            properties = event["Properties"]
+            stream = str(resolve(properties["Stream"]))  # arn:...:table/<name>/stream/<label>
+            stack.stream_events.append(
+                StreamEvent(
+                    function=logical,
+                    table=stream.split(":table/", 1)[1].split("/", 1)[0],
+                    batch_size=int(properties.get("BatchSize", 100)),
+                    partial_failures="ReportBatchItemFailures" in properties.get("FunctionResponseTypes", []),
+                    max_retries=int(properties.get("MaximumRetryAttempts", -1)),
+                )
+            )
         elif event["Type"] == "SQS":
             arn = str(resolve(event["Properties"]["Queue"]))
             name = arn.rsplit(":", 1)[-1]

@@ -24,6 +24,7 @@ from geoexport.errors import (
     PreconditionFailed,
     ServiceUnavailable,
     StaleTransition,
+    TransientError,
     Unauthorized,
     UnprocessableRequest,
 )
@@ -41,6 +42,7 @@ STATUS_BY_ERROR: dict[type[GeoexportError], int] = {
     UnprocessableRequest: 422,
     InsufficientStorage: 507,
     ServiceUnavailable: 503,
+    TransientError: 503,  # AWS throttled or dropped a call: the same request may succeed in a moment
 }
 
 _GEOMETRY_TAGS = {"Polygon", "MultiPolygon", "FeatureCollection", "Feature", "country", "wkt"}  # union tags

@@ -260,6 +260,25 @@ def _feature(geometry: dict[str, Any], properties: dict[str, Any] | None = None)
     return {"type": "Feature", "geometry": geometry, "properties": properties or {}}
 
 
+def vertex_count(collection: RoiFeatureCollection) -> int:
+    return sum(
+        len(ring)
+        for feature in collection.features
+        for polygon in planar.polygon_parts(feature.geometry_mapping())
+        for ring in polygon
+    )
+
+
+def check_vertices(collection: RoiFeatureCollection, max_vertices: int, field_name: str = "ROI") -> None:
+    """413 over ``max_vertices``: checked before a repair (a remote call) and again after it."""
+    count = vertex_count(collection)
+    if count > max_vertices:
+        raise PayloadTooLarge(
+            f"the AoI has {count} vertices; at most {max_vertices} are accepted",
+            [FieldProblem(field_name, f"{count} vertices (limit {max_vertices}); simplify it")],
+        )
+
+
 def normalise(
     aoi: Any, repair: Repair, field_name: str = "ROI", max_vertices: int | None = None
 ) -> NormalisedAoi:
@@ -299,17 +318,7 @@ def normalise(
             "the area of interest cannot be read", [FieldProblem(field_name, reason)]
         ) from None
     if max_vertices is not None:
-        count = sum(
-            len(ring)
-            for feature in collection.features
-            for polygon in planar.polygon_parts(feature.geometry_mapping())
-            for ring in polygon
-        )
-        if count > max_vertices:
-            raise PayloadTooLarge(
-                f"the AoI has {count} vertices; at most {max_vertices} are accepted",
-                [FieldProblem(field_name, f"{count} vertices (limit {max_vertices}); simplify it")],
-            )
+        check_vertices(collection, max_vertices, field_name)
     repaired = []
     for index, feature in enumerate(collection.features):
         problem = feature.geometry.topology_problem()

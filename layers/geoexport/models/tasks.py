@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
@@ -30,6 +30,18 @@ FINAL_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.
 class Domain(StrEnum):
     RASTER = "RASTER"  # a catalog record's raster, tiled (GPKG) or as a COG (GTiff)
     VECTOR = "VECTOR"  # the caller's features of the feature repository, as GeoPackage vector layers
+
+
+class FailureKind(StrEnum):
+    INPUT = "input"  # the request cannot be served as asked (CLC+'s INVALID); retrying will not help
+    INTERNAL = "internal"
+
+
+class Api(StrEnum):
+    """Which contract a task's callbacks follow."""
+
+    V2 = "v2"
+    V1 = "v1"
 
 
 class WebhookEvent(StrEnum):
@@ -151,11 +163,16 @@ class WebhookDelivery(BaseModel):
         return self.statusCode is not None and 200 <= self.statusCode < 300
 
 
+class DedupeRule(StrEnum):
+    EXACT = "exact"  # the same request (fingerprint)
+    CONTAINMENT = "containment"  # an export whose ROI contains this one's (parameters.dedupe)
+
+
 class DedupeMatch(BaseModel):
     """Why a create answered with an existing task."""
 
     matchedTaskId: UUID
-    rule: Literal["exact", "containment"]
+    rule: DedupeRule
 
 
 class TaskRecord(BaseModel):
@@ -174,7 +191,7 @@ class TaskRecord(BaseModel):
     deliveries: list[WebhookDelivery] = Field(default_factory=list)
     executionArn: str | None = None
     owner: str = "anonymous"
-    api: Literal["v2", "v1"] = "v2"  # which contract its callbacks follow
+    api: Api = Api.V2  # which contract its callbacks follow
     fingerprint: str | None = None
     scope: str | None = None
     estimatedSize: int | None = None
@@ -182,7 +199,7 @@ class TaskRecord(BaseModel):
     reservedBytes: int = 0
     extraWebhooks: list[Webhook] = Field(default_factory=list)  # merged in from duplicate requests
     notes: list[str] = Field(default_factory=list)  # AoI repairs and choices made for the user
-    failureKind: Literal["input", "internal"] | None = None  # input: the request cannot be served as asked
+    failureKind: FailureKind | None = None
 
     def latest_deliveries(self) -> list[WebhookDelivery]:
         """The most recent outcome per (url, event): attempts are appended, the last one counts."""
@@ -231,7 +248,7 @@ class ExportTask(BaseModel):
     expiredAt: datetime | None = None
     finishedAt: datetime | None = None
     errorReason: str | None = None
-    failureKind: Literal["input", "internal"] | None = None
+    failureKind: FailureKind | None = None
     isDuplicated: bool = False
     dedupe: DedupeMatch | None = None
     webhookDeliveries: list[WebhookDelivery] = Field(default_factory=list)  # each callback's outcome

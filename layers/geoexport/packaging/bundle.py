@@ -11,6 +11,8 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+from geoexport.models.tasks import Packer
+
 ZIP_ENTRY_OVERHEAD = 200  # local header + central directory entry, bytes (plus the name, twice)
 
 
@@ -38,11 +40,11 @@ def plan_parts(files: list[Path], max_part: int | None) -> list[list[Path]]:
     return parts
 
 
-def pack(files: list[Path], packer: str, max_part: int | None, workdir: Path, stem: str) -> list[Path]:
+def pack(files: list[Path], packer: Packer, max_part: int | None, workdir: Path, stem: str) -> list[Path]:
     """The files users download: ``files`` themselves (none), or the archives holding them."""
-    if packer == "none":
+    if packer is Packer.NONE:
         return files
-    if packer == "tar.gz":
+    if packer is Packer.TAR_GZ:
         target = workdir / f"{stem}.tar.gz"
         with tarfile.open(target, "w:gz") as archive:
             for path in files:

@@ -16,7 +16,7 @@ from geoexport.geometry import grid
 from geoexport.models.catalog import CatalogRecord
 from geoexport.models.tasks import Domain, ExportFormat, TaskRecord
 from geoexport.pipeline import vector
-from geoexport.pipeline.plan import ExportPlan, LevelPlan, plan_key
+from geoexport.pipeline.plan import ExportPlan, LevelPlan, PlanFormat, plan_key
 from geoexport.raster.source import describe, gdal_env, gdal_path
 
 
@@ -85,10 +85,10 @@ def build_plan(task: TaskRecord, record: CatalogRecord) -> ExportPlan:
         description=task.request.description,
         roi=task.roi.model_dump(mode="json", exclude_none=True),
         createdAt=task.createdAt,
-        format=task.request.format.value,
+        format=PlanFormat(task.request.format.value),
         crs=task.request.artifactCRS,
         resolutionDeg=min(feature.properties.resolution for feature in task.roi.features),
-        packer=task.request.packer.value,
+        packer=task.request.packer,
         maxPartSize=task.request.maxPartSize,
     )
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel
+
+from geoexport.models.tasks import ArtifactType
+from geoexport.pipeline.notify import Outcome
 
 
 class ClipInput(BaseModel):
@@ -17,7 +20,7 @@ class PackageInput(BaseModel):
 
 
 class StagedFile(BaseModel):
-    type: str
+    type: ArtifactType
     name: str
     key: str
     size: int
@@ -31,6 +34,6 @@ class UploadInput(BaseModel):
 
 class NotifyInput(BaseModel):
     taskId: str
-    outcome: Literal["completed", "failed", "aborted", "expired"] = "completed"
+    outcome: Outcome = Outcome.COMPLETED
     failedStep: str | None = None
     error: dict[str, Any] | None = None

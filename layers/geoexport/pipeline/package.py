@@ -17,12 +17,13 @@ from shapely.geometry import mapping, shape
 
 from geoexport.errors import UnprocessableRequest
 from geoexport.geometry import grid
+from geoexport.models.tasks import ArtifactType, Packer
 from geoexport.packaging.bundle import pack
 from geoexport.packaging.gpkg import GeoPackageTiles
 from geoexport.packaging.metadata import build_metadata, cog_details, gpkg_details, sha256_file
 from geoexport.packaging.stac import build_item, media_type
 from geoexport.pipeline import vector
-from geoexport.pipeline.plan import ExportPlan, scratch_prefix
+from geoexport.pipeline.plan import ExportPlan, PlanFormat, scratch_prefix
 
 if TYPE_CHECKING:  # rasterio is imported where a raster is made: the VECTOR Package function has none
     from geoexport.raster.render import Level, RenderStats
@@ -82,7 +83,7 @@ def render_gpkg(
 class Produced:
     """The data files one format produced (before packing), and what the metadata says about them."""
 
-    files: list[tuple[str, Path]]  # (artifact type, path)
+    files: list[tuple[ArtifactType, Path]]
     details: dict[str, Any]
 
 
@@ -93,7 +94,7 @@ def _gpkg(
 
     path = workdir / f"{plan.fileStem}.gpkg"
     stats = render_gpkg(plan, gdal_path(plan.sourceUri), path, threads, gdal_options, on_progress)
-    return Produced([("GPKG", path)], gpkg_details(plan, stats.tiles_per_zoom))
+    return Produced([(ArtifactType.GPKG, path)], gpkg_details(plan, stats.tiles_per_zoom))
 
 
 def _gtiff(plan: ExportPlan, workdir: Path, gdal_options: dict[str, str]) -> Produced:
@@ -104,7 +105,7 @@ def _gtiff(plan: ExportPlan, workdir: Path, gdal_options: dict[str, str]) -> Pro
     region = shape(plan.footprint)
     with gdal_env(gdal_options):
         result = render_cog(gdal_path(plan.sourceUri), mapping(region), plan.crs, plan.resolutionDeg, path)
-    files = [("GTIFF", path)] + [("SIDECAR", sidecar) for sidecar in result.sidecars]
+    files = [(ArtifactType.GTIFF, path)] + [(ArtifactType.SIDECAR, sidecar) for sidecar in result.sidecars]
     return Produced(files, cog_details(plan, result))
 
 
@@ -113,7 +114,7 @@ def _vector(plan: ExportPlan, workdir: Path, scratch: Store, part_bytes: int) ->
     features = vector.reproject(scratch.get_json(plan.featuresKey)["features"], plan.crs)
     paths = vector.write_parts(features, plan.crs, part_bytes, workdir, plan.fileStem)
     counts = {layer.name: len(layer.features) for layer in vector.layers_of(features)}
-    return Produced([("GPKG", path) for path in paths], vector.vector_details(plan, paths, counts))
+    return Produced([(ArtifactType.GPKG, path) for path in paths], vector.vector_details(plan, paths, counts))
 
 
 def run(
@@ -139,9 +140,9 @@ def run(
 
     with tempfile.TemporaryDirectory(prefix="geoexport-") as tmp:
         workdir = Path(tmp)
-        if plan.format == "VECTOR":
+        if plan.format is PlanFormat.VECTOR:
             produced = _vector(plan, workdir, scratch, vector_part_bytes)
-        elif plan.format == "GTiff":
+        elif plan.format is PlanFormat.GTIFF:
             produced = _gtiff(plan, workdir, gdal_options)
         else:
             produced = _gpkg(plan, workdir, threads, gdal_options, on_progress)
@@ -149,17 +150,19 @@ def run(
         delivered = pack(
             [path for _, path in produced.files], plan.packer, plan.maxPartSize, workdir, plan.fileStem
         )
-        entries = [_entry(kinds.get(path.name, "BUNDLE"), path) for path in delivered]
+        entries = [_entry(kinds.get(path.name, ArtifactType.BUNDLE), path) for path in delivered]
         created = now()
         public = [_public(e) for e in entries]
         # What the bundles hold (the files themselves when nothing is packed).
-        inside = [_public(_entry(k, p)) for k, p in produced.files] if plan.packer != "none" else public
+        inside = (
+            [_public(_entry(k, p)) for k, p in produced.files] if plan.packer is not Packer.NONE else public
+        )
         metadata = build_metadata(
             plan=plan, files=public, contents=inside, details=produced.details, created_at=created
         )
         meta_path = workdir / f"{plan.fileStem}.json"
         meta_path.write_text(json.dumps(metadata, indent=2))
-        entries.append(_entry("METADATA", meta_path))
+        entries.append(_entry(ArtifactType.METADATA, meta_path))
         item = build_item(
             item_id=plan.fileStem,
             footprint=plan.footprint,
@@ -174,7 +177,7 @@ def run(
         )
         stac_path = workdir / f"{plan.fileStem}.stac.json"
         stac_path.write_text(json.dumps(item, indent=2))
-        entries.append(_entry("STAC", stac_path))
+        entries.append(_entry(ArtifactType.STAC, stac_path))
         files = []
         for entry in entries:
             path: Path = entry.pop("path")
@@ -190,7 +193,7 @@ def _public(entry: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in entry.items() if k != "path"}
 
 
-def _entry(kind: str, path: Path) -> dict[str, Any]:
+def _entry(kind: ArtifactType, path: Path) -> dict[str, Any]:
     return {
         "type": kind,
         "name": path.name,

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel
+
+from geoexport.models.tasks import Packer
+
+
+class PlanFormat(StrEnum):
+    """What Package renders: the request's format for RASTER, vector layers for VECTOR."""
+
+    GPKG = "GPKG"  # tiled, WorldCRS84Quad
+    GTIFF = "GTiff"  # a COG in ``crs``
+    VECTOR = "VECTOR"  # GeoPackage vector layers
 
 
 class LevelPlan(BaseModel):
@@ -30,10 +41,10 @@ class ExportPlan(BaseModel):
     description: str
     roi: dict[str, Any]
     createdAt: datetime
-    format: str = "GPKG"  # GPKG (tiled, WorldCRS84Quad), GTiff (COG in ``crs``) or VECTOR (GPKG layers)
+    format: PlanFormat = PlanFormat.GPKG
     crs: str = "4326"
     resolutionDeg: float = 0.0  # GTiff: the finest resolution asked for
-    packer: str = "none"
+    packer: Packer = Packer.NONE
     maxPartSize: int | None = None
     featuresKey: str | None = None  # VECTOR: the clipped features (GeoJSON, EPSG:4326) in scratch
     filters: dict[str, Any] = {}  # VECTOR: model / entityType asked for

@@ -12,29 +12,38 @@ PENDING or IN_PROGRESS and has not changed for ``grace``:
   step that failed for good): it ends FAILED with a reason a user can act on.
 
 Failing goes through :func:`geoexport.pipeline.notify.run`, as the state machine's MarkFailed does: the
-reservation is released, files are deleted, and the final callback is claimed once, so a task gets exactly
-one TASK_FAILED however often this runs.
+reservation is released and files are deleted; the status change is announced like any other.
+
+It also announces what a lost change never did: a task that ended within ``announce_window`` without its
+final (or expired) callback claimed, e.g. because the stream record was lost with a restarted emulator or
+the TaskChanges function failed for good, gets it now (claimed once: never a second one).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from geoexport.errors import ServiceUnavailable
 from geoexport.models.tasks import TaskRecord, TaskStatus
+from geoexport.notify import changes
 from geoexport.notify.delivery import Deliveries
 from geoexport.pipeline import notify
 from geoexport.tasks.workflow import ExecutionState, resume_count
 
 MAX_RESUMES = 2
+ANNOUNCE_WINDOW = timedelta(days=1)  # as long as a stream keeps its records
 
 
 class Tasks(notify.Tasks, Protocol):
     def unfinished(self, updated_before: datetime, limit: int = 100) -> list[str]: ...
     def set_execution(self, task_id: Any, execution_arn: str) -> None: ...
+    def claim_notification(self, task_id: Any, event: str = "final") -> bool: ...
+    def unannounced(
+        self, claims: Mapping[TaskStatus, str], after: datetime, before: datetime, limit: int = 100
+    ) -> list[TaskRecord]: ...
 
 
 class Workflow(Protocol):
@@ -47,9 +56,15 @@ class Outcome:
     resumed: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     running: list[str] = field(default_factory=list)
+    announced: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, list[str]]:
-        return {"resumed": self.resumed, "failed": self.failed, "running": self.running}
+        return {
+            "resumed": self.resumed,
+            "failed": self.failed,
+            "running": self.running,
+            "announced": self.announced,
+        }
 
 
 def interrupted_error(cause: str) -> dict[str, str]:
@@ -66,8 +81,10 @@ def run(
     retention_days: int,
     grace: timedelta,
     max_resumes: int = MAX_RESUMES,
+    announce_window: timedelta = ANNOUNCE_WINDOW,
 ) -> Outcome:
     outcome = Outcome()
+    ended_before = now() - grace
     for task_id in tasks.unfinished(now() - grace):
         task = tasks.get(task_id)
         if task.status not in (TaskStatus.PENDING, TaskStatus.IN_PROGRESS):
@@ -85,14 +102,17 @@ def run(
             task_id,
             tasks,
             store,
-            deliveries,
             now,
             retention_days,
-            outcome="failed",
+            outcome=notify.Outcome.FAILED,
             failed_step="Export",
             error=interrupted_error(cause),
         )
         outcome.failed.append(task_id)
+    claims = {status: a.claim.value for status, a in changes.ANNOUNCED.items()}
+    for task in tasks.unannounced(claims, ended_before - announce_window, ended_before):
+        if changes.announce(task, tasks, deliveries):
+            outcome.announced.append(str(task.id))
     return outcome
 
 

@@ -23,7 +23,7 @@ from shapely.geometry.base import BaseGeometry
 from geoexport.errors import UnprocessableRequest
 from geoexport.features.feature import Feature
 from geoexport.models.tasks import TaskRecord
-from geoexport.pipeline.plan import ExportPlan, scratch_prefix
+from geoexport.pipeline.plan import ExportPlan, PlanFormat, scratch_prefix
 
 #: The fields every layer has before the model's properties.
 BASE_FIELDS = ("urn", "featureId", "entityType", "version")
@@ -129,9 +129,9 @@ def build_vector_plan(task: TaskRecord, features: list[dict[str, Any]]) -> Expor
         description=task.request.description,
         roi=task.roi.model_dump(mode="json", exclude_none=True),
         createdAt=task.createdAt,
-        format="VECTOR",
+        format=PlanFormat.VECTOR,
         crs=task.request.artifactCRS,
-        packer=task.request.packer.value,
+        packer=task.request.packer,
         maxPartSize=task.request.maxPartSize,
         featuresKey=features_key(str(task.id)),
         filters={k: params[k] for k in ("model", "entityType") if params.get(k)},

@@ -1,29 +1,31 @@
 """Tasks, their dedupe claims and the storage ledger in DynamoDB.
 
-Every status change is a conditional write (status never goes backwards). Writes that must agree with each
-other go in one transaction: a new task, its dedupe claim and its storage reservation; a task's end and the
-ledger's settlement. Scalars that conditions and indexes need are attributes; the rest is JSON.
+Every status change is a conditional write derived from :mod:`geoexport.tasks.transitions` (status never
+goes backwards). Writes that must agree with each other go in one transaction: a new task, its dedupe claim
+and its storage reservation; a task's end and the ledger's settlement. Scalars that conditions and indexes
+need are attributes; nested values are JSON strings (one encoding for every write, :func:`to_item`).
+Every call goes through :meth:`TaskRepository._call`, so a throttled or dropped call is a TransientError.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
+from enum import Enum
 from typing import Any
 from uuid import UUID
 
-from geoexport.errors import InsufficientStorage, NotFound, StaleTransition, TransientError
-from geoexport.models.tasks import (
-    CreateExportTaskRequest,
-    StoredArtifact,
-    TaskRecord,
-    TaskStatus,
-    Webhook,
-    WebhookDelivery,
-)
-from geoexport.tasks.transitions import ALLOWED_FROM
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from pydantic import BaseModel
+
+from geoexport import aws
+from geoexport.errors import InsufficientStorage, NotFound, StaleTransition
+from geoexport.models.tasks import StoredArtifact, TaskRecord, TaskStatus, Webhook, WebhookDelivery
+from geoexport.tasks.transitions import ACTIVE, ALLOWED_FROM, RUNNING
 
 LEDGER_KEY = {"name": {"S": "exports-storage"}}
 BY_OWNER, BY_OWNER_STATUS, BY_SCOPE, BY_STATUS_EXPIRY, BY_STATUS_UPDATED = (
@@ -33,6 +35,13 @@ BY_OWNER, BY_OWNER_STATUS, BY_SCOPE, BY_STATUS_EXPIRY, BY_STATUS_UPDATED = (
     "ByStatusExpiry",
     "ByStatusUpdated",
 )
+#: Fields stored as one JSON string each (nested models).
+JSON_FIELDS = ("request", "artifacts")
+#: Lists stored as a list of JSON strings (appended to in place).
+JSON_LISTS = ("deliveries", "extraWebhooks")
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
 
 
 class ClaimTaken(Exception):
@@ -55,7 +64,31 @@ class Page:
     next_token: str | None
 
 
+class _Condition:
+    """Builds ``#s IN (...)`` conditions and their values from sets of statuses."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {"#s": "status"}
+        self.values: dict[str, Any] = {}
+
+    def status_in(self, statuses: Iterable[TaskStatus]) -> str:
+        refs = []
+        for status in sorted(statuses):
+            ref = f":st{len(self.values)}"
+            self.values[ref] = {"S": status.value}
+            refs.append(ref)
+        if not refs:
+            raise StaleTransition("no status allows this change")
+        return f"#s IN ({', '.join(refs)})"
+
+    def value(self, name: str, value: Any) -> str:
+        self.values[name] = serialize(value)
+        return name
+
+
 class TaskRepository:
+    """The tasks table (with its dedupe claims and the storage ledger); see :class:`TaskStore`."""
+
     def __init__(
         self, dynamodb_client: Any, table: str, dedupe_table: str = "", counters_table: str = ""
     ) -> None:
@@ -64,17 +97,24 @@ class TaskRepository:
         self._dedupe = dedupe_table
         self._counters = counters_table
 
+    def _call(self, what: str, operation: str, **request: Any) -> Any:
+        """One DynamoDB call; passing AWS failures become TransientError (503 in the API, a retry in a
+        step), failed conditions propagate for the caller to interpret."""
+        with aws.translated(what):
+            return getattr(self._db, operation)(**request)
+
     # -- reads -------------------------------------------------------------------------------------------
     def get(self, task_id: UUID | str) -> TaskRecord:
-        try:
-            item = self._db.get_item(
-                TableName=self._table, Key={"id": {"S": str(task_id)}}, ConsistentRead=True
-            ).get("Item")
-        except Exception as error:
-            raise _transient(error, "reading the task") from error
+        item = self._call(
+            "reading the task",
+            "get_item",
+            TableName=self._table,
+            Key={"id": {"S": str(task_id)}},
+            ConsistentRead=True,
+        ).get("Item")
         if not item:
             raise NotFound(f"export task {task_id} does not exist")
-        return _from_item(item)
+        return from_item(item)
 
     def find(self, task_id: UUID | str) -> TaskRecord | None:
         try:
@@ -83,10 +123,14 @@ class TaskRepository:
             return None
 
     def claimed_task(self, fingerprint: str) -> str | None:
-        item = self._db.get_item(
-            TableName=self._dedupe, Key={"fingerprint": {"S": fingerprint}}, ConsistentRead=True
+        item = self._call(
+            "reading the dedupe claim",
+            "get_item",
+            TableName=self._dedupe,
+            Key={"fingerprint": {"S": fingerprint}},
+            ConsistentRead=True,
         ).get("Item")
-        return item["taskId"]["S"] if item else None
+        return str(item["taskId"]["S"]) if item else None
 
     def page(self, owner: str, status: TaskStatus | None, limit: int, next_token: str | None) -> Page:
         """Newest first; ``next_token`` is opaque (DynamoDB's LastEvaluatedKey, encoded)."""
@@ -105,12 +149,14 @@ class TaskRepository:
         }
         if next_token:
             query["ExclusiveStartKey"] = _decode_token(next_token)
-        response = self._db.query(**query)
+        response = self._call("listing tasks", "query", **query)
         last = response.get("LastEvaluatedKey")
-        return Page([_from_item(item) for item in response["Items"]], _encode_token(last) if last else None)
+        return Page([from_item(item) for item in response["Items"]], _encode_token(last) if last else None)
 
     def in_scope(self, scope: str, limit: int = 50) -> list[TaskRecord]:
-        response = self._db.query(
+        response = self._call(
+            "finding tasks of the same scope",
+            "query",
             TableName=self._table,
             IndexName=BY_SCOPE,
             Limit=limit,
@@ -121,44 +167,71 @@ class TaskRepository:
         )
         return [self.get(item["id"]["S"]) for item in response["Items"]]
 
-    def due_for_expiry(self, now: datetime, limit: int = 100) -> list[str]:
-        response = self._db.query(
+    def _by_status(
+        self, what: str, index: str, status: TaskStatus, key: str, before: datetime, limit: int
+    ) -> list[str]:
+        response = self._call(
+            what,
+            "query",
             TableName=self._table,
-            IndexName=BY_STATUS_EXPIRY,
+            IndexName=index,
             Limit=limit,
-            KeyConditionExpression="#s = :s AND expiredAt <= :now",
+            KeyConditionExpression=f"#s = :s AND {key} <= :before",
             ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":s": {"S": TaskStatus.COMPLETED.value}, ":now": {"S": _stamp(now)}},
+            ExpressionAttributeValues={":s": {"S": status.value}, ":before": {"S": stamp(before)}},
         )
-        return [item["id"]["S"] for item in response["Items"]]
+        return [str(item["id"]["S"]) for item in response["Items"]]
+
+    def due_for_expiry(self, now: datetime, limit: int = 100) -> list[str]:
+        return self._by_status(
+            "listing expired tasks", BY_STATUS_EXPIRY, TaskStatus.COMPLETED, "expiredAt", now, limit
+        )
 
     def unfinished(self, updated_before: datetime, limit: int = 100) -> list[str]:
         """PENDING and IN_PROGRESS tasks whose status last changed before ``updated_before`` (oldest first),
         for the reconciler: a task the service accepted must end, whatever happened to its workflow."""
         found: list[str] = []
-        for status in (TaskStatus.PENDING, TaskStatus.IN_PROGRESS):
-            query: dict[str, Any] = {
-                "TableName": self._table,
-                "IndexName": BY_STATUS_UPDATED,
-                "Limit": limit,
-                "KeyConditionExpression": "#s = :s AND updatedAt <= :before",
-                "ExpressionAttributeNames": {"#s": "status"},
-                "ExpressionAttributeValues": {
+        for status in sorted(ACTIVE):
+            found += self._by_status(
+                "listing unfinished tasks", BY_STATUS_UPDATED, status, "updatedAt", updated_before, limit
+            )
+        return found
+
+    def unannounced(
+        self, claims: Mapping[TaskStatus, str], after: datetime, before: datetime, limit: int = 100
+    ) -> list[TaskRecord]:
+        """Tasks that reached one of ``claims``' statuses in [after, before] and whose notification of it
+        (the mapped claim) was never claimed: the reconciler announces them (a lost stream record, a crash
+        between the write and its callback). The index carries the claims, so only those are read."""
+        found: list[TaskRecord] = []
+        for status, claim in sorted(claims.items()):
+            response = self._call(
+                "listing unannounced tasks",
+                "query",
+                TableName=self._table,
+                IndexName=BY_STATUS_UPDATED,
+                Limit=limit,
+                KeyConditionExpression="#s = :s AND updatedAt BETWEEN :after AND :before",
+                FilterExpression="NOT contains(notifiedEvents, :claim)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
                     ":s": {"S": status.value},
-                    ":before": {"S": _stamp(updated_before)},
+                    ":after": {"S": stamp(after)},
+                    ":before": {"S": stamp(before)},
+                    ":claim": {"S": claim},
                 },
-            }
-            try:
-                response = self._db.query(**query)
-            except Exception as error:
-                raise _transient(error, "list unfinished tasks") from error
-            found.extend(item["id"]["S"] for item in response["Items"])
+            )
+            found += [self.get(item["id"]["S"]) for item in response["Items"]]
         return found
 
     def ledger(self) -> Ledger:
-        item = self._db.get_item(TableName=self._counters, Key=LEDGER_KEY, ConsistentRead=True).get(
-            "Item", {}
-        )
+        item = self._call(
+            "reading the storage ledger",
+            "get_item",
+            TableName=self._counters,
+            Key=LEDGER_KEY,
+            ConsistentRead=True,
+        ).get("Item", {})
         return Ledger(
             int(item.get("usedBytes", {}).get("N", "0")), int(item.get("reservedBytes", {}).get("N", "0"))
         )
@@ -178,7 +251,7 @@ class TaskRepository:
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": _to_item(record),
+                    "Item": to_item(record),
                     "ConditionExpression": "attribute_not_exists(id)",
                 }
             }
@@ -189,7 +262,7 @@ class TaskRepository:
                 "Item": {
                     "fingerprint": {"S": record.fingerprint},
                     "taskId": {"S": str(record.id)},
-                    "createdAt": {"S": _stamp(record.createdAt)},
+                    "createdAt": {"S": stamp(record.createdAt)},
                 },
             }
             if replace_claim_of:
@@ -216,7 +289,7 @@ class TaskRepository:
                 }
             )
         try:
-            self._db.transact_write_items(TransactItems=items)
+            self._call("storing the task", "transact_write_items", TransactItems=items)
         except self._db.exceptions.TransactionCanceledException as error:
             reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
             if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed" and record.fingerprint:
@@ -234,10 +307,15 @@ class TaskRepository:
             total=quota,
         )
 
+    def _update(self, what: str, task_id: UUID | str, **request: Any) -> Any:
+        return self._call(
+            what, "update_item", TableName=self._table, Key={"id": {"S": str(task_id)}}, **request
+        )
+
     def set_execution(self, task_id: UUID, execution_arn: str) -> None:
-        self._db.update_item(
-            TableName=self._table,
-            Key={"id": {"S": str(task_id)}},
+        self._update(
+            "recording the execution",
+            task_id,
             UpdateExpression="SET executionArn = :e",
             ExpressionAttributeValues={":e": {"S": execution_arn}},
         )
@@ -245,52 +323,59 @@ class TaskRepository:
     def start(self, task_id: UUID | str) -> TaskRecord:
         """PENDING -> IN_PROGRESS (a re-run finds it IN_PROGRESS already); refused once the task is final."""
         task = self.get(task_id)
+        status = TaskStatus.IN_PROGRESS
+        condition = _Condition()
+        allowed = condition.status_in(ALLOWED_FROM[status])
         try:
-            response = self._db.update_item(
-                TableName=self._table,
-                Key={"id": {"S": str(task_id)}},
+            response = self._update(
+                "starting the task",
+                task_id,
                 UpdateExpression="SET #s = :ip, ownerStatus = :os, updatedAt = :u",
-                ConditionExpression="attribute_exists(id) AND #s IN (:pending, :ip)",
-                ExpressionAttributeNames={"#s": "status"},
+                ConditionExpression=f"attribute_exists(id) AND {allowed}",
+                ExpressionAttributeNames=condition.names,
                 ExpressionAttributeValues={
-                    ":ip": {"S": "IN_PROGRESS"},
-                    ":pending": {"S": "PENDING"},
-                    ":os": {"S": f"{task.owner}#IN_PROGRESS"},
-                    ":u": {"S": _stamp(datetime.now(UTC))},
+                    **condition.values,
+                    ":ip": {"S": status.value},
+                    ":os": {"S": f"{task.owner}#{status.value}"},
+                    ":u": {"S": stamp(datetime.now(UTC))},
                 },
                 ReturnValues="ALL_NEW",
             )
         except self._db.exceptions.ConditionalCheckFailedException as error:
             raise StaleTransition(f"task {task_id} is no longer active") from error
-        return _from_item(response["Attributes"])
+        return from_item(response["Attributes"])
 
     def report_progress(self, task_id: UUID | str, progress: int) -> bool:
         """Raise progress of a running task; a lower value (a re-run step) or a finished task is ignored."""
+        condition = _Condition()
+        condition.names["#p"] = "progress"
         try:
-            self._db.update_item(
-                TableName=self._table,
-                Key={"id": {"S": str(task_id)}},
+            self._update(
+                "recording progress",
+                task_id,
                 UpdateExpression="SET #p = :p",
-                ConditionExpression="#s = :ip AND #p < :p",
-                ExpressionAttributeNames={"#s": "status", "#p": "progress"},
-                ExpressionAttributeValues={":p": {"N": str(progress)}, ":ip": {"S": "IN_PROGRESS"}},
+                ConditionExpression=f"{condition.status_in(RUNNING)} AND #p < :p",
+                ExpressionAttributeNames=condition.names,
+                ExpressionAttributeValues={**condition.values, ":p": {"N": str(progress)}},
             )
         except self._db.exceptions.ConditionalCheckFailedException:
             return False
         return True
 
     def set_artifacts(self, task_id: UUID | str, artifacts: list[StoredArtifact], progress: int) -> None:
+        condition = _Condition()
+        condition.names["#p"] = "progress"
         try:
-            self._db.update_item(
-                TableName=self._table,
-                Key={"id": {"S": str(task_id)}},
+            self._update(
+                "recording the artifacts",
+                task_id,
                 UpdateExpression="SET artifacts = :a, #p = :p",
-                ConditionExpression="#s = :ip AND #p <= :p",
-                ExpressionAttributeNames={"#s": "status", "#p": "progress"},
+                ConditionExpression=f"{condition.status_in(RUNNING)} AND #p <= :p",
+                ExpressionAttributeNames=condition.names,
                 ExpressionAttributeValues={
-                    ":a": _attr(artifacts),
+                    **condition.values,
+                    ":a": serialize(artifacts),
                     ":p": {"N": str(progress)},
-                    ":ip": {"S": "IN_PROGRESS"},
                 },
             )
         except self._db.exceptions.ConditionalCheckFailedException as error:
@@ -300,18 +385,18 @@ class TaskRepository:
         """Add a duplicate request's webhooks to a task that has not finished yet."""
         if not hooks:
             return
+        condition = _Condition()
         try:
-            self._db.update_item(
-                TableName=self._table,
-                Key={"id": {"S": str(task_id)}},
+            self._update(
+                "adding webhooks",
+                task_id,
                 UpdateExpression="SET extraWebhooks = list_append(if_not_exists(extraWebhooks, :empty), :h)",
-                ConditionExpression="#s IN (:pending, :ip)",
-                ExpressionAttributeNames={"#s": "status"},
+                ConditionExpression=condition.status_in(ACTIVE),
+                ExpressionAttributeNames=condition.names,
                 ExpressionAttributeValues={
-                    ":h": {"L": [{"S": hook.model_dump_json()} for hook in hooks]},
+                    **condition.values,
+                    ":h": _json_list(hooks),
                     ":empty": {"L": []},
-                    ":pending": {"S": "PENDING"},
-                    ":ip": {"S": "IN_PROGRESS"},
                 },
             )
         except self._db.exceptions.ConditionalCheckFailedException as error:
@@ -319,14 +404,15 @@ class TaskRepository:
 
     def extend_expiry(self, task_id: UUID | str, expired_at: datetime) -> bool:
         """Push expiredAt later; False when the task is not completed or already expires that late."""
+        condition = _Condition()
         try:
-            self._db.update_item(
-                TableName=self._table,
-                Key={"id": {"S": str(task_id)}},
+            self._update(
+                "extending the expiry",
+                task_id,
                 UpdateExpression="SET expiredAt = :e",
-                ConditionExpression="#s = :done AND expiredAt < :e",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":e": {"S": _stamp(expired_at)}, ":done": {"S": "COMPLETED"}},
+                ConditionExpression=f"{condition.status_in({TaskStatus.COMPLETED})} AND expiredAt < :e",
+                ExpressionAttributeNames=condition.names,
+                ExpressionAttributeValues={**condition.values, ":e": {"S": stamp(expired_at)}},
             )
         except self._db.exceptions.ConditionalCheckFailedException:
             return False
@@ -346,18 +432,17 @@ class TaskRepository:
         ``ledger`` = (reserved delta, used delta) is applied to the storage ledger in the same transaction.
         Extra ``fields`` are set in the same conditional write (finishedAt, errorReason...).
         """
-        allowed = sorted(ALLOWED_FROM[status])
-        if not allowed:
-            raise StaleTransition(f"no transition leads to {status}")
         task = self.get(task_id)
-        names = {"#s": "status"}
+        condition = _Condition()
+        conditions = ["attribute_exists(id)", condition.status_in(ALLOWED_FROM[status])]
         values: dict[str, Any] = {
+            **condition.values,
             ":s": {"S": status.value},
-            ":u": {"S": _stamp(now)},
+            ":u": {"S": stamp(now)},
             ":os": {"S": f"{task.owner}#{status.value}"},
         }
+        names = condition.names
         sets = ["#s = :s", "updatedAt = :u", "ownerStatus = :os"]
-        conditions = ["attribute_exists(id)"]
         if progress is not None:
             names["#p"] = "progress"
             values[":p"] = {"N": str(progress)}
@@ -365,13 +450,8 @@ class TaskRepository:
             conditions.append("#p <= :p")
         for index, (name, value) in enumerate(fields.items()):
             names[f"#f{index}"] = name
-            values[f":f{index}"] = _attr(value)
+            values[f":f{index}"] = serialize(value)
             sets.append(f"#f{index} = :f{index}")
-        refs = []
-        for index, previous in enumerate(allowed):
-            values[f":a{index}"] = {"S": previous.value}
-            refs.append(f":a{index}")
-        conditions.append(f"#s IN ({', '.join(refs)})")
         update = {
             "TableName": self._table,
             "Key": {"id": {"S": str(task_id)}},
@@ -380,12 +460,15 @@ class TaskRepository:
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }
+        what = f"moving the task to {status.value}"
         try:
             if ledger is None or not self._counters or ledger == (0, 0):
-                self._db.update_item(**update)
+                self._call(what, "update_item", **update)
             else:
                 reserved, used = ledger
-                self._db.transact_write_items(
+                self._call(
+                    what,
+                    "transact_write_items",
                     TransactItems=[
                         {"Update": update},
                         {
@@ -400,7 +483,7 @@ class TaskRepository:
                                 },
                             }
                         },
-                    ]
+                    ],
                 )
         except (
             self._db.exceptions.ConditionalCheckFailedException,
@@ -411,9 +494,9 @@ class TaskRepository:
     def claim_notification(self, task_id: UUID | str, event: str = "final") -> bool:
         """Mark a callback event as sent; True only for the first caller (no second final webhook)."""
         try:
-            self._db.update_item(
-                TableName=self._table,
-                Key={"id": {"S": str(task_id)}},
+            self._update(
+                "claiming the notification",
+                task_id,
                 UpdateExpression="ADD notifiedEvents :e",
                 ConditionExpression="attribute_exists(id) AND NOT contains(notifiedEvents, :v)",
                 ExpressionAttributeValues={":e": {"SS": [event]}, ":v": {"S": event}},
@@ -423,105 +506,81 @@ class TaskRepository:
         return True
 
     def record_deliveries(self, task_id: UUID | str, deliveries: list[WebhookDelivery]) -> None:
-        self._db.update_item(
-            TableName=self._table,
-            Key={"id": {"S": str(task_id)}},
+        self._update(
+            "recording webhook deliveries",
+            task_id,
             UpdateExpression="SET deliveries = list_append(if_not_exists(deliveries, :empty), :d)",
-            ExpressionAttributeValues={
-                ":d": {"L": [{"S": d.model_dump_json()} for d in deliveries]},
-                ":empty": {"L": []},
-            },
+            ExpressionAttributeValues={":d": _json_list(deliveries), ":empty": {"L": []}},
         )
 
 
-def _stamp(value: datetime) -> str:
+def stamp(value: datetime) -> str:
     """Fixed-width UTC timestamps, so string order is time order in the indexes."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _attr(value: Any) -> dict[str, Any]:
+def _plain(value: Any) -> Any:
+    """A Python value as the table stores it: timestamps fixed-width, models and lists of them as JSON,
+    numbers as Decimal (DynamoDB's number type)."""
     if isinstance(value, datetime):
-        return {"S": _stamp(value)}
-    if isinstance(value, str):
-        return {"S": value}
+        return stamp(value)
     if isinstance(value, bool):
-        return {"BOOL": value}
+        return value
     if isinstance(value, int | float):
-        return {"N": str(value)}
+        return Decimal(str(value))
+    if isinstance(value, BaseModel):
+        return value.model_dump_json()
+    if isinstance(value, list | dict):
+        return json.dumps(_jsonable(value))
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, UUID):
+        return str(value)
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
     if isinstance(value, list):
-        return {
-            "S": json.dumps([v.model_dump(mode="json") if hasattr(v, "model_dump") else v for v in value])
-        }
-    return {"S": json.dumps(value)}
+        return [_jsonable(v) for v in value]
+    return value
 
 
-def _to_item(record: TaskRecord) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "id": {"S": str(record.id)},
-        "status": {"S": record.status.value},
-        "progress": {"N": str(record.progress)},
-        "request": {"S": record.request.model_dump_json()},
-        "createdAt": {"S": _stamp(record.createdAt)},
-        "updatedAt": {"S": _stamp(record.updatedAt)},
-        "artifacts": _attr(record.artifacts),
-        "deliveries": {"L": [{"S": d.model_dump_json()} for d in record.deliveries]},
-        "extraWebhooks": {"L": [{"S": h.model_dump_json()} for h in record.extraWebhooks]},
-        "owner": {"S": record.owner},
-        "ownerStatus": {"S": f"{record.owner}#{record.status.value}"},
-        "api": {"S": record.api},
-        "reservedBytes": {"N": str(record.reservedBytes)},
-    }
-    for name in ("finishedAt", "expiredAt"):
-        stamp = getattr(record, name)
-        if stamp:
-            item[name] = {"S": _stamp(stamp)}
+def serialize(value: Any) -> dict[str, Any]:
+    """One attribute value (boto3's TypeSerializer over the stored form)."""
+    return dict(_serializer.serialize(_plain(value)))
+
+
+def _json_list(models: Iterable[BaseModel]) -> dict[str, Any]:
+    return {"L": [{"S": model.model_dump_json()} for model in models]}
+
+
+def to_item(record: TaskRecord) -> dict[str, Any]:
+    """The stored item of a task: the indexed scalars as attributes, nested models as JSON."""
+    values = record.model_dump(exclude={*JSON_FIELDS, *JSON_LISTS, "notes"}, exclude_none=True)
+    item = {name: serialize(value) for name, value in values.items()}
+    item["request"] = serialize(record.request)
+    item["artifacts"] = serialize(record.artifacts)
+    item["ownerStatus"] = {"S": f"{record.owner}#{record.status.value}"}
+    for name in JSON_LISTS:
+        item[name] = _json_list(getattr(record, name))
     if record.notes:
         item["notes"] = {"L": [{"S": note} for note in record.notes]}
-    for name in ("errorReason", "executionArn", "fingerprint", "scope", "failureKind"):
-        if getattr(record, name):
-            item[name] = {"S": getattr(record, name)}
-    for name in ("estimatedSize", "estimatedTime"):
-        if getattr(record, name) is not None:
-            item[name] = {"N": str(getattr(record, name))}
     return item
 
 
-def _from_item(item: dict[str, Any]) -> TaskRecord:
-    def text(name: str) -> str | None:
-        return item[name]["S"] if name in item else None
-
-    def number(name: str) -> float | None:
-        return float(item[name]["N"]) if name in item else None
-
-    size = number("estimatedSize")
-    return TaskRecord(
-        id=UUID(item["id"]["S"]),
-        status=TaskStatus(item["status"]["S"]),
-        progress=int(item["progress"]["N"]),
-        request=CreateExportTaskRequest.model_validate_json(item["request"]["S"]),
-        createdAt=datetime.fromisoformat(item["createdAt"]["S"]),
-        updatedAt=datetime.fromisoformat(item["updatedAt"]["S"]),
-        finishedAt=datetime.fromisoformat(f) if (f := text("finishedAt")) else None,
-        expiredAt=datetime.fromisoformat(e) if (e := text("expiredAt")) else None,
-        errorReason=text("errorReason"),
-        artifacts=[StoredArtifact.model_validate(a) for a in json.loads(text("artifacts") or "[]")],
-        deliveries=[
-            WebhookDelivery.model_validate_json(d["S"]) for d in item.get("deliveries", {}).get("L", [])
-        ],
-        executionArn=text("executionArn"),
-        owner=text("owner") or "anonymous",
-        api=text("api") or "v2",  # type: ignore[arg-type]
-        fingerprint=text("fingerprint"),
-        scope=text("scope"),
-        estimatedSize=int(size) if size is not None else None,
-        estimatedTime=number("estimatedTime"),
-        reservedBytes=int(number("reservedBytes") or 0),
-        extraWebhooks=[
-            Webhook.model_validate_json(h["S"]) for h in item.get("extraWebhooks", {}).get("L", [])
-        ],
-        notes=[note["S"] for note in item.get("notes", {}).get("L", [])],
-        failureKind=text("failureKind"),  # type: ignore[arg-type]
-    )
+def from_item(item: dict[str, Any]) -> TaskRecord:
+    """The task a stored item (or a stream image) holds."""
+    values = {name: _deserializer.deserialize(value) for name, value in item.items()}
+    for name in JSON_FIELDS:
+        if name in values:
+            values[name] = json.loads(values[name])
+    for name in JSON_LISTS:
+        values[name] = [json.loads(entry) for entry in values.get(name, [])]
+    values.pop("ownerStatus", None)
+    values.pop("notifiedEvents", None)
+    return TaskRecord.model_validate(values)
 
 
 def _encode_token(key: dict[str, Any]) -> str:
@@ -541,11 +600,3 @@ def _decode_token(token: str) -> dict[str, Any]:
             "nextToken is not valid", [FieldProblem("nextToken", "not a token this API issued")]
         ) from error
     return decoded
-
-
-def _transient(error: Exception, what: str) -> Exception:
-    from botocore.exceptions import BotoCoreError
-
-    if isinstance(error, BotoCoreError):
-        return TransientError(f"{what}: {error}")
-    return error

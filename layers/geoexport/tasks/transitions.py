@@ -21,3 +21,9 @@ ALLOWED_FROM: dict[TaskStatus, frozenset[TaskStatus]] = {
 
 def can_move(current: TaskStatus, target: TaskStatus) -> bool:
     return current in ALLOWED_FROM[target]
+
+
+#: Statuses of a task that has not ended: it may still gain webhooks, and the reconciler watches it.
+ACTIVE: frozenset[TaskStatus] = frozenset({S.PENDING, S.IN_PROGRESS})
+#: Statuses in which a step may record progress and artifacts.
+RUNNING: frozenset[TaskStatus] = frozenset({S.IN_PROGRESS})

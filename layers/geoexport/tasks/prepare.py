@@ -1,0 +1,202 @@
+"""Request preparation: every default filled in, the AoI normalised, and everything that cannot be served
+refused (with every problem listed) before anything is stored or started."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from geoexport.errors import FieldProblem, InvalidRequest, UnprocessableRequest
+from geoexport.geometry import aoi, planar
+from geoexport.models.catalog import CatalogRecord
+from geoexport.models.geojson import RoiFeatureCollection
+from geoexport.models.tasks import CreateExportTaskRequest, Domain, ExportFormat, Packer
+from geoexport.tasks.estimate import Estimate
+from geoexport.tasks.ports import Catalog, Geometry
+
+
+@dataclass(frozen=True)
+class Limits:
+    download_url_ttl_seconds: int
+    retention_days: int
+    storage_quota_bytes: int
+    max_roi_vertices: int = 10_000
+    max_export_tiles: int = 2_000_000
+    max_export_bytes: int = 20 * 1024**3
+
+
+class Prepared(NamedTuple):
+    request: CreateExportTaskRequest  # every default filled in, the AoI normalised
+    record: CatalogRecord | None  # None for VECTOR: the feature repository is the source
+    notes: list[str]  # what was repaired or chosen for the user (kept on the task)
+
+
+def packing_problems(request: CreateExportTaskRequest) -> list[FieldProblem]:
+    if request.maxPartSize is not None and request.packer is not Packer.ZIP:
+        return [FieldProblem("maxPartSize", "only the zip packer splits into parts")]
+    return []
+
+
+def with_defaults(
+    request: CreateExportTaskRequest, record: CatalogRecord, national_crs: str | None = None
+) -> CreateExportTaskRequest:
+    """Fill in what the request leaves open, so the stored request says exactly what is exported.
+
+    No ROI: the record's whole footprint (CLC+'s get_product_europe). A feature without maxResolutionDeg:
+    the request's top-level one, else the record's own resolution. A national product in GTiff without
+    an explicit artifactCRS: the country's national projection.
+    """
+    update: dict[str, Any] = {}
+    if request.ROI is None:
+        collection = RoiFeatureCollection.model_validate(
+            {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": record.footprint}]}
+        )
+    else:
+        collection = request.roi_collection()
+    fallback = request.maxResolutionDeg or record.maxResolutionDeg
+    features = [
+        f
+        if f.properties.maxResolutionDeg is not None
+        else f.model_copy(
+            update={"properties": f.properties.model_copy(update={"maxResolutionDeg": fallback})}
+        )
+        for f in collection.features
+    ]
+    update["ROI"] = collection.model_copy(update={"features": features})
+    crs = request.artifactCRS.removeprefix("EPSG:")
+    if (
+        national_crs
+        and request.format is ExportFormat.GTIFF
+        and "artifactCRS" not in request.model_fields_set
+    ):
+        crs = national_crs
+    update["artifactCRS"] = crs
+    return request.model_copy(update=update)
+
+
+def check_output(request: CreateExportTaskRequest, crs_problem: Callable[[str], str | None]) -> None:
+    """Format, CRS and packer must fit together; every problem is listed."""
+    problems: list[FieldProblem] = []
+    if request.format is ExportFormat.GPKG and request.artifactCRS != "4326":
+        problems.append(
+            FieldProblem(
+                "artifactCRS",
+                f"GPKG exports are tiled in WorldCRS84Quad (EPSG:4326); use format GTiff for "
+                f"EPSG:{request.artifactCRS}",
+            )
+        )
+    elif request.artifactCRS != "4326" and (problem := crs_problem(request.artifactCRS)):
+        problems.append(FieldProblem("artifactCRS", problem))
+    problems += packing_problems(request)
+    if problems:
+        raise UnprocessableRequest("the requested output cannot be made", problems)
+
+
+WORLD = {"type": "Polygon", "coordinates": [[[-180, -90], [180, -90], [180, 90], [-180, 90], [-180, -90]]]}
+
+
+def vector_defaults(
+    request: CreateExportTaskRequest,
+    crs_problem: Callable[[str], str | None],
+    national_crs: str | None = None,
+) -> CreateExportTaskRequest:
+    """A VECTOR export: the caller's features (optionally of one model / entity type) in the AoI (default:
+    the whole globe), as GeoPackage vector layers in any EPSG code (a country AoI without an explicit
+    artifactCRS: the national projection)."""
+    problems: list[FieldProblem] = []
+    if request.catalogRecordID is not None:
+        problems.append(FieldProblem("catalogRecordID", "not used for domain VECTOR (it exports features)"))
+    if request.format is not ExportFormat.GPKG:
+        problems.append(FieldProblem("format", "VECTOR exports are GeoPackages (GPKG)"))
+    model = request.parameters.get("model")
+    if model is not None and not (isinstance(model, str) and 0 < len(model) <= 64):
+        problems.append(FieldProblem("parameters.model", "a model name"))
+    entity = request.parameters.get("entityType")
+    if entity is not None and entity not in ("COLLECTION", "DATA", "DATASET"):
+        problems.append(FieldProblem("parameters.entityType", "one of COLLECTION, DATA, DATASET"))
+    crs = request.artifactCRS.removeprefix("EPSG:")
+    if national_crs and "artifactCRS" not in request.model_fields_set:
+        crs = national_crs
+    if crs != "4326" and (problem := crs_problem(crs)):
+        problems.append(FieldProblem("artifactCRS", problem))
+    problems += packing_problems(request)
+    if problems:
+        raise UnprocessableRequest("the VECTOR export cannot be made as asked", problems)
+    roi = request.ROI
+    if roi is None:
+        roi = RoiFeatureCollection.model_validate(
+            {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": WORLD}]}
+        )
+    return request.model_copy(update={"ROI": roi, "artifactCRS": crs})
+
+
+def check_against_record(request: CreateExportTaskRequest, record: CatalogRecord) -> None:
+    """Refuse, before anything starts, an ROI the record cannot serve; every problem is listed."""
+    problems: list[FieldProblem] = []
+    for index, feature in enumerate(request.roi_features()):
+        where = f"ROI.features[{index}]"
+        if not planar.geometries_intersect(feature.geometry_mapping(), record.footprint):
+            problems.append(
+                FieldProblem(
+                    f"{where}.geometry",
+                    f"does not intersect the footprint of record {record.id} ({record.name})",
+                )
+            )
+        wanted = feature.properties.resolution
+        if wanted < record.maxResolutionDeg * (1 - 1e-9):
+            problems.append(
+                FieldProblem(
+                    f"{where}.properties.maxResolutionDeg",
+                    f"{wanted} is finer than the source allows; the finest is {record.maxResolutionDeg}",
+                )
+            )
+        low = feature.properties.minResolutionDeg
+        if low is not None and low < wanted:
+            problems.append(
+                FieldProblem(
+                    f"{where}.properties.minResolutionDeg", "must not be finer than maxResolutionDeg"
+                )
+            )
+    if problems:
+        raise UnprocessableRequest("the ROI cannot be exported from this record", problems)
+
+
+def bounded(result: Estimate, limits: Limits) -> Estimate:
+    """One export may not exceed the configured tiles and bytes (refused before anything starts)."""
+    problems = []
+    if result.tiles > limits.max_export_tiles:
+        problems.append(FieldProblem("ROI", f"{result.tiles} tiles (limit {limits.max_export_tiles})"))
+    if result.bytes > limits.max_export_bytes:
+        problems.append(FieldProblem("ROI", f"about {result.bytes} bytes (limit {limits.max_export_bytes})"))
+    if problems:
+        raise UnprocessableRequest(
+            "the export is larger than one export may be: use a smaller ROI or a coarser resolution",
+            problems,
+        )
+    return result
+
+
+def prepare(
+    request: CreateExportTaskRequest, catalog: Catalog, geometry: Geometry, limits: Limits
+) -> Prepared:
+    """The request as it will be stored, its record, and notes; or the 4xx saying what is wrong."""
+    notes: list[str] = []
+    national: str | None = None
+    if request.ROI is not None:
+        normalised = aoi.normalise(request.ROI, geometry.repair, max_vertices=limits.max_roi_vertices)
+        aoi.check_vertices(normalised.roi, limits.max_roi_vertices)  # a repair may have added some
+        request = request.model_copy(update={"ROI": normalised.roi})
+        notes, national = normalised.notes, normalised.national_crs
+    if request.domain is Domain.VECTOR:
+        return Prepared(vector_defaults(request, geometry.crs_problem, national), None, notes)
+    if request.catalogRecordID is None:
+        raise InvalidRequest(
+            "a RASTER export names its catalog record",
+            [FieldProblem("catalogRecordID", "required for domain RASTER")],
+        )
+    record = catalog.get(request.catalogRecordID)
+    request = with_defaults(request, record, national)
+    check_against_record(request, record)
+    check_output(request, geometry.crs_problem)
+    return Prepared(request, record, notes)

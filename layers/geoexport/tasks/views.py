@@ -1,0 +1,98 @@
+"""The API's view of tasks: ownership, reads, lists, free storage, and download links minted on read."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from uuid import UUID
+
+from geoexport.errors import NotFound
+from geoexport.models.tasks import Artifact, ExportTask, TaskRecord, TaskStatus
+from geoexport.tasks.ports import Store, TaskReader
+from geoexport.tasks.prepare import Limits
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class TaskViews:
+    """Read side of the tasks: what a caller may see of its own tasks (another's do not exist for it)."""
+
+    def __init__(
+        self,
+        tasks: TaskReader,
+        store: Store,
+        limits: Limits,
+        secrets: Callable[[str], str | None] = lambda owner: None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._tasks = tasks
+        self._store = store
+        self._limits = limits
+        self._secrets = secrets
+        self._clock = clock
+
+    def owned(self, task_id: UUID | str, owner: str) -> TaskRecord:
+        task = self._tasks.get(task_id)
+        if task.owner != owner:  # another caller's task does not exist, as far as this caller can tell
+            raise NotFound(f"export task {task_id} does not exist")
+        return task
+
+    def get(self, task_id: UUID, owner: str = "anonymous") -> ExportTask:
+        return self.view(self.owned(task_id, owner))
+
+    def list_tasks(
+        self, owner: str, status: TaskStatus | None, limit: int, next_token: str | None
+    ) -> tuple[list[ExportTask], str | None]:
+        page = self._tasks.page(owner, status, limit, next_token)
+        return [self.view(task) for task in page.items], page.next_token
+
+    def free_bytes(self) -> int:
+        return max(0, self._limits.storage_quota_bytes - self._tasks.ledger().committed)
+
+    def webhook_secret(self, owner: str) -> str | None:
+        """The secret the owner's callbacks are signed with."""
+        return self._secrets(owner)
+
+    def view(self, task: TaskRecord) -> ExportTask:
+        """Download links are minted now, short-lived, and never outlive ``expiredAt``."""
+        artifacts: list[Artifact] = []
+        if task.status is TaskStatus.COMPLETED:
+            lifetime = self._limits.download_url_ttl_seconds
+            if task.expiredAt is not None:
+                lifetime = min(lifetime, int((task.expiredAt - self._clock()).total_seconds()))
+            for stored in task.artifacts:
+                url = self._store.presign_get(stored.key, lifetime, stored.name) if lifetime > 0 else None
+                artifacts.append(
+                    Artifact(
+                        type=stored.type, name=stored.name, size=stored.size, sha256=stored.sha256, url=url
+                    )
+                )
+        request = task.request
+        return ExportTask(
+            id=task.id,
+            status=task.status,
+            progress=task.progress,
+            catalogRecordID=request.catalogRecordID,
+            domain=request.domain,
+            ROI=task.roi.model_dump(mode="json", exclude_none=True),
+            artifactCRS=request.artifactCRS,
+            format=request.format,
+            packer=request.packer,
+            maxPartSize=request.maxPartSize,
+            notes=task.notes,
+            description=request.description,
+            keywords=request.keywords,
+            parameters=request.parameters,
+            webhooks=task.all_webhooks(),
+            artifacts=artifacts,
+            estimatedSize=task.estimatedSize,
+            estimatedTime=task.estimatedTime,
+            createdAt=task.createdAt,
+            expiredAt=task.expiredAt,
+            finishedAt=task.finishedAt,
+            errorReason=task.errorReason,
+            failureKind=task.failureKind,
+            webhookDeliveries=task.latest_deliveries(),
+        )

@@ -1,0 +1,356 @@
+"""Every function's handler, called directly with its sample event from ``events/`` (SAM's convention).
+
+AWS is moto's in-process mock (no network, no server), provisioned from template.yaml; each handler is
+imported with its own environment from the template, as its cold start would be. The only stand-ins are
+the webhook sender (no receiver on the internet) and the Lambda-to-Lambda notifier (moto would need Docker).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from uuid import UUID
+
+import pytest
+from moto import mock_aws
+
+from geoexport import bootstrap
+from geoexport.auth.clients import ClientRepository
+from geoexport.errors import NotFound
+from geoexport.models import CatalogRecord, SourceLocation, StoredArtifact, TaskRecord, TaskStatus
+from geoexport.models.tasks import ArtifactType, CreateExportTaskRequest, WebhookDelivery, WebhookEvent
+from geoexport.notify.delivery import DeliveryOutcome
+from geoexport.settings import Settings
+from geoexport_local.emulator import provision
+from geoexport_local.template import Stack, read_stack
+from tests.support import ROOT
+
+TASK = UUID("3f1c8a52-6a3e-4b8e-9a55-1d2c3b4a5e6f")
+RECORD = UUID("0b6e1a4c-2f0d-4b7e-8d8a-1e9b2c3d4e5f")
+CLIENT = "demo-client"
+EVENTS = ROOT / "events"
+STACK = read_stack(ROOT)
+
+
+@dataclass
+class Context:
+    """What Lambda passes as the context (powertools' logger reads these)."""
+
+    function_name: str = "handler-test"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:handler-test"
+    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@dataclass
+class Sent:
+    """A webhook sender that records instead of calling the internet."""
+
+    calls: list[tuple[str, WebhookEvent, dict[str, Any]]] = field(default_factory=list)
+
+    def send(
+        self, url: str, event: WebhookEvent, body: dict[str, Any], message_id: str, secret: str | None
+    ) -> WebhookDelivery:
+        self.calls.append((url, event, body))
+        return WebhookDelivery(
+            url=url,
+            event=event,
+            deliveredAt=datetime.now(UTC),
+            outcome=DeliveryOutcome.DELIVERED,
+            attempts=1,
+            statusCode=204,
+        )
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[Settings]:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": STACK.region,
+            "AWS_REGION": STACK.region,
+        }.items():
+            patch.setenv(name, value)
+        patch.delenv("AWS_ENDPOINT_URL", raising=False)
+        with mock_aws():
+            stack = read_stack(ROOT)
+            provision(stack, None)  # type: ignore[arg-type]  # None: boto3's default endpoints (mocked)
+            environment: dict[str, str] = {}
+            for function in stack.functions.values():
+                environment.update(function.environment)
+            yield Settings.from_environ({**environment, "AWS_REGION": stack.region})
+
+
+def load(name: str, monkeypatch: pytest.MonkeyPatch, stack: Stack = STACK) -> ModuleType:
+    """Import functions/<name>/app.py with the function's environment from the template."""
+    function = next(f for f in stack.functions.values() if f.code_dir.name == name)
+    for key, value in function.environment.items():
+        monkeypatch.setenv(key, value)
+    spec = importlib.util.spec_from_file_location(f"handler_{name}", function.code_dir / "app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def event(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+    return loaded
+
+
+def invoke(name: str, monkeypatch: pytest.MonkeyPatch, payload: dict[str, Any] | None = None) -> Any:
+    return load(name, monkeypatch).lambda_handler(payload or event(name), Context())
+
+
+def emitted(out: str) -> dict[str, list[float]]:
+    """The metrics in the EMF lines a handler printed: name -> values."""
+    found: dict[str, list[float]] = {}
+    for line in out.splitlines():
+        if '"_aws"' not in line:
+            continue
+        document = json.loads(line)
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                value = document[metric["Name"]]
+                found.setdefault(metric["Name"], []).extend(value if isinstance(value, list) else [value])
+    return found
+
+
+def body(response: dict[str, Any]) -> Any:
+    return json.loads(response["body"])
+
+
+def store_task(settings: Settings, status: TaskStatus, owner: str = CLIENT, **extra: Any) -> TaskRecord:
+    request = CreateExportTaskRequest.model_validate(
+        json.loads(event("task_changes")["Records"][0]["dynamodb"]["NewImage"]["request"]["S"])
+    )
+    now = datetime.now(UTC)
+    task = TaskRecord(
+        id=TASK,
+        status=status,
+        progress=10,
+        request=request,
+        createdAt=now,
+        updatedAt=now,
+        owner=owner,
+        **extra,
+    )
+    settings_db = bootstrap.task_repository(settings)
+    db = settings_db._db  # replace whatever an earlier test left under the same id
+    db.delete_item(TableName=settings.tasks_table, Key={"id": {"S": str(TASK)}})
+    settings_db.create(task)
+    return task
+
+
+def ensure_client(settings: Settings) -> None:
+    """The client the sample events act for (their secret is the sample token request's)."""
+    clients = ClientRepository(bootstrap.aws.client("dynamodb", settings), settings.clients_table)
+    if clients.get(CLIENT) is None:
+        clients.create("demo", client_id=CLIENT, client_secret="s3cret-from-the-cli")
+
+
+def test_every_function_has_a_sample_event() -> None:
+    names = {function.code_dir.name for function in STACK.functions.values()}
+    assert names == {path.stem for path in EVENTS.glob("*.json")}
+
+
+def test_health_and_docs(aws: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    health = invoke("health", monkeypatch)
+    assert health["statusCode"] == 200 and body(health)["status"] == "ok"
+    docs = invoke("docs", monkeypatch)
+    assert docs["statusCode"] == 200 and body(docs)["openapi"].startswith("3.")
+
+
+def test_token_and_authorizer(aws: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    refused = invoke("auth_token", monkeypatch)  # the sample's secret is not the client's
+    assert refused["statusCode"] == 401
+    ensure_client(aws)
+    issued = invoke("auth_token", monkeypatch)
+    assert issued["statusCode"] == 200, issued["body"]
+    token = body(issued)["access_token"]
+    with pytest.raises(Exception, match=r"^Unauthorized$"):  # API Gateway's 401 contract
+        invoke("authorizer", monkeypatch)
+    allowed = invoke(
+        "authorizer", monkeypatch, {**event("authorizer"), "authorizationToken": f"Bearer {token}"}
+    )
+    assert allowed["principalId"] == CLIENT
+    assert allowed["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+
+
+def test_create_read_list_and_abort(
+    aws: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = CatalogRecord(
+        id=RECORD,
+        name="sample",
+        footprint={
+            "type": "Polygon",
+            "coordinates": [[[-78, 24], [-77, 24], [-77, 25], [-78, 25], [-78, 24]]],
+        },
+        maxResolutionDeg=0.0001,
+        crs="EPSG:4326",
+        bands=3,
+        dtype="uint8",
+        width=10,
+        height=10,
+        source=SourceLocation(bucket="b", key="k.tif"),
+    )
+    bootstrap.catalog_repository(aws).put(record)
+    created = invoke("create_task", monkeypatch)
+    assert created["statusCode"] == 201, created["body"]
+    task_id = body(created)["id"]
+    assert created["multiValueHeaders"]["Location"] == [f"/export-tasks/{task_id}"]
+    stored = bootstrap.task_repository(aws).get(task_id)
+    assert stored.owner == CLIENT and stored.executionArn  # the workflow was started
+    again = invoke("create_task", monkeypatch)  # the same request: deduplicated
+    assert again["statusCode"] == 200 and body(again)["id"] == task_id
+    metrics = emitted(capsys.readouterr().out)
+    assert metrics["ExportsCreated"] == [1] and metrics["ExportsDeduplicated"] == [1]
+
+    catalog = invoke("catalog", monkeypatch)
+    assert catalog["statusCode"] == 200 and str(RECORD) in catalog["body"]
+
+    store_task(aws, TaskStatus.IN_PROGRESS)
+    read = invoke("get_task", monkeypatch)
+    assert read["statusCode"] == 200 and body(read)["id"] == str(TASK)
+    stranger = event("get_task")
+    stranger["requestContext"]["authorizer"] = {"sub": "someone-else"}
+    assert invoke("get_task", monkeypatch, stranger)["statusCode"] == 404  # not theirs: it does not exist
+
+    module = load("abort_task", monkeypatch)
+    notified: list[dict[str, Any]] = []
+    monkeypatch.setattr(
+        module.service, "_notifier", type("N", (), {"notify_async": lambda _, p: notified.append(p)})()
+    )
+    aborted = module.lambda_handler(event("abort_task"), Context())
+    assert aborted["statusCode"] == 200 and body(aborted)["status"] == "ABORTED"
+    assert notified == [{"taskId": str(TASK), "outcome": "aborted"}]  # Notify cleans up after it
+    assert module.lambda_handler(event("abort_task"), Context())["statusCode"] == 409
+
+    storage = invoke("storage", monkeypatch)
+    assert storage["statusCode"] == 200 and body(storage)["total"] == aws.storage_quota_bytes
+
+
+def test_clc_order_status_of_an_unknown_order_is_404(aws: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    bootstrap.task_repository(aws)._db.delete_item(TableName=aws.tasks_table, Key={"id": {"S": str(TASK)}})
+    answer = invoke("clc_facade", monkeypatch)
+    assert answer["statusCode"] == 404 and str(TASK) in body(answer)["message"]
+
+
+def test_replay_with_nothing_exhausted_replays_nothing(
+    aws: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store_task(aws, TaskStatus.COMPLETED)
+    answer = invoke("replay_callbacks", monkeypatch)
+    assert answer["statusCode"] == 200 and body(answer) == {"taskId": str(TASK), "replayed": []}
+
+
+def test_models_features_and_feature_requests(aws: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    ensure_client(aws)
+    model = invoke("feature_models", monkeypatch)
+    assert model["statusCode"] in (201, 409), model["body"]
+    listed = invoke("features", monkeypatch)
+    assert listed["statusCode"] == 200 and isinstance(body(listed)["items"], list)
+    outcome = invoke("feature_requests", monkeypatch)
+    assert outcome == {"batchItemFailures": []}
+    record = bootstrap.request_reader(aws).get("6a7e8feb-b491-4cf7-a9f1-bf3703467718")
+    assert record is not None and record.state.value == "SUCCESS", record.errors
+    malformed = event("feature_requests")
+    malformed["Records"][0]["body"] = "{not json"
+    assert invoke("feature_requests", monkeypatch, malformed) == {"batchItemFailures": []}  # dead-lettered
+
+
+def test_a_file_for_no_feature_is_handled(aws: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert invoke("feature_files", monkeypatch) == {"batchItemFailures": []}
+
+
+def test_geometry_checks_a_crs(aws: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert invoke("geometry", monkeypatch) == {"problem": None}
+    assert "EPSG:999999" in str(invoke("geometry", monkeypatch, {"op": "crs", "code": "999999"})["problem"])
+
+
+def test_steps_of_an_unknown_task_raise_not_found(aws: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The state machine sees the error type (its Retry/Catch match on it)."""
+    bootstrap.task_repository(aws)._db.delete_item(TableName=aws.tasks_table, Key={"id": {"S": str(TASK)}})
+    for name in ("clip", "package", "upload"):
+        with pytest.raises(NotFound):
+            invoke(name, monkeypatch)
+
+
+def test_upload_publishes_the_staged_file_and_notify_completes(
+    aws: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store_task(aws, TaskStatus.IN_PROGRESS)
+    staged = event("upload")["files"][0]
+    (tmp_path / "export.gpkg").write_bytes(b"hello")  # as Package stages it
+    bootstrap.exports_store(aws).put_file(
+        staged["key"], tmp_path / "export.gpkg", staged["sha256"], "application/geopackage+sqlite3"
+    )
+    assert invoke("upload", monkeypatch) == {"taskId": str(TASK)}
+    task = bootstrap.task_repository(aws).get(TASK)
+    assert [a.sha256 for a in task.artifacts] == [
+        hashlib.sha256(b"hello").hexdigest()
+    ] and task.progress == 90
+    capsys.readouterr()
+    done = invoke("notify", monkeypatch)
+    assert done == {"taskId": str(TASK), "status": "COMPLETED"}
+    assert bootstrap.task_repository(aws).get(TASK).expiredAt is not None
+    assert len(emitted(capsys.readouterr().out)["StepDuration"]) == 1
+
+
+def test_task_changes_send_the_final_callback_once(
+    aws: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store_task(aws, TaskStatus.FAILED, errorReason="Clip step failed")
+    module = load("task_changes", monkeypatch)
+    sent = Sent()
+    monkeypatch.setattr(module.deliveries, "_sender", sent)
+    assert module.lambda_handler(event("task_changes"), Context()) == {"batchItemFailures": []}
+    ((url, kind, payload),) = sent.calls
+    assert url == "https://example.org/hooks/geoexport" and kind is WebhookEvent.TASK_FAILED
+    assert payload["jobId"] == str(TASK) and payload["status"] == "FAILED"
+    module.lambda_handler(event("task_changes"), Context())  # the stream delivers a record again
+    assert len(sent.calls) == 1
+    assert emitted(capsys.readouterr().out)["ExportsFailed"] == [1]  # counted once
+
+
+def test_webhook_retry_drops_a_job_whose_task_is_gone(aws: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    bootstrap.task_repository(aws)._db.delete_item(TableName=aws.tasks_table, Key={"id": {"S": str(TASK)}})
+    assert invoke("webhook_retry", monkeypatch) == {"batchItemFailures": []}
+
+
+def test_expiry_expires_what_is_due(aws: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    artifact = StoredArtifact(
+        type=ArtifactType.GPKG, name="a.gpkg", size=5, sha256="0" * 64, key="exports/x/a.gpkg"
+    )
+    store_task(
+        aws, TaskStatus.COMPLETED, artifacts=[artifact], expiredAt=datetime.now(UTC) - timedelta(hours=1)
+    )
+    assert str(TASK) in invoke("expiry", monkeypatch)["expired"]
+    assert bootstrap.task_repository(aws).get(TASK).status is TaskStatus.EXPIRED
+
+
+def test_reconcile_restarts_a_task_that_never_started(aws: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    then = datetime.now(UTC) - timedelta(hours=1)
+    bootstrap.task_repository(aws)._db.delete_item(TableName=aws.tasks_table, Key={"id": {"S": str(TASK)}})
+    task = store_task(aws, TaskStatus.PENDING)
+    bootstrap.task_repository(aws)._db.update_item(
+        TableName=aws.tasks_table,
+        Key={"id": {"S": str(task.id)}},
+        UpdateExpression="SET updatedAt = :u",
+        ExpressionAttributeValues={":u": {"S": then.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}},
+    )
+    outcome = invoke("reconcile", monkeypatch)
+    assert str(TASK) in outcome["resumed"]
+    assert bootstrap.task_repository(aws).get(TASK).executionArn
