@@ -8,12 +8,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GDAL_VALIDATOR := /usr/lib/python3/dist-packages/osgeo_utils/samples/validate_gpkg.py
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup run clean-data sam-config build deploy-local test lint typecheck cfn-lint unit integration e2e bench gdal-tools openapi clean
+.PHONY: help setup run clean-data sam-config build deploy-local test lint typecheck cfn-lint unit integration e2e bench cold-start gdal-tools openapi clean
 
 help:
 	@echo "make run    - set up, then start emulator + API + state machine + sample catalog on loopback"
 	@echo "make test   - set up, then lint, type-check, cfn-lint and run unit, integration and e2e tests"
 	@echo "make bench  - clip+package benchmark against the GDAL command-line pipeline"
+	@echo "make cold-start - cold import and first request of every API function"
 	@echo "make clean-data - wipe the local stack's state (.geoexport/ or GEOEXPORT_DATA_DIR)"
 	@echo "make build  - sam build (no Docker): every function and its layers in .aws-sam/build"
 	@echo "make deploy-local - build, then deploy template.yaml unchanged onto MiniStack (loopback) and print its API URL"
@@ -83,12 +84,19 @@ integration: $(STAMP) gdal-tools
 e2e: $(STAMP) gdal-tools
 	$(BIN)/pytest -q tests/e2e
 
+# Unit + integration tests with line coverage of the Lambda code (fails under 85%), then the build and
+# end-to-end tiers (whole processes: their coverage is not measured).
 test: $(STAMP) gdal-tools lint typecheck cfn-lint build
-	$(SAM_ENV) $(BIN)/pytest -q tests/unit tests/build tests/integration tests/e2e
+	$(SAM_ENV) $(BIN)/pytest -q --cov --cov-report=term --cov-fail-under=85 tests/unit tests/integration
+	$(SAM_ENV) $(BIN)/pytest -q tests/build tests/e2e
 
 bench: $(STAMP) gdal-tools
 	$(BIN)/python bench/clip_package.py
 	$(BIN)/python bench/durability.py
+
+# Cold import and first request of every API function, as built (add `--tree <checkout>` to compare).
+cold-start: build
+	$(BIN)/python bench/cold_start.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -3,7 +3,9 @@
 Each builder takes the narrowest settings group that holds what it reads (so mypy checks that a function's
 settings model has it) and builds only its own adapters; every client comes from the shared session in
 :mod:`geoexport.aws`. Nothing here is built lazily behind the handler's back: a function that lacks a
-setting fails at cold start, not at its first request.
+setting fails at cold start, not at its first request. Each builder imports the modules it builds from,
+so a function's cold import holds only what its handler uses (create_task no longer imports the feature
+repository's JSON Schema machinery, for one).
 """
 
 from __future__ import annotations
@@ -11,23 +13,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from geoexport import aws
-from geoexport.auth.clients import ClientRepository
-from geoexport.auth.service import AuthService
-from geoexport.catalog.repository import CatalogRepository
-from geoexport.features.bus import EventBusPublisher, SqsDeadLetters
-from geoexport.features.repository import (
-    FeatureIndex,
-    FeatureRepository,
-    ModelRepository,
-    RequestRepository,
-)
-from geoexport.features.requests import FeatureRequests
-from geoexport.features.service import FeatureService, ModelService
-from geoexport.notify.delivery import Deliveries, RetryPolicy, Views
-from geoexport.notify.queue import SqsDeliveryQueue
-from geoexport.notify.webhooks import WebhookSender
 from geoexport.settings import (
     AbortSettings,
     CatalogSettings,
@@ -43,30 +31,48 @@ from geoexport.settings import (
     WebhookSettings,
     WorkflowSettings,
 )
-from geoexport.storage.s3 import ObjectStore, S3FileStorage
-from geoexport.tasks.abort import AbortService
-from geoexport.tasks.prepare import Limits
-from geoexport.tasks.repository import TaskRepository
-from geoexport.tasks.service import TaskService
-from geoexport.tasks.views import TaskViews
-from geoexport.tasks.workflow import LambdaGeometry, LambdaNotifier, StepFunctionsWorkflow
+
+if TYPE_CHECKING:  # the builders import what they build: a function imports only what it uses
+    from geoexport.auth.clients import ClientRepository
+    from geoexport.auth.service import AuthService
+    from geoexport.catalog.repository import CatalogRepository
+    from geoexport.features.repository import RequestRepository
+    from geoexport.features.requests import FeatureRequests
+    from geoexport.features.service import FeatureService, ModelService
+    from geoexport.notify.delivery import Deliveries, RetryPolicy, Views
+    from geoexport.notify.webhooks import WebhookSender
+    from geoexport.storage.s3 import ObjectStore
+    from geoexport.tasks.abort import AbortService
+    from geoexport.tasks.prepare import Limits
+    from geoexport.tasks.repository import TaskRepository
+    from geoexport.tasks.service import TaskService
+    from geoexport.tasks.views import TaskViews
+    from geoexport.tasks.workflow import StepFunctionsWorkflow
 
 
 def exports_store(settings: ExportsSettings) -> ObjectStore:
+    from geoexport.storage.s3 import ObjectStore
+
     return ObjectStore(aws.client("s3", settings), settings.exports_bucket)
 
 
 def task_repository(settings: TasksSettings) -> TaskRepository:
+    from geoexport.tasks.repository import TaskRepository
+
     return TaskRepository(
         aws.client("dynamodb", settings), settings.tasks_table, settings.dedupe_table, settings.counters_table
     )
 
 
 def catalog_repository(settings: CatalogSettings) -> CatalogRepository:
+    from geoexport.catalog.repository import CatalogRepository
+
     return CatalogRepository(aws.client("dynamodb", settings), settings.catalog_table)
 
 
 def limits(settings: TasksSettings) -> Limits:
+    from geoexport.tasks.prepare import Limits
+
     return Limits(
         download_url_ttl_seconds=settings.download_url_ttl_seconds,
         retention_days=settings.retention_days,
@@ -78,16 +84,23 @@ def limits(settings: TasksSettings) -> Limits:
 
 
 def workflow(settings: WorkflowSettings) -> StepFunctionsWorkflow:
+    from geoexport.tasks.workflow import StepFunctionsWorkflow
+
     return StepFunctionsWorkflow(aws.client("stepfunctions", settings), settings.state_machine_arn)
 
 
 def task_views(settings: ViewSettings) -> TaskViews:
+    from geoexport.tasks.views import TaskViews
+
     return TaskViews(
         task_repository(settings), exports_store(settings), limits(settings), webhook_secrets(settings)
     )
 
 
 def task_service(settings: TaskServiceSettings) -> TaskService:
+    from geoexport.tasks.service import TaskService
+    from geoexport.tasks.workflow import LambdaGeometry
+
     return TaskService(
         tasks=task_repository(settings),
         catalog=catalog_repository(settings),
@@ -100,6 +113,9 @@ def task_service(settings: TaskServiceSettings) -> TaskService:
 
 
 def abort_service(settings: AbortSettings) -> AbortService:
+    from geoexport.tasks.abort import AbortService
+    from geoexport.tasks.workflow import LambdaNotifier
+
     return AbortService(
         tasks=task_repository(settings),
         workflow=workflow(settings),
@@ -110,6 +126,8 @@ def abort_service(settings: AbortSettings) -> AbortService:
 
 
 def client_repository(settings: ClientsSettings) -> ClientRepository:
+    from geoexport.auth.clients import ClientRepository
+
     return ClientRepository(aws.client("dynamodb", settings), settings.clients_table)
 
 
@@ -126,6 +144,8 @@ def webhook_secrets(settings: ClientsSettings) -> Callable[[str], str | None]:
 
 def webhook_sender(settings: WebhookSettings) -> WebhookSender:
     """One attempt per call: retries go through the retry queue, so no Lambda sleeps on a receiver."""
+    from geoexport.notify.webhooks import WebhookSender
+
     return WebhookSender(
         timeout_seconds=settings.webhook_timeout_seconds,
         allow_loopback=settings.webhook_allow_loopback,
@@ -134,6 +154,8 @@ def webhook_sender(settings: WebhookSettings) -> WebhookSender:
 
 
 def retry_policy(settings: WebhookSettings) -> RetryPolicy:
+    from geoexport.notify.delivery import RetryPolicy
+
     return RetryPolicy(
         base_seconds=settings.webhook_retry_base_seconds,
         max_delay_seconds=settings.webhook_retry_max_delay_seconds,
@@ -144,6 +166,9 @@ def retry_policy(settings: WebhookSettings) -> RetryPolicy:
 
 def deliveries(settings: DeliverySettings, views: Views | None = None) -> Deliveries:
     """Webhook delivery with its retry queue, signed with each owner's secret."""
+    from geoexport.notify.delivery import Deliveries
+    from geoexport.notify.queue import SqsDeliveryQueue
+
     clock = functools.partial(datetime.now, UTC)
     queue = SqsDeliveryQueue(
         aws.client("sqs", settings), settings.webhook_queue_url, settings.webhook_dead_letter_url, clock
@@ -171,14 +196,23 @@ def signing_key(settings: SigningSettings) -> Callable[[], bytes]:
 
 
 def auth_service(settings: SigningSettings) -> AuthService:
+    from geoexport.auth.service import AuthService
+
     return AuthService(client_repository(settings), signing_key(settings), settings.token_lifetime_seconds)
 
 
 def model_service(settings: FeaturesSettings) -> ModelService:
+    from geoexport.features.repository import ModelRepository
+    from geoexport.features.service import ModelService
+
     return ModelService(ModelRepository(aws.client("dynamodb", settings), settings.features_table))
 
 
 def feature_service(settings: FeaturesSettings) -> FeatureService:
+    from geoexport.features.repository import FeatureIndex, FeatureRepository
+    from geoexport.features.service import FeatureService
+    from geoexport.storage.s3 import S3FileStorage
+
     db = aws.client("dynamodb", settings)
     return FeatureService(
         FeatureRepository(db, settings.features_table),
@@ -194,6 +228,9 @@ def feature_service(settings: FeaturesSettings) -> FeatureService:
 
 def feature_requests(settings: FeatureRequestSettings) -> FeatureRequests:
     """The messaging API: the same feature service, plus where outcomes and unreadable messages go."""
+    from geoexport.features.bus import EventBusPublisher, SqsDeadLetters
+    from geoexport.features.requests import FeatureRequests
+
     clients = client_repository(settings)
     return FeatureRequests(
         feature_service(settings),
@@ -205,4 +242,6 @@ def feature_requests(settings: FeatureRequestSettings) -> FeatureRequests:
 
 
 def request_reader(settings: FeaturesSettings) -> RequestRepository:
+    from geoexport.features.repository import RequestRepository
+
     return RequestRepository(aws.client("dynamodb", settings), settings.features_table)

@@ -124,3 +124,14 @@ def test_every_built_function_imports_with_only_its_own_layers(lambda_runtime: P
         else:
             print(f"{name:28s} cold import {result.stdout.strip():>6s} ms")
     assert not failures, failures
+
+
+def test_the_core_layer_holds_the_domain_package_and_no_tooling() -> None:
+    """The local stack and the operator CLI are development and operator tools, not Lambda code; the
+    layer's boto3 and botocore come as a pair (the X-Ray SDK brings botocore)."""
+    template = built()
+    layer = BUILD / template["Resources"]["CoreLayer"]["Properties"]["ContentUri"] / "python"
+    assert (layer / "geoexport" / "bootstrap.py").exists()
+    assert not (layer / "geoexport_local").exists() and not (layer / "geoexport_cli").exists()
+    assert not (layer / "geoexport" / "cli.py").exists()
+    assert (layer / "boto3").is_dir() and (layer / "botocore").is_dir()

@@ -22,7 +22,7 @@ from geoexport_local.deploy import stop_group
 from tests.e2e.conftest import follow
 from tests.e2e.test_api_e2e import Z8, square
 from tests.e2e.test_export_e2e import export_body
-from tests.support import ROOT, free_port, validate_gpkg
+from tests.support import ROOT, Receiver, free_port, validate_gpkg
 
 pytestmark = pytest.mark.deployed
 
@@ -74,9 +74,9 @@ def test_the_template_deploys_to_ministack_and_an_export_completes_there(tmp_pat
         bearer = token["access_token"]
 
         record = facts["records"]["landsat-bahamas-rgb"]
-        status, task = call(
-            api, "POST", "/export-tasks", export_body(record, square(-77.9, 24.3, 0.15), Z8), bearer
-        )
+        receiver = Receiver().start()  # the callback comes from the tasks table's stream (TaskChanges)
+        body = export_body(record, square(-77.9, 24.3, 0.15), Z8, receiver.url())
+        status, task = call(api, "POST", "/export-tasks", body, bearer)
         assert status == 201, task
         deadline = time.monotonic() + 240
         while task["status"] not in ("COMPLETED", "FAILED"):
@@ -91,5 +91,10 @@ def test_the_template_deploys_to_ministack_and_an_export_completes_there(tmp_pat
         path = tmp_path / gpkg["name"]
         path.write_bytes(data)
         validate_gpkg(path)
+        (callback,) = receiver.wait_for(1, timeout=60)
+        assert callback["body"]["status"] == "COMPLETED" and callback["body"]["jobId"] == task["id"]
+        assert "webhook-signature" in {k.lower() for k in callback["headers"]}
+        time.sleep(3)
+        assert len(receiver.calls) == 1  # exactly one final callback
     finally:
         stop_group(process, 30)
