@@ -12,11 +12,11 @@ from geoexport import bootstrap, telemetry
 from geoexport.pipeline import clip
 from geoexport.pipeline.events import ClipInput
 from geoexport.pipeline.faults import Faults
-from geoexport.settings import CatalogSettings, ExportsSettings, FeaturesSettings, StepSettings, TasksSettings
+from geoexport.settings import CatalogSettings, FeaturesSettings, PipelineSettings
 
 
-class Settings(StepSettings, TasksSettings, CatalogSettings, ExportsSettings, FeaturesSettings):
-    """What this function reads from its environment (a missing name fails the cold start)."""
+class Settings(PipelineSettings, CatalogSettings, FeaturesSettings):
+    """What Clip reads from its environment (a missing name fails the cold start)."""
 
 
 settings = Settings.from_environ(os.environ)

@@ -12,14 +12,9 @@ from geoexport import bootstrap, telemetry
 from geoexport.pipeline import package
 from geoexport.pipeline.events import PackageInput
 from geoexport.pipeline.faults import Faults
-from geoexport.settings import ExportsSettings, StepSettings, TasksSettings
+from geoexport.settings import PipelineSettings
 
-
-class Settings(StepSettings, TasksSettings, ExportsSettings):
-    """What this function reads from its environment (a missing name fails the cold start)."""
-
-
-settings = Settings.from_environ(os.environ)
+settings = PipelineSettings.from_environ(os.environ)
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()

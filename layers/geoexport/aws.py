@@ -10,13 +10,22 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from geoexport.errors import TransientError
 from geoexport.settings import AwsSettings
+
+if TYPE_CHECKING:  # boto3-stubs (a development dependency): the typed client of each service used
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 _CONFIG = Config(
     retries={"max_attempts": 5, "mode": "standard"},
@@ -51,6 +60,34 @@ def client(service: str, settings: AwsSettings) -> Any:
                 service, region_name=settings.region, endpoint_url=settings.aws_endpoint_url, config=_CONFIG
             )
     return found
+
+
+def dynamodb(settings: AwsSettings) -> DynamoDBClient:
+    return cast("DynamoDBClient", client("dynamodb", settings))
+
+
+def s3(settings: AwsSettings) -> S3Client:
+    return cast("S3Client", client("s3", settings))
+
+
+def sqs(settings: AwsSettings) -> SQSClient:
+    return cast("SQSClient", client("sqs", settings))
+
+
+def stepfunctions(settings: AwsSettings) -> SFNClient:
+    return cast("SFNClient", client("stepfunctions", settings))
+
+
+def lambda_(settings: AwsSettings) -> LambdaClient:
+    return cast("LambdaClient", client("lambda", settings))
+
+
+def events(settings: AwsSettings) -> EventBridgeClient:
+    return cast("EventBridgeClient", client("events", settings))
+
+
+def secretsmanager(settings: AwsSettings) -> SecretsManagerClient:
+    return cast("SecretsManagerClient", client("secretsmanager", settings))
 
 
 #: Error codes AWS services answer when the same call may succeed later.

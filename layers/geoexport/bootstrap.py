@@ -53,21 +53,21 @@ if TYPE_CHECKING:  # the builders import what they build: a function imports onl
 def exports_store(settings: ExportsSettings) -> ObjectStore:
     from geoexport.storage.s3 import ObjectStore
 
-    return ObjectStore(aws.client("s3", settings), settings.exports_bucket)
+    return ObjectStore(aws.s3(settings), settings.exports_bucket)
 
 
 def task_repository(settings: TasksSettings) -> TaskRepository:
     from geoexport.tasks.repository import TaskRepository
 
     return TaskRepository(
-        aws.client("dynamodb", settings), settings.tasks_table, settings.dedupe_table, settings.counters_table
+        aws.dynamodb(settings), settings.tasks_table, settings.dedupe_table, settings.counters_table
     )
 
 
 def catalog_repository(settings: CatalogSettings) -> CatalogRepository:
     from geoexport.catalog.repository import CatalogRepository
 
-    return CatalogRepository(aws.client("dynamodb", settings), settings.catalog_table)
+    return CatalogRepository(aws.dynamodb(settings), settings.catalog_table)
 
 
 def limits(settings: TasksSettings) -> Limits:
@@ -86,7 +86,7 @@ def limits(settings: TasksSettings) -> Limits:
 def workflow(settings: WorkflowSettings) -> StepFunctionsWorkflow:
     from geoexport.tasks.workflow import StepFunctionsWorkflow
 
-    return StepFunctionsWorkflow(aws.client("stepfunctions", settings), settings.state_machine_arn)
+    return StepFunctionsWorkflow(aws.stepfunctions(settings), settings.state_machine_arn)
 
 
 def task_views(settings: ViewSettings) -> TaskViews:
@@ -107,7 +107,7 @@ def task_service(settings: TaskServiceSettings) -> TaskService:
         workflow=workflow(settings),
         store=exports_store(settings),
         limits=limits(settings),
-        geometry=LambdaGeometry(aws.client("lambda", settings), settings.geometry_function),
+        geometry=LambdaGeometry(aws.lambda_(settings), settings.geometry_function),
         secrets=webhook_secrets(settings),
     )
 
@@ -121,14 +121,14 @@ def abort_service(settings: AbortSettings) -> AbortService:
         workflow=workflow(settings),
         store=exports_store(settings),
         limits=limits(settings),
-        notifier=LambdaNotifier(aws.client("lambda", settings), settings.notify_function),
+        notifier=LambdaNotifier(aws.lambda_(settings), settings.notify_function),
     )
 
 
 def client_repository(settings: ClientsSettings) -> ClientRepository:
     from geoexport.auth.clients import ClientRepository
 
-    return ClientRepository(aws.client("dynamodb", settings), settings.clients_table)
+    return ClientRepository(aws.dynamodb(settings), settings.clients_table)
 
 
 def webhook_secrets(settings: ClientsSettings) -> Callable[[str], str | None]:
@@ -171,7 +171,7 @@ def deliveries(settings: DeliverySettings, views: Views | None = None) -> Delive
 
     clock = functools.partial(datetime.now, UTC)
     queue = SqsDeliveryQueue(
-        aws.client("sqs", settings), settings.webhook_queue_url, settings.webhook_dead_letter_url, clock
+        aws.sqs(settings), settings.webhook_queue_url, settings.webhook_dead_letter_url, clock
     )
     return Deliveries(
         task_repository(settings),
@@ -185,7 +185,7 @@ def deliveries(settings: DeliverySettings, views: Views | None = None) -> Delive
 
 def signing_key(settings: SigningSettings) -> Callable[[], bytes]:
     """The JWT signing key from Secrets Manager, fetched on first use and kept for the container's life."""
-    secrets = aws.client("secretsmanager", settings)
+    secrets = aws.secretsmanager(settings)
 
     @functools.cache
     def key() -> bytes:
@@ -205,7 +205,7 @@ def model_service(settings: FeaturesSettings) -> ModelService:
     from geoexport.features.repository import ModelRepository
     from geoexport.features.service import ModelService
 
-    return ModelService(ModelRepository(aws.client("dynamodb", settings), settings.features_table))
+    return ModelService(ModelRepository(aws.dynamodb(settings), settings.features_table))
 
 
 def feature_service(settings: FeaturesSettings) -> FeatureService:
@@ -213,15 +213,13 @@ def feature_service(settings: FeaturesSettings) -> FeatureService:
     from geoexport.features.service import FeatureService
     from geoexport.storage.s3 import S3FileStorage
 
-    db = aws.client("dynamodb", settings)
+    db = aws.dynamodb(settings)
     return FeatureService(
         FeatureRepository(db, settings.features_table),
         model_service(settings),
         settings.tenant,
         FeatureIndex(db, settings.features_table),
-        files=S3FileStorage(
-            aws.client("s3", settings), settings.feature_files_bucket, settings.file_storage_id
-        ),
+        files=S3FileStorage(aws.s3(settings), settings.feature_files_bucket, settings.file_storage_id),
         upload_ttl_seconds=settings.upload_url_ttl_seconds,
     )
 
@@ -235,8 +233,8 @@ def feature_requests(settings: FeatureRequestSettings) -> FeatureRequests:
     return FeatureRequests(
         feature_service(settings),
         request_reader(settings),
-        EventBusPublisher(aws.client("events", settings), settings.feature_event_bus),
-        SqsDeadLetters(aws.client("sqs", settings), settings.feature_request_dead_letter_url),
+        EventBusPublisher(aws.events(settings), settings.feature_event_bus),
+        SqsDeadLetters(aws.sqs(settings), settings.feature_request_dead_letter_url),
         client_exists=lambda client_id: clients.get(client_id) is not None,
     )
 
@@ -244,4 +242,4 @@ def feature_requests(settings: FeatureRequestSettings) -> FeatureRequests:
 def request_reader(settings: FeaturesSettings) -> RequestRepository:
     from geoexport.features.repository import RequestRepository
 
-    return RequestRepository(aws.client("dynamodb", settings), settings.features_table)
+    return RequestRepository(aws.dynamodb(settings), settings.features_table)

@@ -139,6 +139,10 @@ class StepSettings(AwsSettings):
         return self.render_threads or max(1, os.cpu_count() or 1)
 
 
+class PipelineSettings(StepSettings, TasksSettings, ExportsSettings):
+    """What every pipeline step reads: its task, the exports bucket, threads and fault injection."""
+
+
 class ClcSettings(AwsSettings):
     """The CLC+ Backbone facade: which catalog record and model stand behind its products."""
 
@@ -175,7 +179,7 @@ class Settings(
     DeliverySettings,
     SigningSettings,
     FeatureRequestSettings,
-    StepSettings,
+    PipelineSettings,
     ClcSettings,
     ReconcileSettings,
 ):

@@ -8,9 +8,12 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from geoexport.auth.passwords import hash_secret, new_secret, verify_secret
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 ALL_SCOPES = ("exports:read", "exports:write")
 
@@ -37,7 +40,7 @@ class NewClient:
 
 
 class ClientRepository:
-    def __init__(self, dynamodb_client: Any, table: str) -> None:
+    def __init__(self, dynamodb_client: DynamoDBClient, table: str) -> None:
         self._db = dynamodb_client
         self._table = table
 

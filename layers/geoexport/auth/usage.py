@@ -9,7 +9,10 @@ identify a plan, they do not authenticate anyone (the bearer token does).
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mypy_boto3_apigateway import APIGatewayClient
 
 #: The plans template.yaml declares; a client is enrolled in one of them.
 PLANS = ("standard", "restricted")
@@ -23,7 +26,7 @@ def usage_key(client_id: str) -> str:
 class UsagePlans:
     """Enrols clients' keys in usage plans (API Gateway's API, on AWS or in the emulator)."""
 
-    def __init__(self, apigateway_client: Any, plan_ids: dict[str, str]) -> None:
+    def __init__(self, apigateway_client: APIGatewayClient, plan_ids: dict[str, str]) -> None:
         self._api = apigateway_client
         self._plan_ids = plan_ids
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from geoexport.errors import NotFound
 from geoexport.models.catalog import CatalogRecord
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
 
 class CatalogRepository:
-    def __init__(self, dynamodb_client: Any, table: str) -> None:
+    def __init__(self, dynamodb_client: DynamoDBClient, table: str) -> None:
         self._db = dynamodb_client
         self._table = table
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from geoexport.errors import TransientError
 from geoexport.features.requests import OUTCOME_SOURCE
 
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_sqs import SQSClient
+
 
 class EventBusPublisher:
-    def __init__(self, events_client: Any, bus_name: str) -> None:
+    def __init__(self, events_client: EventBridgeClient, bus_name: str) -> None:
         self._events = events_client
         self._bus = bus_name
 
@@ -30,7 +34,7 @@ class EventBusPublisher:
 
 
 class SqsDeadLetters:
-    def __init__(self, sqs_client: Any, queue_url: str) -> None:
+    def __init__(self, sqs_client: SQSClient, queue_url: str) -> None:
         self._sqs = sqs_client
         self._url = queue_url
 

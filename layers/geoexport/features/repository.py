@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from geoexport.errors import Conflict, FieldProblem, NotFound, PreconditionFailed
 from geoexport.features import spatial
@@ -11,11 +11,14 @@ from geoexport.features.feature import Feature
 from geoexport.features.models import FeatureModel
 from geoexport.features.requests import RequestRecord
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
 MODEL_PK = "MODEL"
 
 
 class ModelRepository:
-    def __init__(self, dynamodb_client: Any, table: str) -> None:
+    def __init__(self, dynamodb_client: DynamoDBClient, table: str) -> None:
         self._db = dynamodb_client
         self._table = table
 
@@ -63,7 +66,7 @@ class FeatureRepository:
     """Features in the same table: ``F#<urn base>`` holds ``HEAD`` (the current version) and ``V#<n>``
     (every version, immutable); ``P#<owner>#<model>#<provider id>`` claims the provider id (409)."""
 
-    def __init__(self, dynamodb_client: Any, table: str) -> None:
+    def __init__(self, dynamodb_client: DynamoDBClient, table: str) -> None:
         self._db = dynamodb_client
         self._table = table
 
@@ -235,7 +238,7 @@ class FeatureRepository:
 class FeatureIndex:
     """Who owns which features (``O#<owner>``) and where they are (``G#...``, see features.spatial)."""
 
-    def __init__(self, dynamodb_client: Any, table: str) -> None:
+    def __init__(self, dynamodb_client: DynamoDBClient, table: str) -> None:
         self._db = dynamodb_client
         self._table = table
 
@@ -300,7 +303,7 @@ class FeatureIndex:
 class RequestRepository:
     """Messaging requests' outcomes, ``R#<request id>`` in the features table."""
 
-    def __init__(self, dynamodb_client: Any, table: str) -> None:
+    def __init__(self, dynamodb_client: DynamoDBClient, table: str) -> None:
         self._db = dynamodb_client
         self._table = table
 

@@ -6,16 +6,21 @@ import json
 import math
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from geoexport.notify.delivery import DeliveryJob
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 #: SQS delays one message by at most 15 minutes; a longer wait takes several hops.
 MAX_DELAY_SECONDS = 900
 
 
 class SqsDeliveryQueue:
-    def __init__(self, sqs: Any, queue_url: str, dead_letter_url: str, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, sqs: SQSClient, queue_url: str, dead_letter_url: str, clock: Callable[[], datetime]
+    ) -> None:
         self._sqs = sqs
         self._queue_url = queue_url
         self._dead_letter_url = dead_letter_url

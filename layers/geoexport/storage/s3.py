@@ -7,10 +7,14 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from geoexport.errors import NotFound, TransientError
 from geoexport.features.files import Digests
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 _TRANSIENT_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "503", "500"}
 
@@ -34,7 +38,7 @@ def _translate(error: Exception, what: str) -> Exception:
 class ObjectStore:
     """One bucket. Keys are plain strings; callers decide the layout."""
 
-    def __init__(self, s3_client: Any, bucket: str) -> None:
+    def __init__(self, s3_client: S3Client, bucket: str) -> None:
         self._s3 = s3_client
         self.bucket = bucket
 
@@ -44,12 +48,18 @@ class ObjectStore:
     def put_file(self, key: str, path: Path, sha256_hex: str, content_type: str) -> None:
         """Upload a local file; S3 verifies the SHA-256 we computed while writing it."""
         checksum = base64.b64encode(bytes.fromhex(sha256_hex)).decode()
-        extra = {"ContentType": content_type, "ChecksumSHA256": checksum, "Metadata": {"sha256": sha256_hex}}
         try:
             size = path.stat().st_size
             if size <= 64 * 1024 * 1024:
                 with path.open("rb") as body:
-                    self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, **extra)
+                    self._s3.put_object(
+                        Bucket=self.bucket,
+                        Key=key,
+                        Body=body,
+                        ContentType=content_type,
+                        ChecksumSHA256=checksum,
+                        Metadata={"sha256": sha256_hex},
+                    )
             else:
                 # Multipart: S3 verifies a SHA-256 of every part (the whole file's is in the metadata).
                 self._s3.upload_file(
@@ -90,7 +100,7 @@ class ObjectStore:
         from botocore.exceptions import ClientError
 
         try:
-            response: dict[str, Any] = self._s3.head_object(Bucket=self.bucket, Key=key)
+            response: dict[str, Any] = dict(self._s3.head_object(Bucket=self.bucket, Key=key))
         except ClientError as error:
             if str(error.response.get("Error", {}).get("Code")) in {"404", "NoSuchKey", "NotFound"}:
                 return None
@@ -141,7 +151,7 @@ class ObjectStore:
     def delete_prefix(self, prefix: str) -> int:
         keys = [key for key, _ in self.keys(prefix)]
         for start in range(0, len(keys), 1000):
-            batch = [{"Key": key} for key in keys[start : start + 1000]]
+            batch: list[ObjectIdentifierTypeDef] = [{"Key": key} for key in keys[start : start + 1000]]
             self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
         return len(keys)
 
@@ -161,7 +171,7 @@ class ObjectStore:
 class S3FileStorage:
     """Feature files in one bucket: presigned PUTs in, digests computed by streaming the object back."""
 
-    def __init__(self, s3_client: Any, bucket: str, storage_id: str) -> None:
+    def __init__(self, s3_client: S3Client, bucket: str, storage_id: str) -> None:
         self._s3 = s3_client
         self._objects = ObjectStore(s3_client, bucket)
         self.bucket = bucket

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -26,6 +26,9 @@ from geoexport import aws
 from geoexport.errors import InsufficientStorage, NotFound, StaleTransition
 from geoexport.models.tasks import StoredArtifact, TaskRecord, TaskStatus, Webhook, WebhookDelivery
 from geoexport.tasks.transitions import ACTIVE, ALLOWED_FROM, RUNNING
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 LEDGER_KEY = {"name": {"S": "exports-storage"}}
 BY_OWNER, BY_OWNER_STATUS, BY_SCOPE, BY_STATUS_EXPIRY, BY_STATUS_UPDATED = (
@@ -90,7 +93,7 @@ class TaskRepository:
     """The tasks table (with its dedupe claims and the storage ledger); see :class:`TaskStore`."""
 
     def __init__(
-        self, dynamodb_client: Any, table: str, dedupe_table: str = "", counters_table: str = ""
+        self, dynamodb_client: DynamoDBClient, table: str, dedupe_table: str = "", counters_table: str = ""
     ) -> None:
         self._db = dynamodb_client
         self._table = table

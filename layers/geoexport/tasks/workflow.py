@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from geoexport.errors import ServiceUnavailable, TransientError
 from geoexport.geometry.planar import GeometryProblem
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 RESUME_MARK = "-resume-"
 
@@ -35,7 +39,7 @@ def resume_count(execution_arn: str | None) -> int:
 
 
 class StepFunctionsWorkflow:
-    def __init__(self, sfn_client: Any, state_machine_arn: str) -> None:
+    def __init__(self, sfn_client: SFNClient, state_machine_arn: str) -> None:
         self._sfn = sfn_client
         self._arn = state_machine_arn
 
@@ -77,7 +81,7 @@ class StepFunctionsWorkflow:
 class LambdaNotifier:
     """Runs the Notify function asynchronously (an abort must not wait for webhook receivers)."""
 
-    def __init__(self, lambda_client: Any, function_name: str) -> None:
+    def __init__(self, lambda_client: LambdaClient, function_name: str) -> None:
         self._lambda = lambda_client
         self._function = function_name
 
@@ -95,7 +99,7 @@ class LambdaNotifier:
 class LambdaGeometry:
     """GEOS repairs and CRS checks from the geometry function (the API itself stays free of numpy)."""
 
-    def __init__(self, lambda_client: Any, function_name: str) -> None:
+    def __init__(self, lambda_client: LambdaClient, function_name: str) -> None:
         self._lambda = lambda_client
         self._function = function_name
 
