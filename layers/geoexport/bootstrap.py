@@ -80,6 +80,7 @@ def limits(settings: TasksSettings) -> Limits:
         max_roi_vertices=settings.max_roi_vertices,
         max_export_tiles=settings.max_export_tiles,
         max_export_bytes=settings.max_export_bytes,
+        allow_loopback_webhooks=settings.webhook_allow_loopback,
     )
 
 

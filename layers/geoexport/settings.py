@@ -63,6 +63,7 @@ class TasksSettings(AwsSettings):
     max_roi_vertices: int = Field(10_000, ge=4, alias="MAX_ROI_VERTICES")
     max_export_tiles: int = Field(2_000_000, ge=1, alias="MAX_EXPORT_TILES")
     max_export_bytes: int = Field(20 * 1024**3, ge=1, alias="MAX_EXPORT_BYTES")
+    webhook_allow_loopback: bool = Field(False, alias="WEBHOOK_ALLOW_LOOPBACK")  # local development only
 
 
 class CatalogSettings(AwsSettings):
@@ -102,7 +103,6 @@ class WebhookSettings(TasksSettings, ClientsSettings):
     webhook_queue_url: Required = Field(alias="WEBHOOK_QUEUE_URL")
     webhook_dead_letter_url: Required = Field(alias="WEBHOOK_DEAD_LETTER_URL")
     webhook_timeout_seconds: float = Field(15.0, gt=0, le=60, alias="WEBHOOK_TIMEOUT_SECONDS")
-    webhook_allow_loopback: bool = Field(False, alias="WEBHOOK_ALLOW_LOOPBACK")  # local development only
     webhook_https_only: bool = Field(False, alias="WEBHOOK_HTTPS_ONLY")  # the template sets it on AWS
     webhook_retry_base_seconds: float = Field(30.0, gt=0, alias="WEBHOOK_RETRY_BASE_SECONDS")
     webhook_retry_max_delay_seconds: float = Field(3600.0, gt=0, alias="WEBHOOK_RETRY_MAX_DELAY_SECONDS")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from tests.e2e.conftest import Service
 from tests.e2e.test_export_e2e import export_body
@@ -244,3 +247,20 @@ def test_expiry_sweep_marks_expired_frees_storage_and_tells(service: Service, re
     # An expired export is no longer a duplicate: the same request makes a new task.
     status, again, _ = service.request("POST", "/export-tasks", body)
     assert status == 201 and again["id"] != created["id"]
+
+
+@pytest.mark.parametrize("length", ["-1", "abc"])
+def test_a_content_length_that_is_not_a_length_is_a_400(service: Service, length: str) -> None:
+    """Issue 12: the local gateway held such a request open, or dropped it."""
+    host, port = service.api.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(
+            f"POST /export-tasks HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {length}\r\n\r\n{{}}".encode()
+        )
+        received = b""
+        while chunk := connection.recv(65536):  # the gateway closes the connection after answering
+            received += chunk
+        answer = received.decode()
+    assert answer.startswith("HTTP/1.") and " 400 " in answer.splitlines()[0], answer
+    assert "Content-Length" in answer.split("\r\n\r\n", 1)[1]

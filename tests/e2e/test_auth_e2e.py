@@ -11,6 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.e2e.conftest import Service
 from tests.e2e.test_api_e2e import Z8, landsat, square
 from tests.e2e.test_export_e2e import export_body
@@ -137,3 +139,15 @@ def test_usage_plans_limit_each_client_on_its_own(service: Service) -> None:
     assert service.request("GET", "/storage")[0] == 200
     # Public routes are not metered (no key needed): health answers whatever the plans say.
     assert all(service.request("GET", "/health", token=None)[0] == 200 for _ in range(10))
+
+
+@pytest.mark.parametrize("revoke", ["disable", "delete"])
+def test_revoking_a_client_with_the_cli_stops_its_tokens_at_once(service: Service, revoke: str) -> None:
+    """Issue 12: a token kept working after its client was deleted."""
+    revoked = new_client(service, f"to-{revoke}")
+    token = service.issue_token(revoked["client_id"], revoked["client_secret"])
+    assert service.request("GET", "/export-tasks", token=token)[0] == 200
+    assert json.loads(cli(service, "client", revoke, revoked["client_id"]))[f"{revoke}d"] is True
+    assert service.request("GET", "/export-tasks", token=token)[0] == 401
+    again = {"client_id": revoked["client_id"], "client_secret": revoked["client_secret"]}
+    assert service.request("POST", "/auth/token", again, token=None)[0] == 401

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from geoexport import bootstrap
+from geoexport.auth.clients import ClientRepository
 from geoexport.models import CatalogRecord
 from geoexport.notify import changes
 from geoexport.notify.delivery import Deliveries
@@ -20,6 +21,8 @@ from geoexport_local.seed import seed_catalog
 from geoexport_local.template import Stack, read_stack
 from tests.support import ROOT, SAMPLES, free_port
 
+OWNER = "integration-client"
+
 
 @dataclass
 class Cloud:
@@ -27,6 +30,7 @@ class Cloud:
     stack: Stack
     settings: Settings
     records: dict[str, CatalogRecord]
+    owner: str = OWNER  # a registered client: callbacks are signed with its secret (never sent unsigned)
 
     def client(self, service: str) -> Any:
         return client(service, self.endpoint, self.stack.region)
@@ -92,6 +96,9 @@ def cloud() -> Iterator[Cloud]:
         client("s3", endpoint, stack.region),
         stack.physical["SourcesBucket"],
         bootstrap.catalog_repository(settings),
+    )
+    ClientRepository(client("dynamodb", endpoint, stack.region), stack.physical["ClientsTable"]).create(
+        "integration", client_id=OWNER
     )
     yield Cloud(endpoint, stack, settings, {record.name: record for record in records})
     server.stop()

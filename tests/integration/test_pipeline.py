@@ -51,7 +51,13 @@ def make_task(cloud: Cloud, record: str, roi: dict[str, Any], res: float, hook: 
     )
     now = datetime.now(UTC)
     task = TaskRecord(
-        id=uuid4(), status=TaskStatus.PENDING, progress=0, request=request, createdAt=now, updatedAt=now
+        id=uuid4(),
+        status=TaskStatus.PENDING,
+        progress=0,
+        request=request,
+        createdAt=now,
+        updatedAt=now,
+        owner=cloud.owner,
     )
     bootstrap.task_repository(cloud.settings).create(task)
     return task
@@ -95,7 +101,7 @@ def test_export_runs_end_to_end_and_reruns_change_nothing(
     deliveries = loopback_deliveries(cloud)
     task = make_task(cloud, "landsat-bahamas-rgb", PENTAGON, 0.00274658203125, receiver.url())
     steps = run_steps(cloud, str(task.id), deliveries)
-    view = bootstrap.task_views(cloud.settings).get(task.id)
+    view = bootstrap.task_views(cloud.settings).get(task.id, cloud.owner)
     assert view.status is TaskStatus.COMPLETED and view.progress == 100
     gpkg = next(a for a in view.artifacts if a.type.value == "GPKG")
     meta = next(a for a in view.artifacts if a.type.value == "METADATA")
@@ -220,7 +226,7 @@ def test_other_sample_kinds_export_correctly(
 ) -> None:
     task = make_task(cloud, record, roi, res, receiver.url())
     run_steps(cloud, str(task.id), loopback_deliveries(cloud))
-    view = bootstrap.task_views(cloud.settings).get(task.id)
+    view = bootstrap.task_views(cloud.settings).get(task.id, cloud.owner)
     assert view.status is TaskStatus.COMPLETED, view.errorReason
     gpkg = next(a for a in view.artifacts if a.type.value == "GPKG")
     download(gpkg.url or "", tmp_path / gpkg.name)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 import random
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -11,8 +13,9 @@ from uuid import uuid4
 import pytest
 
 from geoexport import bootstrap
-from geoexport.errors import StaleTransition
+from geoexport.errors import InvalidRequest, StaleTransition, UnprocessableRequest
 from geoexport.models import CreateExportTaskRequest, TaskRecord, TaskStatus
+from geoexport.models.tasks import MAX_WEBHOOKS_PER_TASK, Webhook
 from geoexport.tasks.transitions import ALLOWED_FROM
 from tests.integration.conftest import Cloud
 
@@ -102,3 +105,64 @@ def test_the_final_notification_is_claimed_exactly_once(cloud: Cloud) -> None:
     with ThreadPoolExecutor(max_workers=10) as pool:
         claims = list(pool.map(lambda _: tasks.claim_notification(task.id), range(20)))
     assert claims.count(True) == 1
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        {"id": {"S": "x"}},  # decodes, but lacks the index's keys (was a 502)
+        {"id": 5},
+        {"id": {"S": "x"}, "owner": {"S": "o"}, "createdAt": {"N": "1"}},
+        [1, 2],
+    ],
+)
+def test_page_tokens_that_are_not_ours_are_a_400(cloud: Cloud, forged: object) -> None:
+    token = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode().rstrip("=")
+    with pytest.raises(InvalidRequest) as refused:
+        bootstrap.task_repository(cloud.settings).page("pager", None, 1, token)
+    assert refused.value.problems[0].field == "nextToken"
+
+
+def test_a_page_token_only_pages_the_listing_that_issued_it(cloud: Cloud) -> None:
+    tasks = bootstrap.task_repository(cloud.settings)
+    now = datetime.now(UTC)
+    for _ in range(2):
+        tasks.create(
+            TaskRecord(
+                id=uuid4(),
+                status=TaskStatus.PENDING,
+                progress=0,
+                request=REQUEST,
+                createdAt=now,
+                updatedAt=now,
+                owner="pager-a",
+            )
+        )
+    first = tasks.page("pager-a", None, 1, None)
+    assert first.next_token is not None
+    assert len(tasks.page("pager-a", None, 1, first.next_token).items) == 1  # its own listing: the next page
+    with pytest.raises(InvalidRequest):  # another owner's listing (or another status filter)
+        tasks.page("pager-b", None, 1, first.next_token)
+    with pytest.raises(InvalidRequest):
+        tasks.page("pager-a", TaskStatus.PENDING, 1, first.next_token)
+
+
+def test_merged_webhooks_are_bounded_and_not_repeated(cloud: Cloud) -> None:
+    """Issue 12: 150 identical creates with 10 hooks each grew one task past DynamoDB's 400 KB."""
+    tasks = bootstrap.task_repository(cloud.settings)
+    task = new_task(cloud)
+
+    def hooks(start: int) -> list[Webhook]:
+        return [
+            Webhook.model_validate({"url": f"https://hooks.example.org/{i}", "events": ["TASK_COMPLETED"]})
+            for i in range(start, start + 10)
+        ]
+
+    tasks.merge_webhooks(task.id, hooks(0))
+    tasks.merge_webhooks(task.id, hooks(0))  # the same again: nothing added
+    tasks.merge_webhooks(task.id, hooks(10))
+    assert len(tasks.get(task.id).extraWebhooks) == 20 == MAX_WEBHOOKS_PER_TASK
+    with pytest.raises(UnprocessableRequest) as refused:
+        tasks.merge_webhooks(task.id, hooks(20))
+    assert refused.value.problems[0].field == "webhooks"
+    assert len(tasks.get(task.id).extraWebhooks) == 20

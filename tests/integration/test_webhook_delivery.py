@@ -9,6 +9,7 @@ from typing import Any
 from uuid import uuid4
 
 from geoexport import bootstrap
+from geoexport.auth.clients import ClientRepository
 from geoexport.models import CreateExportTaskRequest, TaskRecord, TaskStatus
 from geoexport.models.tasks import DeliveryOutcome, WebhookEvent
 from geoexport.notify.delivery import Deliveries, DeliveryJob
@@ -48,7 +49,13 @@ def completed_task(cloud: Cloud, hooks: list[str]) -> TaskRecord:
     )
     now = datetime.now(UTC)
     task = TaskRecord(
-        id=uuid4(), status=TaskStatus.COMPLETED, progress=100, request=request, createdAt=now, updatedAt=now
+        id=uuid4(),
+        status=TaskStatus.COMPLETED,
+        progress=100,
+        request=request,
+        createdAt=now,
+        updatedAt=now,
+        owner=cloud.owner,
     )
     bootstrap.task_repository(cloud.settings).create(task)
     return task
@@ -133,3 +140,16 @@ def test_exhausted_deliveries_are_dead_lettered_and_can_be_replayed(cloud: Cloud
     assert calls[-1]["status"] == 204 and len({c["headers"]["webhook-id"] for c in calls}) == 1
     (latest,) = bootstrap.task_repository(cloud.settings).get(task.id).latest_deliveries()
     assert latest.outcome is DeliveryOutcome.DELIVERED
+
+
+def test_a_callback_of_a_deleted_client_is_never_sent_unsigned(cloud: Cloud, receiver: Receiver) -> None:
+    """Issue 12: the callback of a deleted client went out unsigned."""
+    clients = ClientRepository(cloud.client("dynamodb"), cloud.stack.physical["ClientsTable"])
+    clients.create("short-lived", client_id="short-lived-client")
+    task = completed_task(cloud, [receiver.url("/gone")]).model_copy(update={"owner": "short-lived-client"})
+    assert clients.delete("short-lived-client")
+    settings = cloud.settings.model_copy(update={"webhook_allow_loopback": True, "webhook_https_only": False})
+    (delivery,) = bootstrap.deliveries(settings).first(task, WebhookEvent.TASK_COMPLETED)
+    assert delivery.outcome is DeliveryOutcome.REFUSED and "unsigned" in (delivery.error or "")
+    time.sleep(0.5)
+    assert [c for c in receiver.calls if c["path"] == "/gone"] == []

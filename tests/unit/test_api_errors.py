@@ -22,11 +22,12 @@ def create(request: Annotated[CreateExportTaskRequest, Body()]) -> Response[str]
     return json_response(201, {"ok": True})
 
 
-def call(body: str) -> tuple[int, dict[str, Any]]:
+def call(body: str, media: str = "application/json") -> tuple[int, dict[str, Any]]:
     event = {
         "path": "/export-tasks",
         "httpMethod": "POST",
-        "headers": {"Content-Type": "application/json"},
+        "headers": {"Content-Type": media},
+        "multiValueHeaders": {"Content-Type": [media]},
         "body": body,
         "requestContext": {"stage": "v1"},
         "resource": "/export-tasks",
@@ -184,3 +185,17 @@ def test_the_caller_comes_from_either_authorizer(authorizer: Any, expected: str 
         assert response["statusCode"] == 401
     else:
         assert response["statusCode"] == 200 and json.loads(response["body"])["caller"] == expected
+
+
+@pytest.mark.parametrize("depth", [1_100, 10_000])
+def test_deeply_nested_json_is_a_400_not_a_crash(depth: int) -> None:
+    """Issue 12: a body nested 10,000 levels was a 502 (RecursionError)."""
+    status, answer = call('{"ROI": ' + "[" * depth + "]" * depth + "}")
+    assert status == 400, answer
+    assert answer["errors"][0]["field"] == "body" and "nested" in answer["errors"][0]["reason"]
+
+
+@pytest.mark.parametrize("media", ["application/merge-patch+json", "application/geo+json; charset=utf-8"])
+def test_json_media_types_are_json(media: str) -> None:
+    """Issue 12: RFC 7396's own media type on a PATCH was a 415."""
+    assert call(json.dumps(valid()), media)[0] == 201

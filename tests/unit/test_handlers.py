@@ -354,3 +354,48 @@ def test_reconcile_restarts_a_task_that_never_started(aws: Settings, monkeypatch
     outcome = invoke("reconcile", monkeypatch)
     assert str(TASK) in outcome["resumed"]
     assert bootstrap.task_repository(aws).get(TASK).executionArn
+
+
+def test_non_finite_numbers_in_properties_are_a_400(aws: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12: NaN, Infinity and 1e400 were stored as null with a 201."""
+    ensure_client(aws)
+    invoke("feature_models", monkeypatch)  # the "city" model (or 409: it exists)
+    create = event("features")
+    create.update(httpMethod="POST", queryStringParameters=None, multiValueQueryStringParameters=None)
+    create["requestContext"]["httpMethod"] = "POST"
+    feature = {
+        "type": "Feature",
+        "id": "nowhere",
+        "model": "city",
+        "entityType": "DATA",
+        "geometry": {"type": "Point", "coordinates": [18.95, 69.65]},
+        "properties": {"name": "Nowhere", "pop": 1, "area": 1, "notes": [1, 2]},
+    }
+    create["body"] = (
+        json.dumps(feature)
+        .replace('"area": 1', '"area": 1e400')
+        .replace('"notes": [1, 2]', '"notes": [1, NaN]')
+    )
+    answer = invoke("features", monkeypatch, create)
+    assert answer["statusCode"] == 400, answer["body"]
+    assert [e["field"] for e in body(answer)["errors"]] == ["properties.area", "properties.notes[1]"]
+
+
+@pytest.mark.parametrize("revoke", ["disable", "delete"])
+def test_a_disabled_or_deleted_client_loses_its_tokens(
+    aws: Settings, monkeypatch: pytest.MonkeyPatch, revoke: str
+) -> None:
+    """Issue 12: a token kept working after its client was deleted."""
+    clients = ClientRepository(bootstrap.aws.client("dynamodb", aws), aws.clients_table)
+    client_id = f"revoked-by-{revoke}"
+    created = clients.create("revocable", client_id=client_id)
+    request = event("auth_token")
+    request["body"] = json.dumps({"client_id": client_id, "client_secret": created.client_secret})
+    issued = invoke("auth_token", monkeypatch, request)
+    assert issued["statusCode"] == 200
+    authorize = {**event("authorizer"), "authorizationToken": f"Bearer {body(issued)['access_token']}"}
+    assert invoke("authorizer", monkeypatch, authorize)["principalId"] == client_id
+    assert getattr(clients, revoke)(client_id)
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
+        invoke("authorizer", monkeypatch, authorize)
+    assert invoke("auth_token", monkeypatch, request)["statusCode"] == 401  # and no new token

@@ -290,3 +290,22 @@ def test_an_export_over_the_tile_or_byte_bound_is_refused_before_anything() -> N
     with pytest.raises(UnprocessableRequest):
         service(fakes, max_export_bytes=1000).dry_run(request(INSIDE))
     assert fakes.tasks == {} and fakes.started == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data",
+        "https://user:secret@hooks.example.org/x",
+        "http://[::7f00:1]/",
+    ],
+)
+def test_a_webhook_to_a_private_literal_or_with_credentials_is_refused_at_registration(url: str) -> None:
+    """Issue 12: refused when registered, not only when the callback would connect."""
+    fakes = Fakes()
+    body = request(INSIDE).model_copy(
+        update={"webhooks": [Webhook.model_validate({"url": url, "events": ["TASK_COMPLETED"]})]}
+    )
+    with pytest.raises(UnprocessableRequest) as refused:
+        service(fakes).create(body)
+    assert refused.value.problems[0].field == "webhooks[0].url" and fakes.tasks == {}

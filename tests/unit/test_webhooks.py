@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from geoexport.notify.ssrf import BlockedDestination, check_address, resolve
+from geoexport.notify.ssrf import BlockedDestination, check_address, check_registered, resolve
 from geoexport.notify.webhooks import sign
 
 
@@ -39,6 +39,12 @@ BLOCKED = [
     "64:ff9b::a9fe:a9fe",
     "2002:a9fe:a9fe::1",
     "fe80::1",
+    "::7f00:1",  # IPv4-compatible ::127.0.0.1 (issue 12)
+    "::a9fe:a9fe",  # IPv4-compatible ::169.254.169.254
+    "64:ff9b:1::a9fe:a9fe",  # local-use NAT64
+    "fec0::1",  # site-local
+    "100::1",  # discard-only
+    "5f00::1",  # outside global unicast
 ]
 
 
@@ -112,3 +118,23 @@ def test_a_name_that_resolves_to_any_private_address_is_refused(monkeypatch: pyt
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
     with pytest.raises(BlockedDestination, match=r"10\.0\.0\.5"):
         resolve("https://evil.example/")
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("https://user:pw@hooks.example.org/x", "credentials"),
+        ("http://169.254.169.254/latest", "not a"),
+        ("http://[::7f00:1]/x", "not a"),
+        ("http://10.0.0.1/x", "not a"),
+    ],
+)
+def test_credentials_and_private_literals_are_refused_at_registration(url: str, reason: str) -> None:
+    with pytest.raises(BlockedDestination, match=reason):
+        check_registered(url)
+
+
+def test_names_and_public_literals_pass_registration() -> None:
+    check_registered("https://hooks.example.org/x")  # names are checked when connecting
+    check_registered("https://[2606:4700:4700::1111]/x")
+    check_registered("http://127.0.0.1:8080/x", allow_loopback=True)

@@ -59,15 +59,11 @@ def token(args: argparse.Namespace) -> int:
     return 0
 
 
-def create_client(args: argparse.Namespace) -> int:
-    import boto3
-
+def _aws(args: argparse.Namespace) -> tuple[str | None, dict[str, Any]]:
+    """The clients table and boto3's arguments: the local stack's (from its state file) unless --table."""
     state = _state()
     table = args.table or os.environ.get("GEOEXPORT_CLIENTS_TABLE") or state.get("clients_table")
     endpoint = args.endpoint_url or (state.get("aws") if not args.table else None)
-    if not table:
-        print("geoexport client create: give --table (the stack's ClientsTable)", file=sys.stderr)
-        return 2
     extra: dict[str, Any] = {}
     if endpoint:  # the local emulator takes any credentials
         extra = {
@@ -76,6 +72,36 @@ def create_client(args: argparse.Namespace) -> int:
             "aws_secret_access_key": "testing",
             "region_name": "us-east-1",
         }
+    return table, extra
+
+
+def revoke_client(args: argparse.Namespace) -> int:
+    """disable: no new token and the client's tokens are refused; delete: that, and its record goes."""
+    import boto3
+
+    table, extra = _aws(args)
+    if not table:
+        print(f"geoexport client {args.action}: give --table (the stack's ClientsTable)", file=sys.stderr)
+        return 2
+    repository = ClientRepository(boto3.client("dynamodb", **extra), table)
+    done = (
+        repository.disable(args.client_id) if args.action == "disable" else repository.delete(args.client_id)
+    )
+    if not done:
+        print(f"geoexport client {args.action}: no client {args.client_id}", file=sys.stderr)
+        return 1
+    print(json.dumps({"client_id": args.client_id, args.action + "d": True}))
+    return 0
+
+
+def create_client(args: argparse.Namespace) -> int:
+    import boto3
+
+    state = _state()
+    table, extra = _aws(args)
+    if not table:
+        print("geoexport client create: give --table (the stack's ClientsTable)", file=sys.stderr)
+        return 2
     plan_id = args.usage_plan_id or (state.get("usage_plans", {}).get(args.plan) if not args.table else None)
     if not plan_id:
         print(
@@ -123,6 +149,15 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--table")
     create.add_argument("--endpoint-url")
     create.set_defaults(run=create_client)
+    for action, text in (
+        ("disable", "revoke a client: no new tokens, its tokens refused (within 300 s on AWS)"),
+        ("delete", "remove a client: revoked as by disable, and its callbacks are no longer sent"),
+    ):
+        revoke = client_commands.add_parser(action, help=text)
+        revoke.add_argument("client_id")
+        revoke.add_argument("--table")
+        revoke.add_argument("--endpoint-url")
+        revoke.set_defaults(run=revoke_client)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

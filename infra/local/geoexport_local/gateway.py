@@ -142,7 +142,15 @@ def make_server(
         def _handle(self) -> None:
             # Read (or refuse) the body before anything else: on a kept-alive connection, unread bytes would
             # be taken for the next request.
-            length = int(self.headers.get("Content-Length") or 0)
+            declared = (self.headers.get("Content-Length") or "0").strip()
+            if not declared.isdigit():  # "-1", "abc": no body length to trust (API Gateway: 400)
+                self.close_connection = True
+                reason = f"Content-Length {declared!r} is not a length"
+                self._json(
+                    400, {"message": "bad request", "errors": [{"field": "Content-Length", "reason": reason}]}
+                )
+                return
+            length = int(declared)
             if length > MAX_BODY:
                 self.close_connection = True
                 reason = f"larger than {MAX_BODY} bytes"

@@ -98,6 +98,8 @@ def problems_from_pydantic(errors: list[Any]) -> list[FieldProblem]:
 
 
 JSON_TYPES = ("application/json", "text/json")
+#: How deep a JSON body may nest: the parser's own bound (Python's recursion limit, 1,000), stated.
+MAX_JSON_DEPTH = 1000
 
 
 def _non_json_media(app: APIGatewayRestResolver) -> str | None:
@@ -123,9 +125,30 @@ def caller(app: APIGatewayRestResolver) -> str:
     return str(sub)
 
 
+def _as_json_media(event: dict[str, Any]) -> dict[str, Any]:
+    """``application/<x>+json`` (RFC 7396's merge-patch+json, geo+json) is JSON: powertools' validation
+    parses only ``application/json`` bodies, so such a request is handed to it under that name."""
+    for field in ("headers", "multiValueHeaders"):
+        for name, value in (event.get(field) or {}).items():
+            if name.lower() != "content-type":
+                continue
+            values = value if isinstance(value, list) else [value]
+            media = str(values[-1]).split(";")[0].strip().lower()
+            if media.startswith("application/") and media.endswith("+json"):
+                json_type = "application/json"
+                replaced = [json_type] if isinstance(value, list) else json_type
+                event = {**event, field: {**event[field], name: replaced}}
+    return event
+
+
+class Resolver(APIGatewayRestResolver):
+    def resolve(self, event: Any, context: Any) -> dict[str, Any]:
+        return super().resolve(_as_json_media(dict(event)), context)
+
+
 def make_resolver() -> APIGatewayRestResolver:
     """A REST (v1 proxy) resolver with request validation and our error mapping installed."""
-    app = APIGatewayRestResolver(enable_validation=True)
+    app = Resolver(enable_validation=True)
 
     @app.exception_handler(RequestValidationError)
     def _request_invalid(error: RequestValidationError) -> Response[str]:
@@ -147,6 +170,15 @@ def make_resolver() -> APIGatewayRestResolver:
             raise error
         problem = FieldProblem("Content-Type", f"{media} is not accepted; send application/json")
         return json_response(415, error_body("unsupported media type", [problem]))
+
+    @app.exception_handler(RecursionError)
+    def _too_deep(error: RecursionError) -> Response[str]:
+        # The JSON parser (and pydantic after it) stop at the interpreter's recursion limit: a body nested
+        # deeper than that is the client's problem, not a crash.
+        problem = FieldProblem(
+            "body", f"nested too deeply (at most {MAX_JSON_DEPTH} levels of arrays/objects)"
+        )
+        return json_response(400, error_body("the request is invalid", [problem]))
 
     @app.exception_handler(UnicodeDecodeError)
     def _not_text(error: UnicodeDecodeError) -> Response[str]:

@@ -31,6 +31,7 @@ class Client:
     name: str
     scopes: tuple[str, ...]
     webhook_secret: str  # Standard Webhooks: "whsec_" + base64 of the key
+    disabled: bool = False  # a disabled client gets no token, and the tokens it holds stop working
 
 
 @dataclass(frozen=True)
@@ -73,11 +74,35 @@ class ClientRepository:
         return _client(item) if item else None
 
     def verify(self, client_id: str, client_secret: str) -> Client | None:
-        """The client, when the secret matches its stored hash (the same work is done when it does not)."""
+        """The enabled client, when the secret matches its stored hash (the same work is done when it does
+        not)."""
         item = self._item(client_id)
         stored = item["secretHash"]["S"] if item else unknown_client_hash()
         valid = verify_secret(client_secret, stored)
-        return _client(item) if item and valid else None
+        client = _client(item) if item and valid else None
+        return client if client is not None and not client.disabled else None
+
+    def disable(self, client_id: str) -> bool:
+        """Revoke the client: no new token, and its tokens are refused by the authorizer (at once locally,
+        within the authorizer cache's 300 s on AWS). False when there is no such client."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"clientId": {"S": client_id}},
+                UpdateExpression="SET disabled = :t",
+                ConditionExpression="attribute_exists(clientId)",
+                ExpressionAttributeValues={":t": {"BOOL": True}},
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def delete(self, client_id: str) -> bool:
+        """Remove the client: as disabled, and its webhook secret is gone (its callbacks are not sent)."""
+        answer = self._db.delete_item(
+            TableName=self._table, Key={"clientId": {"S": client_id}}, ReturnValues="ALL_OLD"
+        )
+        return bool(answer.get("Attributes"))
 
     def _item(self, client_id: str) -> dict[str, Any] | None:
         if not client_id or len(client_id) > 128:
@@ -94,4 +119,5 @@ def _client(item: dict[str, Any]) -> Client:
         item["name"]["S"],
         tuple(sorted(item["scopes"]["SS"])),
         item["webhookSecret"]["S"],
+        bool(item.get("disabled", {}).get("BOOL", False)),
     )

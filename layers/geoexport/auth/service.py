@@ -70,4 +70,7 @@ class AuthService:
         if scheme.lower() != "bearer" or not token.strip():
             raise tokens.TokenError("no bearer token")
         claims = tokens.decode(token.strip(), self._key(), self._clock(), ISSUER, AUDIENCE)
+        client = self._clients.get(str(claims["sub"]))
+        if client is None or client.disabled:  # revoked: a token outlives neither its client nor a disable
+            raise tokens.TokenError("the client was deleted or disabled")
         return Principal(str(claims["sub"]), frozenset(str(claims.get("scope", "")).split()))

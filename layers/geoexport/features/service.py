@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import re
 import uuid
 from collections.abc import Callable
@@ -143,6 +144,9 @@ class FeatureService:
         self._new_id = new_id
 
     def _check(self, model: str, properties: dict[str, Any]) -> None:
+        numbers = non_finite(properties)
+        if numbers:
+            raise InvalidRequest("the properties hold numbers JSON cannot carry", numbers)
         problems = self._models.check_properties(model, properties)
         if problems:
             raise UnprocessableRequest(f"the properties do not meet model {model}", problems)
@@ -363,6 +367,24 @@ class FeatureService:
 
 #: A feature is one DynamoDB item (at most 400 KB with its keys); larger ones are refused up front.
 MAX_FEATURE_BYTES = 350_000
+
+
+def non_finite(value: Any, path: str = "properties") -> list[FieldProblem]:
+    """NaN, Infinity and numbers beyond a double's range (1e400 parses as infinity): refused, where they
+    are, instead of being stored as null."""
+    problems: list[FieldProblem] = []
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            problems.append(
+                FieldProblem(where, f"{node} is not a finite number (NaN, Infinity, or out of range)")
+            )
+        elif isinstance(node, dict):
+            stack.extend((child, f"{where}.{key}") for key, child in node.items())
+        elif isinstance(node, list):
+            stack.extend((child, f"{where}[{index}]") for index, child in enumerate(node))
+    return sorted(problems, key=lambda problem: problem.field)
 
 
 def _check_size(feature: Feature) -> None:

@@ -12,6 +12,10 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from geoexport.geometry import grid
 from geoexport.models.geojson import AoiInput, RoiFeature, RoiFeatureCollection
 
+#: Webhooks one request may register, and one task may hold with those merged in from identical requests.
+MAX_WEBHOOKS_PER_REQUEST = 10
+MAX_WEBHOOKS_PER_TASK = 20
+
 
 class TaskStatus(StrEnum):
     PENDING = "PENDING"
@@ -108,7 +112,7 @@ class CreateExportTaskRequest(BaseModel):
     description: str = Field("", max_length=2000)
     keywords: dict[str, Any] = Field(default_factory=dict)
     parameters: dict[str, Any] = Field(default_factory=dict)
-    webhooks: list[Webhook] = Field(default_factory=list, max_length=10)
+    webhooks: list[Webhook] = Field(default_factory=list, max_length=MAX_WEBHOOKS_PER_REQUEST)
 
     def roi_collection(self) -> RoiFeatureCollection:
         """The ROI once normalised (every stored request has one)."""

@@ -2,8 +2,10 @@
 
 A receiver URL is refused when any address its host resolves to is not a public unicast address: loopback,
 private, link-local (169.254.169.254, the metadata service), CGNAT, multicast, reserved, unspecified, and
-the same hidden inside IPv6 (IPv4-mapped ``::ffff:a.b.c.d``, NAT64 ``64:ff9b::/96``, 6to4, Teredo). Odd
-IPv4 spellings (decimal ``2852039166``, octal ``0251.0376.0251.0376``) resolve to their real address
+the same hidden inside IPv6 (IPv4-mapped ``::ffff:a.b.c.d``, NAT64 ``64:ff9b::/96``, 6to4, Teredo). An IPv6
+address must be global unicast (``2000::/3``) or the well-known NAT64 prefix, so IPv4-compatible
+``::a.b.c.d``, local-use NAT64 ``64:ff9b:1::/48``, site-local ``fec0::/10`` and every other range are refused.
+Odd IPv4 spellings (decimal ``2852039166``, octal ``0251.0376.0251.0376``) resolve to their real address
 first, so they meet the same check. Resolving at connect time and pinning the connection to the checked
 address defeats DNS rebinding. Loopback alone can be allowed for local development.
 """
@@ -19,6 +21,7 @@ from urllib.parse import urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
+GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
 
 
 class BlockedDestination(Exception):
@@ -41,11 +44,33 @@ def _embedded(ip: IPAddress) -> list[IPAddress]:
 
 
 def check_address(ip: IPAddress, allow_loopback: bool = False) -> None:
+    if (
+        isinstance(ip, ipaddress.IPv6Address)
+        and ip.ipv4_mapped is None
+        and ip not in GLOBAL_UNICAST
+        and ip not in NAT64
+        and not (allow_loopback and ip.is_loopback)
+    ):
+        raise BlockedDestination(f"{ip} is not a global unicast address")
     for candidate in _embedded(ip):
         if allow_loopback and candidate.is_loopback:
             continue
         if not candidate.is_global or candidate.is_multicast:
             raise BlockedDestination(f"{ip} is not a public address")
+
+
+def check_registered(url: str, allow_loopback: bool = False) -> None:
+    """What can be refused when a webhook is registered, before any lookup: credentials in the URL and a
+    literal address that is not public. Host names are checked when connecting (they may change)."""
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        raise BlockedDestination("the URL must not carry credentials")
+    host = (parts.hostname or "").strip("[]")
+    try:
+        literal = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return
+    check_address(literal, allow_loopback)
 
 
 @dataclass(frozen=True)

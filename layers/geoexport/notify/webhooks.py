@@ -51,6 +51,15 @@ class WebhookSender:
         message_id: str = "",
         secret: str | None = None,
     ) -> WebhookDelivery:
+        if not secret:  # the owning client was deleted: nobody could verify it, and it must not look ours
+            return WebhookDelivery(
+                url=url,
+                event=event,
+                deliveredAt=datetime.now(UTC),
+                outcome=DeliveryOutcome.REFUSED,
+                attempts=0,
+                error="not sent: the owning client no longer exists, and callbacks are never sent unsigned",
+            )
         data = json.dumps(body, default=str).encode()
         status: int | None = None
         error: str | None = None

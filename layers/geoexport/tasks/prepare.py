@@ -12,6 +12,7 @@ from geoexport.geometry import aoi, planar
 from geoexport.models.catalog import CatalogRecord
 from geoexport.models.geojson import RoiFeatureCollection
 from geoexport.models.tasks import CreateExportTaskRequest, Domain, ExportFormat, Packer
+from geoexport.notify import ssrf
 from geoexport.tasks.estimate import Estimate
 from geoexport.tasks.ports import Catalog, Geometry
 
@@ -24,12 +25,26 @@ class Limits:
     max_roi_vertices: int = 10_000
     max_export_tiles: int = 2_000_000
     max_export_bytes: int = 20 * 1024**3
+    allow_loopback_webhooks: bool = False  # local development only (WEBHOOK_ALLOW_LOOPBACK)
 
 
 class Prepared(NamedTuple):
     request: CreateExportTaskRequest  # every default filled in, the AoI normalised
     record: CatalogRecord | None  # None for VECTOR: the feature repository is the source
     notes: list[str]  # what was repaired or chosen for the user (kept on the task)
+
+
+def check_webhooks(request: CreateExportTaskRequest, allow_loopback: bool) -> None:
+    """Credentials in a webhook URL and literal non-public addresses are refused when registered (host
+    names are checked again at every connection: what they resolve to may change)."""
+    problems = []
+    for index, hook in enumerate(request.webhooks):
+        try:
+            ssrf.check_registered(str(hook.url), allow_loopback)
+        except ssrf.BlockedDestination as refused:
+            problems.append(FieldProblem(f"webhooks[{index}].url", str(refused)))
+    if problems:
+        raise UnprocessableRequest("a webhook cannot be registered", problems)
 
 
 def packing_problems(request: CreateExportTaskRequest) -> list[FieldProblem]:
@@ -181,6 +196,7 @@ def prepare(
     request: CreateExportTaskRequest, catalog: Catalog, geometry: Geometry, limits: Limits
 ) -> Prepared:
     """The request as it will be stored, its record, and notes; or the 4xx saying what is wrong."""
+    check_webhooks(request, limits.allow_loopback_webhooks)
     notes: list[str] = []
     national: str | None = None
     if request.ROI is not None:

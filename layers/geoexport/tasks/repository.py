@@ -23,8 +23,22 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from pydantic import BaseModel
 
 from geoexport import aws
-from geoexport.errors import InsufficientStorage, NotFound, StaleTransition
-from geoexport.models.tasks import StoredArtifact, TaskRecord, TaskStatus, Webhook, WebhookDelivery
+from geoexport.errors import (
+    FieldProblem,
+    InsufficientStorage,
+    InvalidRequest,
+    NotFound,
+    StaleTransition,
+    UnprocessableRequest,
+)
+from geoexport.models.tasks import (
+    MAX_WEBHOOKS_PER_TASK,
+    StoredArtifact,
+    TaskRecord,
+    TaskStatus,
+    Webhook,
+    WebhookDelivery,
+)
 from geoexport.tasks.transitions import ACTIVE, ALLOWED_FROM, RUNNING
 
 if TYPE_CHECKING:
@@ -151,7 +165,7 @@ class TaskRepository:
             "ExpressionAttributeValues": {":v": {"S": value}},
         }
         if next_token:
-            query["ExclusiveStartKey"] = _decode_token(next_token)
+            query["ExclusiveStartKey"] = _decode_token(next_token, key, value)
         response = self._call("listing tasks", "query", **query)
         last = response.get("LastEvaluatedKey")
         return Page([from_item(item) for item in response["Items"]], _encode_token(last) if last else None)
@@ -385,24 +399,46 @@ class TaskRepository:
             raise StaleTransition(f"task {task_id} is no longer active") from error
 
     def merge_webhooks(self, task_id: UUID | str, hooks: list[Webhook]) -> None:
-        """Add a duplicate request's webhooks to a task that has not finished yet."""
-        if not hooks:
+        """Add a duplicate request's webhooks to a task that has not finished yet.
+
+        Hooks the task already has are not added again; the task holds at most MAX_WEBHOOKS_PER_TASK
+        (UnprocessableRequest over it), so its item cannot grow without bound however many identical
+        requests arrive. StaleTransition when the task finished meanwhile.
+        """
+        task = self.get(task_id)
+        known = {(str(h.url), tuple(sorted(h.events))) for h in task.all_webhooks()}
+        new = []
+        for hook in hooks:
+            key = (str(hook.url), tuple(sorted(hook.events)))
+            if key not in known:
+                known.add(key)
+                new.append(hook)
+        if not new:
             return
+        room = MAX_WEBHOOKS_PER_TASK - len(task.request.webhooks) - len(new)
+        if room < 0:
+            raise _too_many_webhooks(task_id)
         condition = _Condition()
         try:
             self._update(
                 "adding webhooks",
                 task_id,
                 UpdateExpression="SET extraWebhooks = list_append(if_not_exists(extraWebhooks, :empty), :h)",
-                ConditionExpression=condition.status_in(ACTIVE),
+                ConditionExpression=(
+                    f"{condition.status_in(ACTIVE)} AND "
+                    "(attribute_not_exists(extraWebhooks) OR size(extraWebhooks) <= :room)"
+                ),
                 ExpressionAttributeNames=condition.names,
                 ExpressionAttributeValues={
                     **condition.values,
-                    ":h": _json_list(hooks),
+                    ":h": _json_list(new),
                     ":empty": {"L": []},
+                    ":room": {"N": str(room)},
                 },
             )
         except self._db.exceptions.ConditionalCheckFailedException as error:
+            if self.get(task_id).status in ACTIVE:
+                raise _too_many_webhooks(task_id) from error
             raise StaleTransition(f"task {task_id} finished meanwhile") from error
 
     def extend_expiry(self, task_id: UUID | str, expired_at: datetime) -> bool:
@@ -517,6 +553,13 @@ class TaskRepository:
         )
 
 
+def _too_many_webhooks(task_id: UUID | str) -> UnprocessableRequest:
+    return UnprocessableRequest(
+        f"export task {task_id} answers this request but already has as many webhooks as a task may hold",
+        [FieldProblem("webhooks", f"at most {MAX_WEBHOOKS_PER_TASK} per task, identical requests included")],
+    )
+
+
 def stamp(value: datetime) -> str:
     """Fixed-width UTC timestamps, so string order is time order in the indexes."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -590,14 +633,22 @@ def _encode_token(key: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode().rstrip("=")
 
 
-def _decode_token(token: str) -> dict[str, Any]:
-    from geoexport.errors import FieldProblem, InvalidRequest
-
+def _decode_token(token: str, partition: str, value: str) -> dict[str, Any]:
+    """The LastEvaluatedKey a page token stands for, only if it is one this query could have issued: the
+    index's keys and the table's, each a string, in this caller's partition. Anything else is a 400 (a
+    foreign or forged key would otherwise reach DynamoDB and fail there)."""
     try:
         padded = token + "=" * (-len(token) % 4)
         decoded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(padded))
-        if not isinstance(decoded, dict) or "id" not in decoded:
+        if not isinstance(decoded, dict) or set(decoded) != {"id", partition, "createdAt"}:
             raise ValueError("not a page token")
+        for attribute in decoded.values():
+            if not (
+                isinstance(attribute, dict) and set(attribute) == {"S"} and isinstance(attribute["S"], str)
+            ):
+                raise ValueError("not a page token")
+        if decoded[partition]["S"] != value:
+            raise ValueError("another listing's token")
     except (ValueError, TypeError) as error:
         raise InvalidRequest(
             "nextToken is not valid", [FieldProblem("nextToken", "not a token this API issued")]
