@@ -264,3 +264,11 @@ def test_a_content_length_that_is_not_a_length_is_a_400(service: Service, length
         answer = received.decode()
     assert answer.startswith("HTTP/1.") and " 400 " in answer.splitlines()[0], answer
     assert "Content-Length" in answer.split("\r\n\r\n", 1)[1]
+
+
+def test_unknown_routes_and_methods_answer_in_the_error_shape(service: Service) -> None:
+    """Issue 12: 404/405 bodies in the documented error shape ({message, errors})."""
+    missing = service.request("GET", "/nowhere")
+    wrong = service.request("DELETE", "/export-tasks")
+    assert (missing[0], wrong[0]) == (404, 405)
+    assert set(missing[1]) == set(wrong[1]) == {"message", "errors"}

@@ -243,3 +243,28 @@ def test_other_sample_kinds_export_correctly(
     assert comparison.compared > 10_000
     assert comparison.mean_abs_diff < 2.0 and comparison.p99_abs_diff <= 12
     assert comparison.visible_outside_roi == 0 and comparison.missing_inside == 0
+
+
+def test_an_roi_partly_outside_the_footprint_says_so_in_the_notes(cloud: Cloud, receiver: Receiver) -> None:
+    """Issue 12: the clipped part is exported, and the task says what was left out."""
+    from shapely.geometry import shape
+
+    record = cloud.records["landsat-bahamas-rgb"]
+    _, miny, maxx, maxy = shape(record.footprint).bounds
+    cy, half = (miny + maxy) / 2, (maxy - miny) / 8
+    west, east, south, north = maxx - half, maxx + half, cy - half, cy + half
+    ring = [[west, south], [east, south], [east, north], [west, north], [west, south]]
+    straddling = {"type": "Polygon", "coordinates": [ring]}
+    task = make_task(cloud, "landsat-bahamas-rgb", straddling, 0.02197265625, receiver.url())
+    s = cloud.settings
+    tasks = bootstrap.task_repository(s)
+    clip.run(
+        str(task.id), tasks, bootstrap.catalog_repository(s), bootstrap.exports_store(s), s.gdal_s3_options()
+    )
+    clip.run(
+        str(task.id), tasks, bootstrap.catalog_repository(s), bootstrap.exports_store(s), s.gdal_s3_options()
+    )
+    (note,) = tasks.get(task.id).notes  # a re-run adds it once
+    assert note.startswith("features[0]: ") and "outside the footprint" in note
+    share = float(note.split(": ", 1)[1].split("%")[0])
+    assert 20 < share < 80  # about half of the square (the footprint edge is not exactly a meridian)

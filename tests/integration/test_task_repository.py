@@ -160,9 +160,11 @@ def test_merged_webhooks_are_bounded_and_not_repeated(cloud: Cloud) -> None:
 
     tasks.merge_webhooks(task.id, hooks(0))
     tasks.merge_webhooks(task.id, hooks(0))  # the same again: nothing added
-    tasks.merge_webhooks(task.id, hooks(10))
-    assert len(tasks.get(task.id).extraWebhooks) == 20 == MAX_WEBHOOKS_PER_TASK
+    assert len(tasks.get(task.id).extraWebhooks) == 10
+    for start in range(10, MAX_WEBHOOKS_PER_TASK, 10):
+        tasks.merge_webhooks(task.id, hooks(start))
+    assert len(tasks.get(task.id).extraWebhooks) == MAX_WEBHOOKS_PER_TASK
     with pytest.raises(UnprocessableRequest) as refused:
-        tasks.merge_webhooks(task.id, hooks(20))
+        tasks.merge_webhooks(task.id, hooks(MAX_WEBHOOKS_PER_TASK))
     assert refused.value.problems[0].field == "webhooks"
-    assert len(tasks.get(task.id).extraWebhooks) == 20
+    assert len(tasks.get(task.id).extraWebhooks) == MAX_WEBHOOKS_PER_TASK

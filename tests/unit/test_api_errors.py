@@ -199,3 +199,31 @@ def test_deeply_nested_json_is_a_400_not_a_crash(depth: int) -> None:
 def test_json_media_types_are_json(media: str) -> None:
     """Issue 12: RFC 7396's own media type on a PATCH was a 415."""
     assert call(json.dumps(valid()), media)[0] == 201
+
+
+@pytest.mark.parametrize(
+    ("media", "text"),
+    [("application/x-www-form-urlencoded", "domain=RASTER"), ("text/plain", "domain=RASTER")],
+)
+def test_a_body_that_is_not_json_is_a_415_as_documented(media: str, text: str) -> None:
+    """Issue 12: form-urlencoded bodies were parsed as forms and answered 400/422."""
+    status, answer = call(text, media)
+    assert status == 415 and answer["errors"][0]["field"] == "Content-Type"
+
+
+def test_an_unknown_route_answers_in_the_documented_error_shape() -> None:
+    event = {
+        "path": "/nowhere",
+        "httpMethod": "GET",
+        "headers": {},
+        "body": None,
+        "requestContext": {"stage": "v1"},
+        "resource": "/nowhere",
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "isBase64Encoded": False,
+    }
+    response = app.resolve(event, None)  # type: ignore[arg-type]
+    assert response["statusCode"] == 404
+    assert set(json.loads(response["body"])) == {"message", "errors"}

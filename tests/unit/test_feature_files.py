@@ -6,6 +6,7 @@ import hashlib
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
 
 from geoexport.errors import UnprocessableRequest
 from geoexport.features.feature import DataType, FeatureFile, FileState, StoredFile
@@ -90,3 +91,23 @@ def test_arrivals_are_verified(sent: FeatureFile, state: FileState, error: str |
     assert (result.error is None) if error is None else (error in (result.error or ""))
     if state == FileState.STORED:
         assert result.locations[0].url == "s3://files/k" and result.attributes.filesize == len(DATA)
+
+
+@pytest.mark.parametrize(
+    ("mime", "accepted"),
+    [
+        ("application/octet-stream", True),
+        ("text/plain; charset=utf-8", True),
+        ('multipart/mixed; boundary="a b"', True),
+        ("text/html\r\nX: y", False),  # issue 12: the unanchored pattern let a header through
+        ("text/html; x", False),
+        ("text/html\n", False),
+        ("text/plain;\r\n charset=utf-8", False),
+    ],
+)
+def test_mime_types_are_matched_whole(mime: str, accepted: bool) -> None:
+    if accepted:
+        file(mimeType=mime)
+    else:
+        with pytest.raises(ValidationError):
+            file(mimeType=mime)

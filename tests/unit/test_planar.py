@@ -86,3 +86,20 @@ def test_far_apart_polygons_do_not_intersect_and_nested_ones_do() -> None:
     assert planar.geometries_intersect(inner, outer)
     assert not planar.geometries_intersect(outer, far)
     assert shapely.intersects(shape(outer), shape(inner))
+
+
+def test_no_shipped_country_is_taken_for_an_antimeridian_crossing() -> None:
+    """Natural Earth splits at +-180 (Fiji, Russia) and closes Antarctica along the pole: none is refused."""
+    import json
+    from pathlib import Path
+
+    from geoexport.geometry.planar import antimeridian_crossing
+
+    countries = json.loads(
+        (Path(__file__).parents[2] / "layers/geoexport/data/countries.geojson").read_text()
+    )
+    assert [
+        f["properties"]["iso_a3"] for f in countries["features"] if antimeridian_crossing(f["geometry"])
+    ] == []
+    drawn_across = {"type": "Polygon", "coordinates": [[[170, 0], [-170, 0], [-170, 5], [170, 5], [170, 0]]]}
+    assert antimeridian_crossing(drawn_across) is not None

@@ -309,3 +309,28 @@ def test_a_webhook_to_a_private_literal_or_with_credentials_is_refused_at_regist
     with pytest.raises(UnprocessableRequest) as refused:
         service(fakes).create(body)
     assert refused.value.problems[0].field == "webhooks[0].url" and fakes.tasks == {}
+
+
+def test_a_ring_across_the_antimeridian_is_refused_with_how_to_split_it() -> None:
+    """Issue 12: it was read as a planar polygon across the whole world, silently."""
+    across = [[170.0, 10.0], [-170.0, 10.0], [-170.0, 20.0], [170.0, 20.0], [170.0, 10.0]]
+    with pytest.raises(UnprocessableRequest) as refused:
+        service(Fakes()).create(request(across))
+    (problem,) = refused.value.problems
+    assert problem.field == "ROI.features[0].geometry"
+    assert "antimeridian" in problem.reason and "split it at +-180" in problem.reason
+
+
+def test_an_roi_split_at_the_antimeridian_is_not_refused_for_it() -> None:
+    east = [[170.0, 10.0], [180.0, 10.0], [180.0, 20.0], [170.0, 20.0], [170.0, 10.0]]
+    west = [[-180.0, 10.0], [-170.0, 10.0], [-170.0, 20.0], [-180.0, 20.0], [-180.0, 10.0]]
+    split = request(east).model_copy(
+        update={
+            "ROI": request(east).ROI.model_copy(  # type: ignore[union-attr]
+                update={"features": [*request(east).roi_features(), *request(west).roi_features()]}
+            )
+        }
+    )
+    with pytest.raises(UnprocessableRequest) as refused:  # refused, but only for missing the record
+        service(Fakes()).create(split)
+    assert all("antimeridian" not in p.reason for p in refused.value.problems)

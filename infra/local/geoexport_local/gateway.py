@@ -164,7 +164,7 @@ def make_server(
             path = parts.path.removeprefix("/v1") or "/"
             matches = routes_for(routes, path)
             if not matches:
-                self._json(404, {"message": f"no route for {path}"})
+                self._json(404, {"message": f"no route for {path}", "errors": []})
                 return
             chosen = next(((r, m) for r, m in matches if r.method in (self.command, "ANY")), None)
             if chosen is None:
@@ -172,7 +172,9 @@ def make_server(
                 self._reply(
                     405,
                     {"Allow": allowed, "Content-Type": "application/json"},
-                    json.dumps({"message": f"{self.command} is not allowed on {path}"}).encode(),
+                    json.dumps(
+                        {"message": f"{self.command} is not allowed on {path}", "errors": []}
+                    ).encode(),
                 )
                 return
             headers: dict[str, list[str]] = {}

@@ -141,9 +141,29 @@ def _as_json_media(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+def _media_of(event: dict[str, Any]) -> str:
+    headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
+    return str(headers.get("content-type") or "").split(";")[0].strip().lower()
+
+
 class Resolver(APIGatewayRestResolver):
+    """Bodies are JSON: ``application/<x>+json`` is taken as JSON, any other media type with a body is a
+    415 (as the OpenAPI document says) before routing, and unknown routes answer in the error shape."""
+
     def resolve(self, event: Any, context: Any) -> dict[str, Any]:
-        return super().resolve(_as_json_media(dict(event)), context)
+        event = _as_json_media(dict(event))
+        media = _media_of(event)
+        if event.get("body") and media and media not in JSON_TYPES:
+            problem = FieldProblem("Content-Type", f"{media} is not accepted; send application/json")
+            text = json.dumps(error_body("unsupported media type", [problem]))
+            return {
+                "statusCode": 415,
+                "headers": {"Content-Type": "application/json"},
+                "multiValueHeaders": {"Content-Type": ["application/json"]},
+                "body": text,
+                "isBase64Encoded": False,
+            }
+        return super().resolve(event, context)
 
 
 def make_resolver() -> APIGatewayRestResolver:
@@ -184,6 +204,11 @@ def make_resolver() -> APIGatewayRestResolver:
     def _not_text(error: UnicodeDecodeError) -> Response[str]:
         problem = FieldProblem("body", f"malformed JSON: the body is not UTF-8 text (byte {error.start})")
         return json_response(400, error_body("the request is invalid", [problem]))
+
+    @app.not_found
+    def _no_route(error: Exception) -> Response[str]:
+        path = app.current_event.path
+        return json_response(404, error_body(f"no route for {app.current_event.http_method} {path}", []))
 
     @app.exception_handler(GeoexportError)
     def _domain(error: GeoexportError) -> Response[str]:

@@ -60,7 +60,11 @@ _DIGEST_LENGTH = {"MD5": 32, "SHA-256": 64}
 class FileAttributes(BaseModel):
     model_config = ConfigDict(extra="forbid")
     dataType: DataType
-    mimeType: str = Field(min_length=1, max_length=200, pattern=r"^[\w.+-]+/[\w.+-]+")
+    mimeType: str = Field(  # type/subtype with optional parameters, nothing after (no header injection)
+        min_length=1,
+        max_length=200,
+        pattern=r'^[\w.+-]+/[\w.+-]+(?:[ \t]*;[ \t]*[\w.+-]+=(?:[\w.+-]+|"[^"\x00-\x1f]*"))*$',
+    )
     filename: str = Field(
         min_length=1,
         max_length=255,

@@ -7,6 +7,7 @@ self-intersection with a sweep over segments sorted by x, so ordinary polygons c
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from itertools import pairwise
 
@@ -239,3 +240,19 @@ def polygon_parts(geometry: dict[str, object]) -> list[PolygonCoords]:
 
 def geometries_intersect(a: dict[str, object], b: dict[str, object]) -> bool:
     return any(polygons_intersect(p, q) for p in polygon_parts(a) for q in polygon_parts(b))
+
+
+def antimeridian_crossing(geometry: dict[str, object]) -> str | None:
+    """Why a polygon is read wrongly as planar: an edge that jumps more than 180 degrees of longitude means
+    a ring drawn across the antimeridian (RFC 7946 3.1.9 asks for such rings to be split at +-180)."""
+    for polygon in polygon_parts(geometry):
+        for index, ring in enumerate(polygon):
+            for start, end in itertools.pairwise(ring):
+                on_edge = min(abs(float(start[0])), abs(float(end[0]))) >= 180 - 1e-6  # along +-180 (a pole)
+                if abs(float(end[0]) - float(start[0])) > 180 and not on_edge:
+                    return (
+                        f"{_ring_name(index)} crosses the antimeridian between longitudes {start[0]} and "
+                        f"{end[0]}: split it at +-180 into a MultiPolygon (RFC 7946 section 3.1.9), or it "
+                        "would be read as spanning the other side of the world"
+                    )
+    return None

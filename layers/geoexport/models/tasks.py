@@ -14,7 +14,7 @@ from geoexport.models.geojson import AoiInput, RoiFeature, RoiFeatureCollection
 
 #: Webhooks one request may register, and one task may hold with those merged in from identical requests.
 MAX_WEBHOOKS_PER_REQUEST = 10
-MAX_WEBHOOKS_PER_TASK = 20
+MAX_WEBHOOKS_PER_TASK = 100  # >= 50: fifty identical concurrent creates each add their hook (issue 6)
 
 
 class TaskStatus(StrEnum):

@@ -50,10 +50,18 @@ def file_stem(task: TaskRecord, record: CatalogRecord, max_zoom: int) -> str:
 def build_plan(task: TaskRecord, record: CatalogRecord) -> ExportPlan:
     footprint = shape(record.footprint)
     clipped: list[tuple[BaseGeometry, int, int]] = []
-    for feature in task.roi.features:
-        part = shape(feature.geometry_mapping()).intersection(footprint)
+    notes: list[str] = []
+    for index, feature in enumerate(task.roi.features):
+        whole = shape(feature.geometry_mapping())
+        part = whole.intersection(footprint)
         if not part.is_empty and part.area > 0:
             clipped.append((part, feature.properties.min_zoom, feature.properties.max_zoom))
+        outside = 1 - (part.area / whole.area if whole.area > 0 else 1)
+        if outside > 1e-6:
+            notes.append(
+                f"features[{index}]: {outside:.1%} of it lies outside the footprint of record {record.name}; "
+                "only the part inside is exported"
+            )
     if not clipped:
         raise UnprocessableRequest("the ROI does not overlap the record's footprint")
     max_zoom = max(z for _, _, z in clipped)
@@ -90,6 +98,7 @@ def build_plan(task: TaskRecord, record: CatalogRecord) -> ExportPlan:
         resolutionDeg=min(feature.properties.resolution for feature in task.roi.features),
         packer=task.request.packer,
         maxPartSize=task.request.maxPartSize,
+        notes=notes,
     )
 
 
@@ -97,6 +106,7 @@ class TaskStore(Protocol):
     def get(self, task_id: UUID | str) -> TaskRecord: ...
     def start(self, task_id: UUID | str) -> TaskRecord: ...
     def report_progress(self, task_id: UUID | str, progress: int) -> bool: ...
+    def add_notes(self, task_id: UUID | str, notes: list[str]) -> None: ...
 
 
 class CatalogStore(Protocol):
@@ -129,6 +139,7 @@ def run(
     with gdal_env(gdal_options):
         describe(gdal_path(record.source.uri))  # fails fast (SourceUnreadable) if the header is broken
     plan = build_plan(task, record)
+    tasks.add_notes(task_id, plan.notes)  # what the user gets differs from what was asked: say so
     scratch.put_json(plan_key(task_id), plan.model_dump(mode="json"))
     tasks.report_progress(task_id, 10)
     return {"taskId": task_id, "planKey": plan_key(task_id), "domain": task.request.domain.value}

@@ -47,6 +47,18 @@ def check_webhooks(request: CreateExportTaskRequest, allow_loopback: bool) -> No
         raise UnprocessableRequest("a webhook cannot be registered", problems)
 
 
+def check_antimeridian(roi: RoiFeatureCollection) -> None:
+    """A ring drawn across +-180 is refused with how to split it: never export the other side of the world
+    without a word."""
+    problems = [
+        FieldProblem(f"ROI.features[{index}].geometry", problem)
+        for index, feature in enumerate(roi.features)
+        if (problem := planar.antimeridian_crossing(feature.geometry_mapping()))
+    ]
+    if problems:
+        raise UnprocessableRequest("the ROI crosses the antimeridian", problems)
+
+
 def packing_problems(request: CreateExportTaskRequest) -> list[FieldProblem]:
     if request.maxPartSize is not None and request.packer is not Packer.ZIP:
         return [FieldProblem("maxPartSize", "only the zip packer splits into parts")]
@@ -202,6 +214,7 @@ def prepare(
     if request.ROI is not None:
         normalised = aoi.normalise(request.ROI, geometry.repair, max_vertices=limits.max_roi_vertices)
         aoi.check_vertices(normalised.roi, limits.max_roi_vertices)  # a repair may have added some
+        check_antimeridian(normalised.roi)
         request = request.model_copy(update={"ROI": normalised.roi})
         notes, national = normalised.notes, normalised.national_crs
     if request.domain is Domain.VECTOR:

@@ -441,6 +441,28 @@ class TaskRepository:
                 raise _too_many_webhooks(task_id) from error
             raise StaleTransition(f"task {task_id} finished meanwhile") from error
 
+    def add_notes(self, task_id: UUID | str, notes: list[str]) -> None:
+        """Append notes a running task does not have yet (a re-run step adds nothing twice)."""
+        new = [note for note in notes if note not in self.get(task_id).notes]
+        if not new:
+            return
+        condition = _Condition()
+        try:
+            self._update(
+                "adding notes",
+                task_id,
+                UpdateExpression="SET notes = list_append(if_not_exists(notes, :empty), :n)",
+                ConditionExpression=condition.status_in(ACTIVE),
+                ExpressionAttributeNames=condition.names,
+                ExpressionAttributeValues={
+                    **condition.values,
+                    ":n": {"L": [{"S": note} for note in new]},
+                    ":empty": {"L": []},
+                },
+            )
+        except self._db.exceptions.ConditionalCheckFailedException as error:
+            raise StaleTransition(f"task {task_id} is no longer active") from error
+
     def extend_expiry(self, task_id: UUID | str, expired_at: datetime) -> bool:
         """Push expiredAt later; False when the task is not completed or already expires that late."""
         condition = _Condition()
