@@ -318,14 +318,16 @@ class FeatureService:
             files = list(head.files)
             for i in due:
                 files[i] = verify(files[i], digests, self._files.storage_id)
+            if any(files[i].state == FileState.ERROR for i in due):
+                # Keep no bytes that do not match (the URL allows another try), and delete them before the
+                # ERROR is visible: whoever reads ERROR finds the bad bytes gone.
+                self._files.delete(key)
             if files != head.files:  # unchanged: the same event again
                 feature = head.model_copy(update={"files": files, "updatedAt": self._clock()})
                 try:
                     self._features.replace_head(base or "", feature, owner, etag_of(feature), etag)
                 except PreconditionFailed:
                     continue  # patched meanwhile: look again
-            if any(files[i].state == FileState.ERROR for i in due):
-                self._files.delete(key)  # keep no bytes that do not match; the URL allows another try
             return [f"{key}: {files[i].state.value} for {head.urn} files[{i}]" for i in due]
         raise PreconditionFailed(f"{key}: the feature kept changing", [])
 
