@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent.parent
-RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
 TASK = "3f1c8a52-6a3e-4b8e-9a55-1d2c3b4a5e6f"
 RECORD = "0b6e1a4c-2f0d-4b7e-8d8a-1e9b2c3d4e5f"
 
@@ -54,7 +53,10 @@ print(json.dumps({"import": (imported - started) * 1000, "first": (done - import
 
 
 def runtime_dir() -> Path:
+    """What the Lambda runtime adds (the build tier's list): boto3 and its dependencies."""
     import boto3
+
+    from tests.build.test_lambda_sizes import RUNTIME_PACKAGES
 
     site = Path(boto3.__file__).parent.parent
     runtime = Path(tempfile.mkdtemp(prefix="lambda-runtime-"))

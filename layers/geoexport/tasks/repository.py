@@ -443,6 +443,8 @@ class TaskRepository:
 
     def add_notes(self, task_id: UUID | str, notes: list[str]) -> None:
         """Append notes a running task does not have yet (a re-run step adds nothing twice)."""
+        if not notes:
+            return  # most exports: no read at all
         new = [note for note in notes if note not in self.get(task_id).notes]
         if not new:
             return
