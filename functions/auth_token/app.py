@@ -12,12 +12,12 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from geoexport import bootstrap
 from geoexport.api import json_response, make_resolver
 from geoexport.api.schema import responses
-from geoexport.settings import SigningSettings
+from geoexport.settings import TokenSettings
 
-settings = SigningSettings.from_environ(os.environ)
+settings = TokenSettings.from_environ(os.environ)
 logger = Logger()
 app = make_resolver()
-auth = bootstrap.auth_service(settings)
+auth = bootstrap.token_service(settings)
 
 
 class TokenRequest(BaseModel):
@@ -35,7 +35,8 @@ class TokenAnswer(BaseModel):
 
 
 def _issue(request: TokenRequest) -> Response[str]:
-    token = auth.issue(request.client_id, request.client_secret)
+    source = app.current_event.request_context.identity.source_ip
+    token = auth.issue(request.client_id, request.client_secret, source)
     logger.info("token issued", extra={"clientId": request.client_id})  # never the secret
     return json_response(
         200,
@@ -48,7 +49,7 @@ def _issue(request: TokenRequest) -> Response[str]:
 @app.post(
     "/auth/token",
     summary="Exchange client credentials for a bearer token (JWT)",
-    responses=responses({200: ("A token", TokenAnswer)}, 401, 415, public=True),
+    responses=responses({200: ("A token", TokenAnswer)}, 401, 415, 429, public=True),
 )
 def token(request: Annotated[TokenRequest, Body()]) -> Response[str]:
     return _issue(request)
@@ -57,7 +58,7 @@ def token(request: Annotated[TokenRequest, Body()]) -> Response[str]:
 @app.post(
     "/auth/get_bearer_token",
     summary="CLC+ alias of /auth/token (user_id is accepted for client_id)",
-    responses=responses({200: ("A token", TokenAnswer)}, 401, 415, public=True),
+    responses=responses({200: ("A token", TokenAnswer)}, 401, 415, 429, public=True),
 )
 def get_bearer_token(request: Annotated[TokenRequest, Body()]) -> Response[str]:
     return _issue(request)

@@ -31,7 +31,7 @@ facade = ClcFacade(
     settings.clc_crs,
     settings.clc_vector_model,
 )
-ORDER_ERRORS = (400, 404, 413, 422, 503, 507)
+ORDER_ERRORS = (400, 404, 413, 422, 429, 503, 507)
 
 
 @app.post(

@@ -27,6 +27,7 @@ from geoexport.settings import (
     SigningSettings,
     TaskServiceSettings,
     TasksSettings,
+    TokenSettings,
     ViewSettings,
     WebhookSettings,
     WorkflowSettings,
@@ -40,11 +41,12 @@ if TYPE_CHECKING:  # the builders import what they build: a function imports onl
     from geoexport.features.requests import FeatureRequests
     from geoexport.features.service import FeatureService, ModelService
     from geoexport.notify.delivery import Deliveries, RetryPolicy, Views
+    from geoexport.notify.records import DeliveryRecords
     from geoexport.notify.webhooks import WebhookSender
     from geoexport.storage.s3 import ObjectStore
     from geoexport.tasks.abort import AbortService
     from geoexport.tasks.prepare import Limits
-    from geoexport.tasks.repository import TaskRepository
+    from geoexport.tasks.repository import ClientQuota, TaskRepository
     from geoexport.tasks.service import TaskService
     from geoexport.tasks.views import TaskViews
     from geoexport.tasks.workflow import StepFunctionsWorkflow
@@ -81,6 +83,9 @@ def limits(settings: TasksSettings) -> Limits:
         max_export_tiles=settings.max_export_tiles,
         max_export_bytes=settings.max_export_bytes,
         allow_loopback_webhooks=settings.webhook_allow_loopback,
+        client_storage_quota_bytes=settings.client_storage_quota_bytes,
+        client_max_concurrent_exports=settings.client_max_concurrent_exports,
+        max_lifetime_days=settings.max_lifetime_days,
     )
 
 
@@ -94,8 +99,18 @@ def task_views(settings: ViewSettings) -> TaskViews:
     from geoexport.tasks.views import TaskViews
 
     return TaskViews(
-        task_repository(settings), exports_store(settings), limits(settings), webhook_secrets(settings)
+        task_repository(settings),
+        exports_store(settings),
+        limits(settings),
+        webhook_secrets(settings),
+        deliveries=delivery_records(settings),
     )
+
+
+def delivery_records(settings: TasksSettings) -> DeliveryRecords:
+    from geoexport.notify.records import DeliveryRecords
+
+    return DeliveryRecords(aws.dynamodb(settings), settings.deliveries_table)
 
 
 def task_service(settings: TaskServiceSettings) -> TaskService:
@@ -110,6 +125,7 @@ def task_service(settings: TaskServiceSettings) -> TaskService:
         limits=limits(settings),
         geometry=LambdaGeometry(aws.lambda_(settings), settings.geometry_function),
         secrets=webhook_secrets(settings),
+        quotas=client_quotas(settings),
     )
 
 
@@ -141,6 +157,24 @@ def webhook_secrets(settings: ClientsSettings) -> Callable[[str], str | None]:
         return client.webhook_secret if client else None
 
     return secret
+
+
+def client_quotas(settings: ViewSettings) -> Callable[[str], ClientQuota]:
+    """Owner -> its quotas: its own where its client record sets them, else the deployment's defaults."""
+    from geoexport.tasks.repository import ClientQuota
+
+    clients = client_repository(settings)
+
+    def quota(owner: str) -> ClientQuota:
+        client = clients.get(owner)
+        storage = client.storage_quota_bytes if client else None
+        slots = client.max_concurrent_exports if client else None
+        return ClientQuota(
+            storage_bytes=settings.client_storage_quota_bytes if storage is None else storage,
+            concurrent_exports=settings.client_max_concurrent_exports if slots is None else slots,
+        )
+
+    return quota
 
 
 def webhook_sender(settings: WebhookSettings) -> WebhookSender:
@@ -176,6 +210,7 @@ def deliveries(settings: DeliverySettings, views: Views | None = None) -> Delive
     )
     return Deliveries(
         task_repository(settings),
+        delivery_records(settings),
         views or task_views(settings),
         webhook_sender(settings),
         queue,
@@ -197,9 +232,26 @@ def signing_key(settings: SigningSettings) -> Callable[[], bytes]:
 
 
 def auth_service(settings: SigningSettings) -> AuthService:
+    """Verifies tokens (the authorizer); :func:`token_service` issues them."""
     from geoexport.auth.service import AuthService
 
     return AuthService(client_repository(settings), signing_key(settings), settings.token_lifetime_seconds)
+
+
+def token_service(settings: TokenSettings) -> AuthService:
+    """Issues tokens, with failed attempts counted per client id and source address."""
+    from geoexport.auth.attempts import Attempts, Brake
+    from geoexport.auth.service import AuthService
+
+    attempts = Attempts(
+        aws.dynamodb(settings),
+        settings.counters_table,
+        client_brake=Brake("client_id", threshold=settings.client_lock_threshold),
+        source_brake=Brake("source", threshold=settings.source_lock_threshold),
+    )
+    return AuthService(
+        client_repository(settings), signing_key(settings), settings.token_lifetime_seconds, attempts=attempts
+    )
 
 
 def model_service(settings: FeaturesSettings) -> ModelService:

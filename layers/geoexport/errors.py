@@ -21,6 +21,9 @@ class FieldProblem:
 class GeoexportError(Exception):
     """Base of every error the service raises on purpose; its message is safe to show a user."""
 
+    #: When set, the API answers with a ``Retry-After`` header: the same request may pass after that long.
+    retry_after_seconds: int | None = None
+
     def __init__(self, message: str, problems: list[FieldProblem] | None = None) -> None:
         super().__init__(message)
         self.message = message
@@ -56,13 +59,39 @@ class UnprocessableRequest(GeoexportError):
 
 
 class InsufficientStorage(GeoexportError):
-    """The export's estimated size does not fit the free storage; nothing was started."""
+    """The export's estimated size does not fit the free storage (the service's, or the client's own
+    quota: ``quota`` names which); nothing was started."""
 
-    def __init__(self, message: str, needed: int, free: int, total: int) -> None:
+    def __init__(self, message: str, needed: int, free: int, total: int, quota: str = "storageQuota") -> None:
         super().__init__(
-            message, [FieldProblem("ROI", f"needs about {needed} bytes; {free} of {total} free")]
+            message,
+            [FieldProblem("ROI", f"needs about {needed} bytes; {free} of {total} free ({quota})")],
         )
+        self.quota = quota
         self.needed, self.free, self.total = needed, free, total
+
+
+class TooManyExports(GeoexportError):
+    """The client already runs as many exports as its quota allows (429); retry when one ends."""
+
+    def __init__(self, message: str, running: int, limit: int) -> None:
+        super().__init__(
+            message,
+            [FieldProblem("maxConcurrentExports", f"{running} of {limit} concurrent exports are running")],
+        )
+        self.running, self.limit = running, limit
+        self.retry_after_seconds = 60  # exports take minutes; asking again sooner only burns requests
+
+
+class TooManyAttempts(GeoexportError):
+    """Too many failed token requests for this client id or from this address (429 with Retry-After)."""
+
+    def __init__(self, field: str, seconds: int) -> None:
+        super().__init__(
+            "too many failed attempts; wait before trying again",
+            [FieldProblem(field, f"locked for {seconds} s after repeated failures")],
+        )
+        self.retry_after_seconds = seconds
 
 
 class ServiceUnavailable(GeoexportError):

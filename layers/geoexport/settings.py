@@ -57,6 +57,7 @@ class TasksSettings(AwsSettings):
     tasks_table: Required = Field(alias="TASKS_TABLE")
     dedupe_table: Required = Field(alias="DEDUPE_TABLE")
     counters_table: Required = Field(alias="COUNTERS_TABLE")
+    deliveries_table: Required = Field(alias="DELIVERIES_TABLE")  # webhook outcomes, one item per hook
     retention_days: int = Field(14, ge=1, le=3650, alias="EXPORT_RETENTION_DAYS")
     download_url_ttl_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600, alias="DOWNLOAD_URL_TTL_SECONDS")
     storage_quota_bytes: int = Field(100 * 1024**3, ge=0, alias="STORAGE_QUOTA_BYTES")
@@ -64,6 +65,9 @@ class TasksSettings(AwsSettings):
     max_export_tiles: int = Field(2_000_000, ge=1, alias="MAX_EXPORT_TILES")
     max_export_bytes: int = Field(20 * 1024**3, ge=1, alias="MAX_EXPORT_BYTES")
     webhook_allow_loopback: bool = Field(False, alias="WEBHOOK_ALLOW_LOOPBACK")  # local development only
+    client_storage_quota_bytes: int = Field(20 * 1024**3, ge=0, alias="CLIENT_STORAGE_QUOTA_BYTES")
+    client_max_concurrent_exports: int = Field(10, ge=1, alias="CLIENT_MAX_CONCURRENT_EXPORTS")
+    max_lifetime_days: int = Field(90, ge=1, le=3650, alias="EXPORT_MAX_LIFETIME_DAYS")
 
 
 class CatalogSettings(AwsSettings):
@@ -95,6 +99,14 @@ class ClientsSettings(AwsSettings):
 class SigningSettings(ClientsSettings):
     signing_key_secret: Required = Field(alias="SIGNING_KEY_SECRET_ARN")
     token_lifetime_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600, alias="TOKEN_LIFETIME_SECONDS")
+
+
+class TokenSettings(SigningSettings):
+    """The token endpoint: it also counts failed attempts (in the counters table) to lock out guessers."""
+
+    counters_table: Required = Field(alias="COUNTERS_TABLE")
+    client_lock_threshold: int = Field(5, ge=1, alias="AUTH_CLIENT_LOCK_THRESHOLD")
+    source_lock_threshold: int = Field(50, ge=1, alias="AUTH_SOURCE_LOCK_THRESHOLD")
 
 
 class WebhookSettings(TasksSettings, ClientsSettings):
@@ -167,9 +179,7 @@ class DeliverySettings(WebhookSettings, ViewSettings):
     """Callbacks: the queue and sender, and the task views whose links go into the bodies."""
 
 
-class TaskServiceSettings(
-    TasksSettings, CatalogSettings, ExportsSettings, WorkflowSettings, GeometrySettings, ClientsSettings
-):
+class TaskServiceSettings(ViewSettings, CatalogSettings, WorkflowSettings, GeometrySettings):
     """What creating and reading export tasks needs."""
 
 

@@ -151,3 +151,16 @@ def test_revoking_a_client_with_the_cli_stops_its_tokens_at_once(service: Servic
     assert service.request("GET", "/export-tasks", token=token)[0] == 401
     again = {"client_id": revoked["client_id"], "client_secret": revoked["client_secret"]}
     assert service.request("POST", "/auth/token", again, token=None)[0] == 401
+
+
+def test_guessing_a_client_secret_is_locked_out_with_retry_after(service: Service) -> None:
+    """Issue 12: each guess cost a 210,000-iteration PBKDF2, unthrottled (40 saturated both cores)."""
+    guessed = new_client(service, "guessed")
+    wrong = {"client_id": guessed["client_id"], "client_secret": "gxs_not-the-secret"}
+    assert [service.request("POST", "/auth/token", wrong, token=None)[0] for _ in range(5)] == [401] * 5
+    right = {"client_id": guessed["client_id"], "client_secret": guessed["client_secret"]}
+    status, body, headers = service.request("POST", "/auth/token", right, token=None)
+    assert status == 429 and int(headers["Retry-After"]) >= 1, (status, body, headers)
+    assert body["errors"][0]["field"] == "client_id" and "locked" in body["errors"][0]["reason"]
+    time.sleep(int(headers["Retry-After"]) + 0.2)
+    assert service.request("POST", "/auth/token", right, token=None)[0] == 200  # waited out: it works

@@ -1,5 +1,5 @@
-"""The served OpenAPI document is the committed one, Swagger UI is served, and a bounded schemathesis run
-over it finds no 5xx and no response that breaks the schema."""
+"""The served OpenAPI document is the committed one, Swagger UI is served, and a bounded, authenticated
+schemathesis run over every route finds no 5xx and no response that breaks the schema."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 from geoexport_local.openapi import target
 from tests.e2e.conftest import Service
+from tests.e2e.test_auth_e2e import cli
 from tests.support import ROOT
 
 
@@ -23,6 +24,24 @@ def test_openapi_and_docs_are_served(service: Service) -> None:
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(service: Service, tmp_path: Path) -> None:
+    """Issue 12: the run sent no token, so it only ever saw 401s. Now it runs as a client of its own (small
+    quotas: its random exports cannot crowd out the other tests) with a valid token on every route."""
+    fuzzer = json.loads(cli(service, "client", "create", "fuzzer"))
+    cli(
+        service,
+        "client",
+        "quota",
+        fuzzer["client_id"],
+        "--storage-bytes",
+        "200000000",
+        "--max-concurrent",
+        "2",
+    )
+    token = service.issue_token(fuzzer["client_id"], fuzzer["client_secret"])
+    # 507 is a documented answer (the fuzzer's own storage quota is full), the only 5xx that may appear.
+    (tmp_path / "schemathesis.toml").write_text(
+        '[checks.not_a_server_error]\nexpected-statuses = ["2XX", "3XX", "4XX", "507"]\n'
+    )
     result = subprocess.run(
         [
             str(Path(sys.executable).parent / "schemathesis"),
@@ -32,8 +51,10 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(service: Ser
             service.api,
             "--checks",
             "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+            "--header",
+            f"Authorization: Bearer {token}",
             "--max-examples",
-            "12",
+            "25",
             "--generation-deterministic",
             "--request-timeout",
             "30",
@@ -45,6 +66,9 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(service: Ser
         cwd=tmp_path,
     )
     summary = result.stdout[-3000:]
+    failures = result.stdout.partition("=== FAILURES ===")[2][:6000]  # each failing case, to reproduce
     print(summary)
-    assert result.returncode == 0, summary
+    assert result.returncode == 0, failures or summary
     assert " passed" in summary and "failures" not in summary.splitlines()[-1]
+    tasks = service.request("GET", "/export-tasks?limit=100", token=token)[1]["items"]
+    assert tasks, "the authenticated run created no export: it never got past the authorizer"

@@ -11,7 +11,7 @@ from uuid import uuid4
 from geoexport import bootstrap
 from geoexport.auth.clients import ClientRepository
 from geoexport.models import CreateExportTaskRequest, TaskRecord, TaskStatus
-from geoexport.models.tasks import DeliveryOutcome, WebhookEvent
+from geoexport.models.tasks import MAX_WEBHOOKS_PER_TASK, DeliveryOutcome, Webhook, WebhookEvent
 from geoexport.notify.delivery import Deliveries, DeliveryJob
 from tests.integration.conftest import Cloud
 from tests.support import Receiver
@@ -44,9 +44,10 @@ def completed_task(cloud: Cloud, hooks: list[str]) -> TaskRecord:
                     }
                 ],
             },
-            "webhooks": [{"url": url, "events": ["TASK_COMPLETED"]} for url in hooks],
+            "webhooks": [{"url": url, "events": ["TASK_COMPLETED"]} for url in hooks[:10]],
         }
     )
+    merged = [Webhook.model_validate({"url": url, "events": ["TASK_COMPLETED"]}) for url in hooks[10:]]
     now = datetime.now(UTC)
     task = TaskRecord(
         id=uuid4(),
@@ -56,6 +57,7 @@ def completed_task(cloud: Cloud, hooks: list[str]) -> TaskRecord:
         createdAt=now,
         updatedAt=now,
         owner=cloud.owner,
+        extraWebhooks=merged,  # what identical creates merge in, up to the per-task bound
     )
     bootstrap.task_repository(cloud.settings).create(task)
     return task
@@ -107,8 +109,8 @@ def test_a_failing_receiver_gets_the_event_again_until_it_answers(cloud: Cloud, 
     assert [c["status"] for c in flaky] == [503, 503, 204]
     # Every attempt is the same message: receivers can drop repeats by webhook-id.
     assert len({c["headers"]["webhook-id"] for c in flaky}) == 1
-    stored = bootstrap.task_repository(cloud.settings).get(task.id)
-    latest = {d.url.rsplit("/", 1)[1]: d for d in stored.latest_deliveries()}
+    records = bootstrap.delivery_records(cloud.settings)
+    latest = {d.url.rsplit("/", 1)[1]: d for d in records.latest(task.id)}
     assert latest["flaky"].outcome is DeliveryOutcome.DELIVERED and latest["flaky"].attempts == 3
     assert latest["fine"].attempts == 1 and len([c for c in receiver.calls if c["path"] == "/fine"]) == 1
 
@@ -125,7 +127,7 @@ def test_exhausted_deliveries_are_dead_lettered_and_can_be_replayed(cloud: Cloud
     spent = calls[-1]["at"] - calls[0]["at"]
     assert spent >= 1.9  # retried for the whole window (the first call goes out just after it opens)
     stored = bootstrap.task_repository(cloud.settings).get(task.id)
-    (latest,) = stored.latest_deliveries()
+    (latest,) = bootstrap.delivery_records(cloud.settings).latest(task.id)
     assert latest.outcome is DeliveryOutcome.EXHAUSTED and latest.attempts == len(calls)
     parked = [d for d in dead_letters(cloud) if str(task.id) in d["job"]]
     assert len(parked) == 1 and "503" in parked[0]["reason"]
@@ -138,7 +140,7 @@ def test_exhausted_deliveries_are_dead_lettered_and_can_be_replayed(cloud: Cloud
     drain(cloud, deliveries, str(task.id), time.monotonic() + 2)
     calls = [c for c in receiver.calls if c["path"] == "/down"]
     assert calls[-1]["status"] == 204 and len({c["headers"]["webhook-id"] for c in calls}) == 1
-    (latest,) = bootstrap.task_repository(cloud.settings).get(task.id).latest_deliveries()
+    (latest,) = bootstrap.delivery_records(cloud.settings).latest(task.id)
     assert latest.outcome is DeliveryOutcome.DELIVERED
 
 
@@ -153,3 +155,31 @@ def test_a_callback_of_a_deleted_client_is_never_sent_unsigned(cloud: Cloud, rec
     assert delivery.outcome is DeliveryOutcome.REFUSED and "unsigned" in (delivery.error or "")
     time.sleep(0.5)
     assert [c for c in receiver.calls if c["path"] == "/gone"] == []
+
+
+def test_delivery_records_stay_bounded_and_off_the_task_item(cloud: Cloud, receiver: Receiver) -> None:
+    """Issue 12: attempts were appended to the task item until it overflowed 400 KB and Notify failed."""
+    settings = cloud.settings.model_copy(update=COMPRESSED)
+    hooks = [receiver.url(f"/many/{n}") for n in range(MAX_WEBHOOKS_PER_TASK)]
+    for n in range(MAX_WEBHOOKS_PER_TASK):
+        receiver.failing[f"/many/{n}"] = 10_000
+    task = completed_task(cloud, hooks)
+    db = cloud.client("dynamodb")
+    key = {"id": {"S": str(task.id)}}
+    before = db.get_item(TableName=settings.tasks_table, Key=key, ConsistentRead=True)["Item"]
+    deliveries = bootstrap.deliveries(settings)
+    deliveries.first(task, WebhookEvent.TASK_COMPLETED)
+    records = bootstrap.delivery_records(settings)
+    for attempt in range(2, 6):  # retries for every hook, recorded as the retry function does
+        records.record(task.id, [d.model_copy(update={"attempts": attempt}) for d in records.latest(task.id)])
+    after = db.get_item(TableName=settings.tasks_table, Key=key, ConsistentRead=True)["Item"]
+    assert after == before  # delivering never writes (or re-streams) the task
+    latest = records.latest(task.id)
+    assert len(latest) == MAX_WEBHOOKS_PER_TASK and {d.attempts for d in latest} == {5}
+    stored = db.query(
+        TableName=settings.deliveries_table,
+        KeyConditionExpression="taskId = :t",
+        ExpressionAttributeValues={":t": {"S": str(task.id)}},
+        Select="COUNT",
+    )
+    assert stored["Count"] == MAX_WEBHOOKS_PER_TASK  # one item per hook, whatever the attempts

@@ -21,12 +21,22 @@ class Tasks:
     def find(self, task_id: Any) -> TaskRecord:
         return self.task
 
-    def record_deliveries(self, task_id: Any, deliveries: list[WebhookDelivery]) -> None:
-        self.task = self.task.model_copy(update={"deliveries": [*self.task.deliveries, *deliveries]})
+
+class Records:
+    """Every recorded attempt in order (the table keeps only the latest per hook; history shows waits)."""
+
+    def __init__(self) -> None:
+        self.history: list[WebhookDelivery] = []
+
+    def record(self, task_id: Any, deliveries: list[WebhookDelivery]) -> None:
+        self.history += deliveries
+
+    def latest(self, task_id: Any) -> list[WebhookDelivery]:
+        return list({(d.url, d.event): d for d in self.history}.values())
 
 
 class Views:
-    def view(self, task: TaskRecord) -> Any:
+    def view(self, task: TaskRecord, with_deliveries: bool = True) -> Any:
         from geoexport.models.tasks import ExportTask
 
         return ExportTask(
@@ -93,7 +103,7 @@ class EagerQueue:
             self.deliveries.retry(job)
 
 
-def setup(statuses: list[int | None]) -> tuple[Deliveries, Tasks, Sender, EagerQueue, Clock]:
+def setup(statuses: list[int | None]) -> tuple[Deliveries, Tasks, Records, Sender, EagerQueue, Clock]:
     request = CreateExportTaskRequest.model_validate(
         {
             "catalogRecordID": str(uuid4()), "domain": "RASTER",
@@ -104,40 +114,40 @@ def setup(statuses: list[int | None]) -> tuple[Deliveries, Tasks, Sender, EagerQ
     task = TaskRecord(
         id=uuid4(), status=TaskStatus.COMPLETED, progress=100, request=request, createdAt=now, updatedAt=now
     )
-    tasks, sender, clock = Tasks(task), Sender(statuses), Clock()
+    tasks, records, sender, clock = Tasks(task), Records(), Sender(statuses), Clock()
     queue = EagerQueue(clock)
     policy = RetryPolicy(
         base_seconds=30, max_delay_seconds=3600, window_seconds=25 * 3600, safety_net_seconds=180
     )
-    deliveries = Deliveries(tasks, Views(), sender, queue, policy, clock, rand=lambda: 0.5)  # type: ignore[arg-type]
+    deliveries = Deliveries(tasks, records, Views(), sender, queue, policy, clock, rand=lambda: 0.5)  # type: ignore[arg-type]
     queue.deliveries = deliveries
-    return deliveries, tasks, sender, queue, clock
+    return deliveries, tasks, records, sender, queue, clock
 
 
 def test_a_day_of_failures_then_exhausted_then_replayed_once() -> None:
-    deliveries, tasks, sender, queue, clock = setup([503] * 100)
+    deliveries, tasks, records, sender, queue, clock = setup([503] * 100)
     start = clock.now
     deliveries.first(tasks.task, WebhookEvent.TASK_COMPLETED)
     queue.run_due()
-    (latest,) = tasks.task.latest_deliveries()
+    (latest,) = records.latest(tasks.task.id)
     assert latest.outcome is DeliveryOutcome.EXHAUSTED and len(queue.dead) == 1
     assert clock.now - start >= timedelta(hours=25)  # retried for the whole window, no less
-    waits = [b.deliveredAt for b in tasks.task.deliveries]
+    waits = [b.deliveredAt for b in records.history]
     assert sender.calls == latest.attempts and 30 < sender.calls < 50  # backed off: ~40 attempts in 25 h
     assert all(later >= earlier for earlier, later in itertools.pairwise(waits))
     sender.statuses = [204]
     replayed = deliveries.replay(tasks.task)  # the job runs inside schedule(), before replay returns
     assert len(replayed) == 1
-    (latest,) = tasks.task.latest_deliveries()
+    (latest,) = records.latest(tasks.task.id)
     assert latest.outcome is DeliveryOutcome.DELIVERED and sender.statuses == []
     assert deliveries.replay(tasks.task) == []  # nothing exhausted any more
 
 
 def test_superseded_and_duplicate_jobs_do_not_send_twice() -> None:
-    deliveries, tasks, sender, queue, _ = setup([503, 204, 204])
+    deliveries, tasks, records, sender, queue, _ = setup([503, 204, 204])
     deliveries.first(tasks.task, WebhookEvent.TASK_COMPLETED)
     retry_job = next(j for j in queue.later if j.attempts == 1)
     queue.run_due()  # the retry delivers; the safety-net job (attempts 0) finds it superseded
     assert sender.calls == 2
     deliveries.retry(retry_job)  # SQS delivered the same message twice: dropped
-    assert sender.calls == 2 and tasks.task.latest_deliveries()[0].outcome is DeliveryOutcome.DELIVERED
+    assert sender.calls == 2 and records.latest(tasks.task.id)[0].outcome is DeliveryOutcome.DELIVERED

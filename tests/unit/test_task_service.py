@@ -71,7 +71,11 @@ class FakeTasks:
         return Page([t for t in self.tasks.values() if t.owner == owner][:limit], None)
 
     def create(
-        self, record: TaskRecord, quota: int | None = None, replace_claim_of: str | None = None
+        self,
+        record: TaskRecord,
+        quota: int | None = None,
+        replace_claim_of: str | None = None,
+        client_quota: Any = None,
     ) -> None:
         self.tasks[str(record.id)] = record
 

@@ -72,3 +72,26 @@ def test_every_function_gets_its_resources_by_reference() -> None:
     assert create["STATE_MACHINE_ARN"].startswith("arn:aws:states:")
     assert create["TASKS_TABLE"] in stack.tables
     assert create["EXPORTS_BUCKET"] in stack.buckets
+
+
+def test_stage_throttles_agree_with_the_plans_and_brake_the_token_endpoints() -> None:
+    """Issue 12: the stage allowed 20 rps while the Standard plan promised each client 50."""
+    from geoexport_local.template import load_yaml
+
+    template = load_yaml(ROOT / "template.yaml")
+    parameters = {name: spec.get("Default") for name, spec in template["Parameters"].items()}
+    settings = {s["ResourcePath"]: s for s in template["Resources"]["Api"]["Properties"]["MethodSettings"]}
+
+    def value(setting: dict[str, object], name: str) -> float:
+        ref = setting[name]
+        return float(parameters[ref["Ref"]] if isinstance(ref, dict) else ref)  # type: ignore[index,arg-type]
+
+    stage = settings["/*"]
+    for plan in ("Standard", "Restricted"):
+        assert value(stage, "ThrottlingRateLimit") >= float(parameters[f"{plan}RateLimit"])
+        assert value(stage, "ThrottlingBurstLimit") >= float(parameters[f"{plan}BurstLimit"])
+    for path in ("/~1auth~1token", "/~1auth~1get_bearer_token"):  # routes outside every usage plan
+        assert settings[path]["HttpMethod"] == "POST"
+        assert value(settings[path], "ThrottlingRateLimit") < value(stage, "ThrottlingRateLimit")
+    token_env = template["Resources"]["TokenFunction"]["Properties"]["Environment"]["Variables"]
+    assert {"AUTH_CLIENT_LOCK_THRESHOLD", "AUTH_SOURCE_LOCK_THRESHOLD"} <= set(token_env)

@@ -94,6 +94,30 @@ def revoke_client(args: argparse.Namespace) -> int:
     return 0
 
 
+def set_quota(args: argparse.Namespace) -> int:
+    """Per-client quotas; a quota not given goes back to the deployment's default."""
+    import boto3
+
+    table, extra = _aws(args)
+    if not table:
+        print("geoexport client quota: give --table (the stack's ClientsTable)", file=sys.stderr)
+        return 2
+    repository = ClientRepository(boto3.client("dynamodb", **extra), table)
+    if not repository.set_quotas(args.client_id, args.storage_bytes, args.max_concurrent):
+        print(f"geoexport client quota: no client {args.client_id}", file=sys.stderr)
+        return 1
+    print(
+        json.dumps(
+            {
+                "client_id": args.client_id,
+                "storage_quota_bytes": args.storage_bytes,  # null: the deployment's default
+                "max_concurrent_exports": args.max_concurrent,
+            }
+        )
+    )
+    return 0
+
+
 def create_client(args: argparse.Namespace) -> int:
     import boto3
 
@@ -131,6 +155,20 @@ def create_client(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="geoexport", description="geoexport API credentials")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -158,6 +196,15 @@ def main(argv: list[str] | None = None) -> int:
         revoke.add_argument("--table")
         revoke.add_argument("--endpoint-url")
         revoke.set_defaults(run=revoke_client)
+    quota = client_commands.add_parser(
+        "quota", help="set a client's own storage and concurrency quotas (omitted: the default)"
+    )
+    quota.add_argument("client_id")
+    quota.add_argument("--storage-bytes", type=_count, help="bytes its exports may hold at once")
+    quota.add_argument("--max-concurrent", type=_positive, help="exports it may have running at once")
+    quota.add_argument("--table")
+    quota.add_argument("--endpoint-url")
+    quota.set_defaults(run=set_quota)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

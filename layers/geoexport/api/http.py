@@ -24,6 +24,8 @@ from geoexport.errors import (
     PreconditionFailed,
     ServiceUnavailable,
     StaleTransition,
+    TooManyAttempts,
+    TooManyExports,
     TransientError,
     Unauthorized,
     UnprocessableRequest,
@@ -41,6 +43,8 @@ STATUS_BY_ERROR: dict[type[GeoexportError], int] = {
     PreconditionFailed: 412,
     UnprocessableRequest: 422,
     InsufficientStorage: 507,
+    TooManyExports: 429,
+    TooManyAttempts: 429,
     ServiceUnavailable: 503,
     TransientError: 503,  # AWS throttled or dropped a call: the same request may succeed in a moment
 }
@@ -217,7 +221,9 @@ def make_resolver() -> APIGatewayRestResolver:
             logger.exception("request failed", extra={"error": type(error).__name__})
         body = error_body(error.message, error.problems)
         if isinstance(error, InsufficientStorage):
-            body.update(needed=error.needed, free=error.free, total=error.total)
+            body.update(needed=error.needed, free=error.free, total=error.total, quota=error.quota)
+        if error.retry_after_seconds is not None:
+            return json_response(status, body, {"Retry-After": str(error.retry_after_seconds)})
         return json_response(status, body)
 
     return app

@@ -19,8 +19,12 @@ ERROR_DESCRIPTIONS = {
     413: "The request body is too large",
     415: "The body is not JSON",
     422: "Well-formed but cannot be served (ROI outside the record, resolution finer than the source)",
+    429: "Too many: the client's usage plan throttles it, it runs as many exports as its quota allows "
+    "(Retry-After), or (for /auth/token) too many failed attempts for this client id or address "
+    "(Retry-After)",
     503: "A dependency is unavailable; try again",
-    507: "The export does not fit the free storage; nothing was started",
+    507: "The export does not fit the free storage (the service's or the client's own quota, named in "
+    "`quota`); nothing was started",
 }
 
 
@@ -49,12 +53,13 @@ class ReplayAnswer(BaseModel):
 
 
 def responses(success: dict[int, tuple[str, Any]], *errors: int, public: bool = False) -> dict[int, Any]:
-    """Success and error responses of a route; authenticated routes also answer 401 and 403."""
+    """Success and error responses of a route; authenticated routes also answer 401, 403 and 429 (the
+    client's usage plan throttles it)."""
     declared: dict[int, Any] = {
         code: {"description": text, "content": {"application/json": {"model": model}}}
         for code, (text, model) in success.items()
     }
-    for code in (400, *errors, *(() if public else (401, 403))):
+    for code in (400, *errors, *(() if public else (401, 403, 429))):
         declared[code] = {
             "description": ERROR_DESCRIPTIONS[code],
             "content": {"application/json": {"model": ErrorBody}},

@@ -32,6 +32,8 @@ class Client:
     scopes: tuple[str, ...]
     webhook_secret: str  # Standard Webhooks: "whsec_" + base64 of the key
     disabled: bool = False  # a disabled client gets no token, and the tokens it holds stop working
+    storage_quota_bytes: int | None = None  # None: the deployment's default (CLIENT_STORAGE_QUOTA_BYTES)
+    max_concurrent_exports: int | None = None  # None: the default (CLIENT_MAX_CONCURRENT_EXPORTS)
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,40 @@ class ClientRepository:
             return False
         return True
 
+    def set_quotas(
+        self, client_id: str, storage_quota_bytes: int | None, max_concurrent_exports: int | None
+    ) -> bool:
+        """Give the client its own quotas (None: back to the deployment's default). False: no client."""
+        sets, removes, values = [], [], {}
+        for name, value in (
+            ("storageQuotaBytes", storage_quota_bytes),
+            ("maxConcurrentExports", max_concurrent_exports),
+        ):
+            if value is None:
+                removes.append(name)
+            else:
+                sets.append(f"{name} = :{name}")
+                values[f":{name}"] = {"N": str(value)}
+        expression = " ".join(
+            part
+            for part in (
+                "SET " + ", ".join(sets) if sets else "",
+                "REMOVE " + ", ".join(removes) if removes else "",
+            )
+            if part
+        )
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"clientId": {"S": client_id}},
+                UpdateExpression=expression,
+                ConditionExpression="attribute_exists(clientId)",
+                **({"ExpressionAttributeValues": values} if values else {}),  # type: ignore[arg-type]
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     def delete(self, client_id: str) -> bool:
         """Remove the client: as disabled, and its webhook secret is gone (its callbacks are not sent)."""
         answer = self._db.delete_item(
@@ -120,4 +156,10 @@ def _client(item: dict[str, Any]) -> Client:
         tuple(sorted(item["scopes"]["SS"])),
         item["webhookSecret"]["S"],
         bool(item.get("disabled", {}).get("BOOL", False)),
+        _number(item, "storageQuotaBytes"),
+        _number(item, "maxConcurrentExports"),
     )
+
+
+def _number(item: dict[str, Any], name: str) -> int | None:
+    return int(item[name]["N"]) if name in item else None

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from geoexport.auth import tokens
+from geoexport.auth.attempts import Attempts
 from geoexport.auth.clients import ClientRepository
 from geoexport.errors import FieldProblem, Unauthorized
 
@@ -40,14 +41,25 @@ class AuthService:
         key: Callable[[], bytes],
         lifetime_seconds: int,
         clock: Callable[[], float] = time.time,
+        attempts: Attempts | None = None,
     ) -> None:
+        self._attempts = attempts
         self._clients = clients
         self._key = key
         self._lifetime = lifetime_seconds
         self._clock = clock
 
-    def issue(self, client_id: str, client_secret: str) -> Token:
+    def issue(self, client_id: str, client_secret: str, source: str | None = None) -> Token:
+        """A token for valid credentials. With ``attempts``, a client id or ``source`` address locked after
+        repeated failures is refused (429) before any hashing, and each failure counts against both."""
+        if self._attempts is not None:
+            self._attempts.check(client_id, source)
         client = self._clients.verify(client_id, client_secret)
+        if self._attempts is not None:
+            if client is None:
+                self._attempts.failed(client_id, source)
+            else:
+                self._attempts.succeeded(client_id)
         if client is None:
             raise Unauthorized(
                 "invalid client credentials",

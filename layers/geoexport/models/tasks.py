@@ -192,7 +192,6 @@ class TaskRecord(BaseModel):
     expiredAt: datetime | None = None
     errorReason: str | None = None
     artifacts: list[StoredArtifact] = Field(default_factory=list)
-    deliveries: list[WebhookDelivery] = Field(default_factory=list)
     executionArn: str | None = None
     owner: str = "anonymous"
     api: Api = Api.V2  # which contract its callbacks follow
@@ -204,13 +203,6 @@ class TaskRecord(BaseModel):
     extraWebhooks: list[Webhook] = Field(default_factory=list)  # merged in from duplicate requests
     notes: list[str] = Field(default_factory=list)  # AoI repairs and choices made for the user
     failureKind: FailureKind | None = None
-
-    def latest_deliveries(self) -> list[WebhookDelivery]:
-        """The most recent outcome per (url, event): attempts are appended, the last one counts."""
-        found: dict[tuple[str, WebhookEvent], WebhookDelivery] = {}
-        for delivery in self.deliveries:
-            found[(delivery.url, delivery.event)] = delivery
-        return list(found.values())
 
     def all_webhooks(self) -> list[Webhook]:
         seen: set[tuple[str, tuple[str, ...]]] = set()
@@ -255,4 +247,6 @@ class ExportTask(BaseModel):
     failureKind: FailureKind | None = None
     isDuplicated: bool = False
     dedupe: DedupeMatch | None = None
-    webhookDeliveries: list[WebhookDelivery] = Field(default_factory=list)  # each callback's outcome
+    webhookDeliveries: list[WebhookDelivery] | None = Field(
+        None, description="Each webhook's latest delivery outcome; only on a single task's GET, not in lists"
+    )

@@ -72,17 +72,18 @@ class DeliveryQueue(Protocol):
 
 class Tasks(Protocol):
     def find(self, task_id: UUID | str) -> TaskRecord | None: ...
-    def record_deliveries(self, task_id: UUID | str, deliveries: list[WebhookDelivery]) -> None: ...
+
+
+class Records(Protocol):
+    """Where each hook's latest outcome is kept (:class:`geoexport.notify.records.DeliveryRecords`)."""
+
+    def record(self, task_id: UUID | str, deliveries: list[WebhookDelivery]) -> None: ...
+    def latest(self, task_id: UUID | str) -> list[WebhookDelivery]: ...
 
 
 class Views(Protocol):
-    def view(self, task: TaskRecord) -> ExportTask: ...
+    def view(self, task: TaskRecord, with_deliveries: bool = True) -> ExportTask: ...
     def webhook_secret(self, owner: str) -> str | None: ...
-
-
-def latest(task: TaskRecord) -> dict[tuple[str, WebhookEvent], WebhookDelivery]:
-    """The latest recorded outcome per (url, event): what queued jobs are checked against."""
-    return {(d.url, d.event): d for d in task.latest_deliveries()}
 
 
 def message_id(task_id: UUID | str, event: WebhookEvent) -> str:
@@ -94,6 +95,7 @@ class Deliveries:
     def __init__(
         self,
         tasks: Tasks,
+        records: Records,
         views: Views,
         sender: WebhookSender,
         queue: DeliveryQueue,
@@ -103,6 +105,7 @@ class Deliveries:
         parallel: int = 16,
     ) -> None:
         self._tasks = tasks
+        self._records = records
         self._views = views
         self._sender = sender
         self._queue = queue
@@ -113,7 +116,7 @@ class Deliveries:
 
     # -- sending ----------------------------------------------------------------------------------------
     def _body(self, task: TaskRecord, event: WebhookEvent) -> dict[str, Any]:
-        view = self._views.view(task)  # fresh download links on every attempt
+        view = self._views.view(task, with_deliveries=False)  # fresh download links on every attempt
         return v1_body(view) if task.api == "v1" else callback_body(view, event.value)
 
     def _send(self, task: TaskRecord, event: WebhookEvent, urls: list[str]) -> list[WebhookDelivery]:
@@ -155,10 +158,14 @@ class Deliveries:
         return delivery.model_copy(update={"nextAttemptAt": due}), job.model_copy(update={"dueAt": due})
 
     def _record(self, task: TaskRecord, settled: list[tuple[WebhookDelivery, DeliveryJob | None]]) -> None:
-        self._tasks.record_deliveries(task.id, [delivery for delivery, _ in settled])
+        self._records.record(task.id, [delivery for delivery, _ in settled])
         for _, job in settled:
             if job is not None:
                 self._queue.schedule(job)
+
+    def _latest(self, task_id: UUID | str) -> dict[tuple[str, WebhookEvent], WebhookDelivery]:
+        """The latest recorded outcome per (url, event): what queued jobs are checked against."""
+        return {(d.url, d.event): d for d in self._records.latest(task_id)}
 
     def dead_letter(self, body: str, reason: str) -> None:
         self._queue.dead_letter(body, reason)
@@ -191,7 +198,7 @@ class Deliveries:
         task = self._tasks.find(job.taskId)
         if task is None:
             return None  # the task is gone; nobody is waiting for its callback
-        recorded = latest(task).get((job.url, job.event))
+        recorded = self._latest(task.id).get((job.url, job.event))
         if recorded is not None and (
             recorded.attempts > job.attempts or recorded.outcome is not DeliveryOutcome.RETRYING
         ):
@@ -220,12 +227,12 @@ class Deliveries:
                 statusCode=None,
                 error="replay requested",
             )
-            for (url, event), delivery in latest(task).items()
+            for (url, event), delivery in self._latest(task.id).items()
             if delivery.outcome is DeliveryOutcome.EXHAUSTED
         ]
         if not queued:
             return []
-        self._tasks.record_deliveries(task.id, queued)
+        self._records.record(task.id, queued)
         for delivery in queued:
             self._queue.schedule(
                 DeliveryJob(

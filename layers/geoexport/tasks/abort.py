@@ -50,4 +50,4 @@ class AbortService(TaskViews):
         if task.executionArn:
             self._workflow.stop(task.executionArn, "aborted at the user's request")
         self._notifier.notify_async({"taskId": str(task.id), "outcome": "aborted"})
-        return self.view(self._tasks.get(task.id))
+        return self.view(self._tasks.get(task.id), with_deliveries=False)

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from geoexport.models.catalog import CatalogRecord
 from geoexport.models.tasks import TaskRecord, TaskStatus, Webhook
-from geoexport.tasks.repository import Ledger, Page
+from geoexport.tasks.repository import ClientQuota, Ledger, Page
 
 
 class TaskReader(Protocol):
@@ -39,7 +39,11 @@ class TaskStore(TaskReader, TaskWriter, Protocol):
     def claimed_task(self, fingerprint: str) -> str | None: ...
     def in_scope(self, scope: str, limit: int = 50) -> list[TaskRecord]: ...
     def create(
-        self, record: TaskRecord, quota: int | None = None, replace_claim_of: str | None = None
+        self,
+        record: TaskRecord,
+        quota: int | None = None,
+        replace_claim_of: str | None = None,
+        client_quota: ClientQuota | None = None,
     ) -> None: ...
     def set_execution(self, task_id: UUID, execution_arn: str) -> None: ...
     def merge_webhooks(self, task_id: UUID | str, hooks: list[Webhook]) -> None: ...

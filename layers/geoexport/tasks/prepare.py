@@ -26,6 +26,9 @@ class Limits:
     max_export_tiles: int = 2_000_000
     max_export_bytes: int = 20 * 1024**3
     allow_loopback_webhooks: bool = False  # local development only (WEBHOOK_ALLOW_LOOPBACK)
+    client_storage_quota_bytes: int = 20 * 1024**3  # per client, unless its record sets its own
+    client_max_concurrent_exports: int = 10  # per client, unless its record sets its own
+    max_lifetime_days: int = 90  # cache hits extend an export's expiry up to this long after it finished
 
 
 class Prepared(NamedTuple):

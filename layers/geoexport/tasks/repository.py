@@ -25,10 +25,12 @@ from pydantic import BaseModel
 from geoexport import aws
 from geoexport.errors import (
     FieldProblem,
+    GeoexportError,
     InsufficientStorage,
     InvalidRequest,
     NotFound,
     StaleTransition,
+    TooManyExports,
     UnprocessableRequest,
 )
 from geoexport.models.tasks import (
@@ -37,7 +39,6 @@ from geoexport.models.tasks import (
     TaskRecord,
     TaskStatus,
     Webhook,
-    WebhookDelivery,
 )
 from geoexport.tasks.transitions import ACTIVE, ALLOWED_FROM, RUNNING
 
@@ -55,7 +56,7 @@ BY_OWNER, BY_OWNER_STATUS, BY_SCOPE, BY_STATUS_EXPIRY, BY_STATUS_UPDATED = (
 #: Fields stored as one JSON string each (nested models).
 JSON_FIELDS = ("request", "artifacts")
 #: Lists stored as a list of JSON strings (appended to in place).
-JSON_LISTS = ("deliveries", "extraWebhooks")
+JSON_LISTS = ("extraWebhooks",)
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -73,6 +74,29 @@ class Ledger:
     @property
     def committed(self) -> int:
         return self.used + self.reserved
+
+
+@dataclass(frozen=True)
+class ClientLedger(Ledger):
+    """One client's share: its bytes as in :class:`Ledger`, and how many of its exports are running."""
+
+    running: int = 0
+
+
+@dataclass(frozen=True)
+class ClientQuota:
+    """What one client may hold at once (set per client, defaults from the template)."""
+
+    storage_bytes: int
+    concurrent_exports: int
+
+
+#: Statuses that end a run: reaching one frees a concurrent-export slot (once: the move is conditional).
+ENDS_RUN = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.ABORTED})
+
+
+def client_ledger_key(owner: str) -> dict[str, Any]:
+    return {"name": {"S": f"client#{owner}"}}
 
 
 @dataclass(frozen=True)
@@ -253,17 +277,38 @@ class TaskRepository:
             int(item.get("usedBytes", {}).get("N", "0")), int(item.get("reservedBytes", {}).get("N", "0"))
         )
 
+    def client_ledger(self, owner: str) -> ClientLedger:
+        item = self._call(
+            "reading the client's ledger",
+            "get_item",
+            TableName=self._counters,
+            Key=client_ledger_key(owner),
+            ConsistentRead=True,
+        ).get("Item", {})
+        return ClientLedger(
+            int(item.get("usedBytes", {}).get("N", "0")),
+            int(item.get("reservedBytes", {}).get("N", "0")),
+            max(0, int(item.get("running", {}).get("N", "0"))),
+        )
+
     # -- writes ------------------------------------------------------------------------------------------
     def create(
-        self, record: TaskRecord, quota: int | None = None, replace_claim_of: str | None = None
+        self,
+        record: TaskRecord,
+        quota: int | None = None,
+        replace_claim_of: str | None = None,
+        client_quota: ClientQuota | None = None,
     ) -> None:
         """Store a new task with its dedupe claim and storage reservation, all or nothing.
 
         Raises ClaimTaken when another request holds the fingerprint (unless it is the dead task
-        ``replace_claim_of``), InsufficientStorage when the reservation does not fit the quota.
+        ``replace_claim_of``), InsufficientStorage when the reservation does not fit the service's quota
+        or the owner's, TooManyExports when the owner already runs as many exports as it may.
         """
         if quota is not None and record.reservedBytes > quota:
             raise self._insufficient(record.reservedBytes, quota)
+        if client_quota is not None and record.reservedBytes > client_quota.storage_bytes:
+            raise self._client_insufficient(record, client_quota, slots=False)
         items: list[dict[str, Any]] = [
             {
                 "Put": {
@@ -305,15 +350,60 @@ class TaskRepository:
                     }
                 }
             )
+        global_at = len(items) - 1 if quota is not None and self._counters else None
+        if self._counters:  # the owner's share is counted always, checked when it has a quota
+            share: dict[str, Any] = {
+                "TableName": self._counters,
+                "Key": client_ledger_key(record.owner),
+                "UpdateExpression": "ADD reservedBytes :r, committedBytes :r, running :one",
+                "ExpressionAttributeValues": {":r": {"N": str(record.reservedBytes)}, ":one": {"N": "1"}},
+            }
+            if client_quota is not None:
+                share["ConditionExpression"] = (
+                    "(attribute_not_exists(committedBytes) OR committedBytes <= :limit)"
+                    " AND (attribute_not_exists(running) OR running < :slots)"
+                )
+                share["ExpressionAttributeValues"] |= {
+                    ":limit": {"N": str(client_quota.storage_bytes - record.reservedBytes)},
+                    ":slots": {"N": str(client_quota.concurrent_exports)},
+                }
+            items.append({"Update": share})
         try:
             self._call("storing the task", "transact_write_items", TransactItems=items)
         except self._db.exceptions.TransactionCanceledException as error:
             reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
-            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed" and record.fingerprint:
+            failed = {index for index, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
+            if record.fingerprint and self._dedupe and 1 in failed:
                 raise ClaimTaken(record.fingerprint) from error
-            if reasons and reasons[-1] == "ConditionalCheckFailed" and quota is not None:
+            if quota is not None and global_at in failed:
                 raise self._insufficient(record.reservedBytes, quota) from error
+            if client_quota is not None and len(items) - 1 in failed:
+                raise self._client_insufficient(record, client_quota) from error
             raise
+
+    def _client_insufficient(
+        self, record: TaskRecord, quota: ClientQuota, slots: bool = True
+    ) -> GeoexportError:
+        """Which of the owner's quotas the new task does not fit (read after the refused write)."""
+        ledger = self.client_ledger(record.owner)
+        free = max(0, quota.storage_bytes - ledger.committed)
+        # The write failed on one of the two; if the bytes fit now, it was the slots (one may have freed
+        # since: still report the limit that refused it).
+        if slots and (ledger.running >= quota.concurrent_exports or record.reservedBytes <= free):
+            return TooManyExports(
+                f"client {record.owner} already runs as many exports as its quota "
+                "(maxConcurrentExports) allows; retry when one ends",
+                running=max(ledger.running, quota.concurrent_exports),
+                limit=quota.concurrent_exports,
+            )
+        return InsufficientStorage(
+            f"the export needs about {record.reservedBytes} bytes but only {free} of client {record.owner}'s "
+            f"{quota.storage_bytes} (clientStorageQuota) are free; delete or let expire earlier exports",
+            needed=record.reservedBytes,
+            free=free,
+            total=quota.storage_bytes,
+            quota="clientStorageQuota",
+        )
 
     def _insufficient(self, needed: int, quota: int) -> InsufficientStorage:
         free = max(0, quota - self.ledger().committed)
@@ -524,30 +614,45 @@ class TaskRepository:
             "ExpressionAttributeValues": values,
         }
         what = f"moving the task to {status.value}"
+        reserved, used = ledger or (0, 0)
+        moves_bytes = (reserved, used) != (0, 0)
+        ends_run = status in ENDS_RUN
         try:
-            if ledger is None or not self._counters or ledger == (0, 0):
+            if not self._counters or not (moves_bytes or ends_run):
                 self._call(what, "update_item", **update)
             else:
-                reserved, used = ledger
-                self._call(
-                    what,
-                    "transact_write_items",
-                    TransactItems=[
-                        {"Update": update},
+                settle = {
+                    ":r": {"N": str(reserved)},
+                    ":d": {"N": str(used)},
+                    ":c": {"N": str(reserved + used)},
+                }
+                items: list[dict[str, Any]] = [{"Update": update}]
+                if moves_bytes:
+                    items.append(
                         {
                             "Update": {
                                 "TableName": self._counters,
                                 "Key": LEDGER_KEY,
                                 "UpdateExpression": "ADD reservedBytes :r, usedBytes :d, committedBytes :c",
-                                "ExpressionAttributeValues": {
-                                    ":r": {"N": str(reserved)},
-                                    ":d": {"N": str(used)},
-                                    ":c": {"N": str(reserved + used)},
-                                },
+                                "ExpressionAttributeValues": settle,
                             }
-                        },
-                    ],
+                        }
+                    )
+                client = "ADD reservedBytes :r, usedBytes :d, committedBytes :c"
+                items.append(
+                    {
+                        "Update": {
+                            "TableName": self._counters,
+                            "Key": client_ledger_key(task.owner),
+                            "UpdateExpression": client + (", running :m" if ends_run else ""),
+                            "ExpressionAttributeValues": {
+                                **settle,
+                                **({":m": {"N": "-1"}} if ends_run else {}),
+                            },
+                        }
+                    }
                 )
+                self._call(what, "transact_write_items", TransactItems=items)
         except (
             self._db.exceptions.ConditionalCheckFailedException,
             self._db.exceptions.TransactionCanceledException,
@@ -567,14 +672,6 @@ class TaskRepository:
         except self._db.exceptions.ConditionalCheckFailedException:
             return False
         return True
-
-    def record_deliveries(self, task_id: UUID | str, deliveries: list[WebhookDelivery]) -> None:
-        self._update(
-            "recording webhook deliveries",
-            task_id,
-            UpdateExpression="SET deliveries = list_append(if_not_exists(deliveries, :empty), :d)",
-            ExpressionAttributeValues={":d": _json_list(deliveries), ":empty": {"L": []}},
-        )
 
 
 def _too_many_webhooks(task_id: UUID | str) -> UnprocessableRequest:
@@ -650,6 +747,7 @@ def from_item(item: dict[str, Any]) -> TaskRecord:
         values[name] = [json.loads(entry) for entry in values.get(name, [])]
     values.pop("ownerStatus", None)
     values.pop("notifiedEvents", None)
+    values.pop("deliveries", None)  # items written before delivery records had their own table
     return TaskRecord.model_validate(values)
 
 

@@ -33,7 +33,7 @@ from geoexport.tasks import dedupe
 from geoexport.tasks.estimate import Estimate, estimate
 from geoexport.tasks.ports import Catalog, Geometry, Store, TaskStore, Workflow
 from geoexport.tasks.prepare import Limits, Prepared, bounded, prepare
-from geoexport.tasks.repository import ClaimTaken
+from geoexport.tasks.repository import ClaimTaken, ClientQuota
 from geoexport.tasks.views import TaskViews, utcnow
 
 __all__ = ["CreateOutcome", "DryRun", "Limits", "TaskService"]
@@ -73,6 +73,7 @@ class TaskService(TaskViews):
         secrets: Callable[[str], str | None] = lambda owner: None,
         clock: Callable[[], datetime] = utcnow,
         new_id: Callable[[], UUID] = uuid4,
+        quotas: Callable[[str], ClientQuota] | None = None,
     ) -> None:
         super().__init__(tasks, store, limits, secrets, clock)
         self._tasks: TaskStore = tasks
@@ -80,6 +81,12 @@ class TaskService(TaskViews):
         self._workflow = workflow
         self._geometry = geometry
         self._new_id = new_id
+        self._quotas = quotas or self._default_quota
+
+    def _default_quota(self, owner: str) -> ClientQuota:
+        return ClientQuota(
+            self._limits.client_storage_quota_bytes, self._limits.client_max_concurrent_exports
+        )
 
     def prepare(self, request: CreateExportTaskRequest) -> Prepared:
         return prepare(request, self._catalog, self._geometry, self._limits)
@@ -143,11 +150,16 @@ class TaskService(TaskViews):
                 reservedBytes=result.bytes,
             )
             try:
-                self._tasks.create(task, quota=self._limits.storage_quota_bytes, replace_claim_of=claimed)
+                self._tasks.create(
+                    task,
+                    quota=self._limits.storage_quota_bytes,
+                    replace_claim_of=claimed,
+                    client_quota=self._quotas(owner),
+                )
             except ClaimTaken:
                 continue  # an identical request won the race: answer with its task
             self._start(task)
-            return CreateOutcome(self.view(self._tasks.get(task.id)), created=True)
+            return CreateOutcome(self.view(self._tasks.get(task.id), with_deliveries=False), created=True)
         raise ServiceUnavailable("too many identical requests at once; try again")
 
     def _new_task(
@@ -178,9 +190,14 @@ class TaskService(TaskViews):
         """Features change any time, so a vector export is never answered by an earlier one (no dedupe);
         its size is known only once written (nothing reserved ahead, the quota counts it on upload)."""
         task = self._new_task(request, owner, api, notes)
-        self._tasks.create(task, quota=self._limits.storage_quota_bytes, replace_claim_of=None)
+        self._tasks.create(
+            task,
+            quota=self._limits.storage_quota_bytes,
+            replace_claim_of=None,
+            client_quota=self._quotas(owner),
+        )
         self._start(task)
-        return CreateOutcome(self.view(self._tasks.get(task.id)), created=True)
+        return CreateOutcome(self.view(self._tasks.get(task.id), with_deliveries=False), created=True)
 
     def _start(self, task: TaskRecord) -> None:
         try:
@@ -215,6 +232,10 @@ class TaskService(TaskViews):
         try:
             if task.status is TaskStatus.COMPLETED:
                 extended = self._clock() + timedelta(days=self._limits.retention_days)
+                # Cache hits keep an export alive, but not for ever: no later than max_lifetime_days
+                # after it finished (then the next identical request makes a fresh one).
+                finished = task.finishedAt or task.createdAt
+                extended = min(extended, finished + timedelta(days=self._limits.max_lifetime_days))
                 if task.expiredAt is None or extended > task.expiredAt:
                     for artifact in task.artifacts:
                         # The bucket deletes objects retention + 1 days after they were written; one
@@ -229,7 +250,8 @@ class TaskService(TaskViews):
                 self._tasks.merge_webhooks(task.id, request.webhooks)
         except StaleTransition:
             return None
-        view = self.view(self._tasks.get(task.id)).model_copy(update={"isDuplicated": True, "dedupe": match})
+        view = self.view(self._tasks.get(task.id), with_deliveries=False)
+        view = view.model_copy(update={"isDuplicated": True, "dedupe": match})
         return CreateOutcome(view, created=False)
 
     # -- abort -------------------------------------------------------------------------------------------

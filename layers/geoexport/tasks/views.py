@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Protocol
 from uuid import UUID
 
 from geoexport.errors import NotFound
-from geoexport.models.tasks import Artifact, ExportTask, TaskRecord, TaskStatus
+from geoexport.models.tasks import Artifact, ExportTask, TaskRecord, TaskStatus, WebhookDelivery
 from geoexport.tasks.ports import Store, TaskReader
 from geoexport.tasks.prepare import Limits
+
+
+class DeliveryReader(Protocol):
+    def latest(self, task_id: UUID | str) -> list[WebhookDelivery]: ...
+
+
+class NoDeliveries:
+    """For callers that never show deliveries (the create and abort answers of a new task)."""
+
+    def latest(self, task_id: UUID | str) -> list[WebhookDelivery]:
+        return []
 
 
 def utcnow() -> datetime:
@@ -26,7 +38,9 @@ class TaskViews:
         limits: Limits,
         secrets: Callable[[str], str | None] = lambda owner: None,
         clock: Callable[[], datetime] = utcnow,
+        deliveries: DeliveryReader | None = None,
     ) -> None:
+        self._deliveries = deliveries or NoDeliveries()
         self._tasks = tasks
         self._store = store
         self._limits = limits
@@ -46,7 +60,8 @@ class TaskViews:
         self, owner: str, status: TaskStatus | None, limit: int, next_token: str | None
     ) -> tuple[list[ExportTask], str | None]:
         page = self._tasks.page(owner, status, limit, next_token)
-        return [self.view(task) for task in page.items], page.next_token
+        # A list shows no delivery outcomes: that would be one more query per task of the page.
+        return [self.view(task, with_deliveries=False) for task in page.items], page.next_token
 
     def free_bytes(self) -> int:
         return max(0, self._limits.storage_quota_bytes - self._tasks.ledger().committed)
@@ -55,7 +70,7 @@ class TaskViews:
         """The secret the owner's callbacks are signed with."""
         return self._secrets(owner)
 
-    def view(self, task: TaskRecord) -> ExportTask:
+    def view(self, task: TaskRecord, with_deliveries: bool = True) -> ExportTask:
         """Download links are minted now, short-lived, and never outlive ``expiredAt``."""
         artifacts: list[Artifact] = []
         if task.status is TaskStatus.COMPLETED:
@@ -94,5 +109,5 @@ class TaskViews:
             finishedAt=task.finishedAt,
             errorReason=task.errorReason,
             failureKind=task.failureKind,
-            webhookDeliveries=task.latest_deliveries(),
+            webhookDeliveries=self._deliveries.latest(task.id) if with_deliveries else None,
         )
