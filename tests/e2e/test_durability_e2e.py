@@ -73,7 +73,7 @@ def test_everything_survives_kill_9_and_the_running_export_is_resumed(
         body = {**city("Tromso", model, 18.95, 69.65), "files": [stored_file("survey.bin", data)]}
         status, created, _ = service.request("POST", "/features", body)
         assert status == 201, created
-        assert put(created["uploads"][0]["url"], data) == 200
+        assert put(created["uploads"][0], data) == 200
         assert until(service, created["urn"], "COMPLETE")["filesState"] == "COMPLETE"
         base = created["urn"].rsplit(":V", 1)[0]
         etag = service.request("GET", f"/features/{base}")[2]["ETag"]

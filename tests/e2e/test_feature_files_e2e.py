@@ -13,16 +13,26 @@ from tests.e2e.conftest import Service
 from tests.e2e.test_features_e2e import SCHEMA, city
 
 
-def put(url: str, data: bytes) -> int:
-    # urllib would label the body a form (moto then stores nothing); say what it is, as curl -T does not.
-    request = urllib.request.Request(
-        url, data=data, method="PUT", headers={"Content-Type": "application/octet-stream"}
-    )
+def put(upload: dict[str, Any], data: bytes) -> int:
+    """PUT ``data`` to an upload of a feature's answer, with the headers it names (the signed checksum and
+    size). urllib would label the body a form (moto then stores nothing); say what it is."""
+    headers = {**upload["headers"], "Content-Type": "application/octet-stream"}
+    headers.pop("Content-Length", None)  # urllib sends the body's real length
+    request = urllib.request.Request(upload["url"], data=data, method="PUT", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:
             return int(answer.status)
     except urllib.error.HTTPError as error:
         return int(error.code)
+
+
+def until_file(service: Service, urn: str, index: int, state: str, timeout: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        feature = service.request("GET", f"/features/{urn}")[1]
+        if feature["files"][index]["state"] == state or time.monotonic() > deadline:
+            return feature
+        time.sleep(0.3)
 
 
 def until(service: Service, urn: str, state: str, timeout: float = 30.0) -> dict[str, Any]:
@@ -70,14 +80,16 @@ def test_files_are_uploaded_verified_referenced_and_deleted(service: Service) ->
     assert created["files"][2]["locations"] == reference["locations"]
     urn = created["urn"]
 
-    assert put(created["uploads"][0]["url"], raw) == 200
-    assert put(created["uploads"][1]["url"], b"not the quicklook") == 200  # wrong bytes
-    feature = until(service, urn, "ERROR")
+    assert set(created["uploads"][1]["headers"]) == {"x-amz-checksum-sha256"}  # SHA-256, no size declared
+    assert put(created["uploads"][0], raw) == 200
+    # Wrong bytes never land: the store refuses a body whose checksum is not the signed one (issue 12).
+    assert put(created["uploads"][1], b"not the quicklook") == 400
+    assert put(created["uploads"][1], b"\x89PNG quicklook and then some") == 400
+    feature = until_file(service, urn, 0, "STORED")
     data, quicklook = feature["files"][0], feature["files"][1]
     assert data["state"] == "STORED" and data["locations"][0]["url"].startswith("s3://"), data
     assert data["locations"][0]["url"].endswith("/data.bin") and data["attributes"]["filesize"] == len(raw)
-    assert quicklook["state"] == "ERROR" and "SHA-256 of the upload is" in quicklook["error"]
-    assert feature["filesState"] == "ERROR" and feature["version"] == 1
+    assert quicklook["state"] == "AWAITING_UPLOAD" and feature["version"] == 1
     s3 = service.client("s3")
     bucket, key = data["locations"][0]["url"][5:].split("/", 1)
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == raw
@@ -85,7 +97,7 @@ def test_files_are_uploaded_verified_referenced_and_deleted(service: Service) ->
     assert s3.list_objects_v2(Bucket=bucket, Prefix=bad_key).get("KeyCount") == 0  # bad bytes not kept
 
     # Another try at the same URL with the right bytes repairs it.
-    assert put(created["uploads"][1]["url"], look) == 200
+    assert put(created["uploads"][1], look) == 200
     feature = until(service, urn, "COMPLETE")
     assert [f["state"] for f in feature["files"]] == ["STORED", "STORED", "REFERENCED"]
 
@@ -126,11 +138,12 @@ def test_files_are_uploaded_verified_referenced_and_deleted(service: Service) ->
         assert status == 400, answer
         assert answer["errors"][0]["field"] == field, answer
 
-    # The upload URL is still valid after the file is stored: other bytes through it are caught too.
-    assert put(created["uploads"][0]["url"], b"replaced") == 200
-    overwritten = until(service, urn.rsplit(":V", 1)[0], "ERROR")["files"][0]
-    assert overwritten["state"] == "ERROR" and "the upload has 8 bytes" in overwritten["error"]
-    assert s3.list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount") == 0
+    # The upload URL is still valid after the file is stored, but it can no longer replace it (issue 12:
+    # other bytes through it destroyed a STORED, verified file): the store refuses them.
+    assert put(created["uploads"][0], b"replaced") == 403  # not the signed size
+    assert put(created["uploads"][0], b"R" * len(raw)) == 400  # the signed size, not the signed checksum
+    kept = service.request("GET", f"/features/{urn.rsplit(':V', 1)[0]}")[1]["files"][0]
+    assert kept["state"] == "STORED" and s3.get_object(Bucket=bucket, Key=key)["Body"].read() == raw
 
     # Delete removes the stored objects too.
     base = urn.rsplit(":V", 1)[0]

@@ -129,7 +129,7 @@ def test_requests_by_bus_and_queue(service: Service) -> None:
     # The producer uploads the file; storage verifies it as for REST.
     status, answer, _ = service.request("PATCH", f"/features/{patched['urn']}", {}, extra_headers={})
     assert status == 200 and len(answer["uploads"]) == 1
-    assert put(answer["uploads"][0]["url"], data) == 200
+    assert put(answer["uploads"][0], data) == 200
     assert until(service, answer["urn"], "COMPLETE")["files"][0]["state"] == "STORED"
 
     delete = {

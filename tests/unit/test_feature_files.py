@@ -10,7 +10,15 @@ from pydantic import ValidationError
 
 from geoexport.errors import UnprocessableRequest
 from geoexport.features.feature import DataType, FeatureFile, FileState, StoredFile
-from geoexport.features.files import Digests, FilePlanner, StorageTarget, base_of, object_key, verify
+from geoexport.features.files import (
+    Digests,
+    FilePlanner,
+    StorageTarget,
+    UploadRule,
+    base_of,
+    object_key,
+    verify,
+)
 
 BASE = "URN:FEATURE:DATA:geoexport:0f8fad5b-d9cb-469f-a165-70867728950e"
 DATA = b"some bytes"
@@ -21,8 +29,8 @@ NOW = datetime(2026, 11, 22, tzinfo=UTC)
 class Bucket:
     storage_id = "geoexport-s3"
 
-    def upload_url(self, key: str, expires_in: int) -> str:
-        return f"http://s3.local/files/{key}?X-Amz-Expires={expires_in}"
+    def upload_url(self, key: str, expires_in: int, must: UploadRule) -> tuple[str, dict[str, str]]:
+        return f"http://s3.local/files/{key}?X-Amz-Expires={expires_in}", {"x-checksum": must.checksum}
 
     def url(self, key: str) -> str:
         return f"s3://files/{key}"

@@ -35,6 +35,8 @@ def start_moto(host: str, port: int, region: str = "us-east-1") -> Any:
     from moto.server import ThreadedMotoServer
     from werkzeug.serving import make_server
 
+    from geoexport_local.presigned import PresignedS3
+
     # moto's server and ASL interpreter log every request and every caught state error; keep them quiet.
     for name in ("werkzeug", "moto"):
         logging.getLogger(name).setLevel(os.environ.get("GEOEXPORT_EMULATOR_LOG_LEVEL", "CRITICAL"))
@@ -47,7 +49,7 @@ def start_moto(host: str, port: int, region: str = "us-east-1") -> Any:
 
     class Server(ThreadedMotoServer):
         def _server_entry(self) -> None:
-            app = DurableApp(DomainDispatcherApplication(create_backend_app), region)
+            app = PresignedS3(DurableApp(DomainDispatcherApplication(create_backend_app), region))
             self._server = make_server(
                 self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
             )

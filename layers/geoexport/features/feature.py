@@ -236,12 +236,18 @@ class Feature(BaseModel):
 
 
 class Upload(BaseModel):
-    """Where to PUT a file to store (``curl -T file '<url>'``), until ``expiresAt``."""
+    """Where to PUT a file to store, with which headers, until ``expiresAt``
+    (``curl -T file -H 'x-amz-checksum-sha256: ...' '<url>'``)."""
 
     file: int = Field(description="index in files")
     filename: str
     method: Literal["PUT"] = "PUT"
     url: str
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Send these with the PUT: the declared checksum (and size) are signed into the URL, "
+        "so the store refuses any other bytes",
+    )
     expiresAt: datetime
 
 

@@ -1,6 +1,8 @@
 """Storage delegation for feature files (seed 004's ``Storage Management``, here one S3 bucket).
 
-A file with ``algorithm`` and ``checksum`` is stored: its answer carries a presigned PUT URL; when the object
+A file with ``algorithm`` and ``checksum`` is stored: its answer carries a presigned PUT URL with the
+declared checksum (and size) signed in, so S3 refuses other bytes: a verified file cannot be replaced
+through its URL, and an upload larger than declared never lands. When the object
 arrives (S3 event -> queue -> the feature-files function) both its MD5 and SHA-256 are computed and the
 declared one compared; a match makes ``locations`` the S3 URL, a mismatch marks the file ERROR (and the
 object is removed: the URL stays valid for another try). A file with only ``locations[].url`` is kept.
@@ -33,10 +35,19 @@ class Digests:
     size: int
 
 
+@dataclass(frozen=True)
+class UploadRule:
+    """What an upload must be, signed into its URL so the store refuses anything else."""
+
+    algorithm: str  # "MD5" or "SHA-256"
+    checksum: str  # hexadecimal, as the feature declares it
+    size: int | None = None  # bytes, when declared
+
+
 class FileStorage(Protocol):
     storage_id: str
 
-    def upload_url(self, key: str, expires_in: int) -> str: ...
+    def upload_url(self, key: str, expires_in: int, must: UploadRule) -> tuple[str, dict[str, str]]: ...
     def url(self, key: str) -> str: ...
     def key_of(self, url: str) -> str | None: ...
     def digests(self, key: str) -> Digests | None: ...
@@ -143,11 +154,17 @@ class FilePlanner:
                     target=self._storage.url(key),
                 )
             )
+            attributes = file.attributes
+            assert attributes.algorithm is not None and attributes.checksum is not None  # to_store
+            url, headers = self._storage.upload_url(
+                key, self._ttl, UploadRule(attributes.algorithm, attributes.checksum, attributes.filesize)
+            )
             uploads.append(
                 Upload(
                     file=index,
-                    filename=file.attributes.filename,
-                    url=self._storage.upload_url(key, self._ttl),
+                    filename=attributes.filename,
+                    url=url,
+                    headers=headers,
                     expiresAt=now + timedelta(seconds=self._ttl),
                 )
             )

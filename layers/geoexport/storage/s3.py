@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from geoexport.errors import NotFound, TransientError
-from geoexport.features.files import Digests
+from geoexport.features.files import Digests, UploadRule
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -177,11 +177,23 @@ class S3FileStorage:
         self.bucket = bucket
         self.storage_id = storage_id
 
-    def upload_url(self, key: str, expires_in: int) -> str:
-        url: str = self._s3.generate_presigned_url(
-            "put_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=max(1, expires_in)
-        )
-        return url
+    def upload_url(self, key: str, expires_in: int, must: UploadRule) -> tuple[str, dict[str, str]]:
+        """A presigned PUT that S3 itself holds to the declared file: the checksum (``Content-MD5`` or
+        ``x-amz-checksum-sha256``) and, when declared, the size are signed, so other bytes (a larger body,
+        or a replacement for a file already verified) are refused by S3 (403/400), not stored. Answers the
+        URL and the headers the PUT must carry."""
+        digest = base64.b64encode(bytes.fromhex(must.checksum)).decode()
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        headers: dict[str, str] = {}
+        if must.algorithm == "MD5":
+            params["ContentMD5"] = headers["Content-MD5"] = digest
+        else:
+            params["ChecksumSHA256"] = headers["x-amz-checksum-sha256"] = digest
+        if must.size is not None:
+            params["ContentLength"] = must.size
+            headers["Content-Length"] = str(must.size)
+        url: str = self._s3.generate_presigned_url("put_object", Params=params, ExpiresIn=max(1, expires_in))
+        return url, headers
 
     def url(self, key: str) -> str:
         return self._objects.uri(key)
