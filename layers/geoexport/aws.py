@@ -62,6 +62,14 @@ def client(service: str, settings: AwsSettings) -> Any:
     return found
 
 
+def reset() -> None:
+    """Forget the shared session and clients: the next call resolves credentials again. Only a process
+    whose credentials change needs it (a test session after in-process mocks); a Lambda never does."""
+    with _lock:
+        _sessions.clear()
+        _clients.clear()
+
+
 def dynamodb(settings: AwsSettings) -> DynamoDBClient:
     return cast("DynamoDBClient", client("dynamodb", settings))
 

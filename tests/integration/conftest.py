@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from geoexport import bootstrap
+from geoexport import aws, bootstrap
 from geoexport.auth.clients import ClientRepository
 from geoexport.models import CatalogRecord
 from geoexport.notify import changes
@@ -82,6 +82,9 @@ def cloud() -> Iterator[Cloud]:
             "AWS_EC2_METADATA_DISABLED": "true",
         }
     )
+    # Unit tests' in-process mocks may have left a session holding their fake credentials; links signed
+    # with those would (rightly) fail the emulator's presigned-link check.
+    aws.reset()
     server = start_moto("127.0.0.1", port)
     wait_until_up(endpoint, "us-east-1")
     stack = read_stack(ROOT)

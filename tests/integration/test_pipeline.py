@@ -88,6 +88,17 @@ def run_steps(cloud: Cloud, task_id: str, deliveries: Deliveries) -> dict[str, A
     return {"clip": clipped, "package": packaged}
 
 
+def exported_gpkg(cloud: Cloud, task: TaskRecord, target: Path) -> tuple[Path, int]:
+    """Run the task's steps, then download its validated GeoPackage: (path, size the task reports)."""
+    run_steps(cloud, str(task.id), loopback_deliveries(cloud))
+    view = bootstrap.task_views(cloud.settings).get(task.id, cloud.owner)
+    assert view.status is TaskStatus.COMPLETED, view.errorReason
+    gpkg = next(a for a in view.artifacts if a.type.value == "GPKG")
+    download(gpkg.url or "", target / gpkg.name)
+    validate_gpkg(target / gpkg.name)
+    return target / gpkg.name, gpkg.size
+
+
 def download(url: str, target: Path) -> bytes:
     with urllib.request.urlopen(url, timeout=30) as response:
         data: bytes = response.read()
@@ -225,21 +236,16 @@ def test_other_sample_kinds_export_correctly(
     zooms: int,
 ) -> None:
     task = make_task(cloud, record, roi, res, receiver.url())
-    run_steps(cloud, str(task.id), loopback_deliveries(cloud))
-    view = bootstrap.task_views(cloud.settings).get(task.id, cloud.owner)
-    assert view.status is TaskStatus.COMPLETED, view.errorReason
-    gpkg = next(a for a in view.artifacts if a.type.value == "GPKG")
-    download(gpkg.url or "", tmp_path / gpkg.name)
-    validate_gpkg(tmp_path / gpkg.name)
-    assert sorted(tile_counts(tmp_path / gpkg.name)) == list(range(zooms))
+    path, _ = exported_gpkg(cloud, task, tmp_path)
+    assert sorted(tile_counts(path)) == list(range(zooms))
     # Every level shows the ROI where it is: visible pixels lie within the ROI's bounds plus one pixel.
     from shapely.geometry import shape
 
     rminx, rminy, rmaxx, rmaxy = shape(roi).bounds
-    for zoom, (minx, miny, maxx, maxy) in visible_bounds(tmp_path / gpkg.name).items():
+    for zoom, (minx, miny, maxx, maxy) in visible_bounds(path).items():
         pad = grid.resolution(zoom) * 1.001
         assert rminx - pad <= minx and maxx <= rmaxx + pad and rminy - pad <= miny and maxy <= rmaxy + pad
-    comparison = compare_with_source(tmp_path / gpkg.name, SAMPLES / source, roi)
+    comparison = compare_with_source(path, SAMPLES / source, roi)
     assert comparison.compared > 10_000
     assert comparison.mean_abs_diff < 2.0 and comparison.p99_abs_diff <= 12
     assert comparison.visible_outside_roi == 0 and comparison.missing_inside == 0

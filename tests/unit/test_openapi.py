@@ -26,3 +26,30 @@ def test_every_api_route_is_documented_with_error_shapes() -> None:
         assert any(code.startswith("2") for code in responses), route.path
         if route.path != "/health":
             assert responses["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
+
+
+def test_every_limit_a_client_can_hit_is_stated_in_the_document() -> None:
+    """Issue 12: limits (ROI features, vertices, hooks, batch size) were enforced but not documented."""
+    import json
+
+    from geoexport.models.tasks import MAX_WEBHOOKS_PER_REQUEST, MAX_WEBHOOKS_PER_TASK
+    from geoexport.settings import TaskServiceSettings
+    from geoexport_local.openapi import target
+    from tests.support import ROOT
+
+    document = json.loads(target(ROOT).read_text())
+    text = document["info"]["description"]
+    fields = TaskServiceSettings.model_fields
+    for stated in (
+        f"{fields['max_roi_vertices'].default:,} vertices",
+        f"{fields['max_export_tiles'].default:,} tiles",
+        f"{MAX_WEBHOOKS_PER_REQUEST} per request and {MAX_WEBHOOKS_PER_TASK} per task",
+        "100 features",
+        "100 per batch create",
+        "ClientStorageQuotaBytes",
+        "ClientMaxConcurrentExports",
+        "ExportMaxLifetimeDays",
+    ):
+        assert stated in text, stated
+    schemas = document["components"]["schemas"]
+    assert schemas["RoiFeatureCollection"]["properties"]["features"]["maxItems"] == 100

@@ -18,10 +18,56 @@ from geoexport_local.functions import function_environment
 from geoexport_local.template import read_stack, serving_route
 
 DOCS_FUNCTION = "DocsFunction"
+
+
+def limits() -> str:
+    """Every limit a client can hit, from the constants and setting defaults the code enforces."""
+    from geoexport.api.http import MAX_JSON_DEPTH
+    from geoexport.features.schemas import MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH
+    from geoexport.models.tasks import MAX_WEBHOOKS_PER_REQUEST, MAX_WEBHOOKS_PER_TASK
+    from geoexport.settings import TaskServiceSettings, TokenSettings
+
+    task = TaskServiceSettings.model_fields
+    token = TokenSettings.model_fields
+
+    def default(fields: dict[str, Any], name: str) -> str:
+        return f"{fields[name].default:,}"
+
+    return "\n".join(
+        [
+            "Limits (defaults; a deployment may change the settings in parentheses):",
+            "- request bodies: 10 MB (413); JSON nested at most "
+            f"{MAX_JSON_DEPTH:,} levels (400); bodies must be JSON (415)",
+            f"- ROI: at most 100 features; at most {default(task, 'max_roi_vertices')} vertices in all "
+            "(MAX_ROI_VERTICES; 413); a ring may not cross the antimeridian (422)",
+            f"- one export: at most {default(task, 'max_export_tiles')} tiles (MAX_EXPORT_TILES) "
+            "and "
+            f"{default(task, 'max_export_bytes')} bytes (MAX_EXPORT_BYTES) estimated (422)",
+            f"- webhooks: at most {MAX_WEBHOOKS_PER_REQUEST} per request and "
+            f"{MAX_WEBHOOKS_PER_TASK} per task, "
+            "identical requests' merged in (422)",
+            f"- per client: {default(task, 'client_storage_quota_bytes')} bytes of exports held "
+            "(ClientStorageQuotaBytes; 507, quota clientStorageQuota) and "
+            f"{default(task, 'client_max_concurrent_exports')} exports running "
+            "(ClientMaxConcurrentExports; "
+            "429 with Retry-After); a usage plan's rate (429)",
+            f"- cache hits keep an export at most {default(task, 'max_lifetime_days')} days after it "
+            "finished "
+            "(ExportMaxLifetimeDays)",
+            f"- tokens: {default(token, 'client_lock_threshold')} wrong secrets per client id or "
+            f"{default(token, 'source_lock_threshold')} failures per address in 15 minutes lock it out "
+            "(429 with Retry-After)",
+            "- features: at most 100 per batch create, 50 files each; model schemas at most "
+            f"{MAX_SCHEMA_BYTES:,} bytes and {MAX_SCHEMA_DEPTH} subschemas deep, references inside only, "
+            "RE2 patterns (422)",
+        ]
+    )
+
+
 DESCRIPTION = (
     "Clip a map product to a region of interest, package it (GeoPackage in the WorldCRS84Quad grid plus "
     "metadata JSON) and download it from presigned links; a webhook says when it is ready. "
-    "Errors always answer {message, errors: [{field, reason}]}."
+    "Errors always answer {message, errors: [{field, reason}]}.\n\n"
 )
 
 
@@ -29,7 +75,7 @@ def build(root: Path) -> dict[str, Any]:
     stack = read_stack(root)
     document: dict[str, Any] = {
         "openapi": "3.1.0",
-        "info": {"title": "geoexport", "version": __version__, "description": DESCRIPTION},
+        "info": {"title": "geoexport", "version": __version__, "description": DESCRIPTION + limits()},
         "paths": {},
         "components": {"schemas": {}},
     }

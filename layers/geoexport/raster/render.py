@@ -207,8 +207,14 @@ class TileRenderer:
         fine_zoom = zoom + int(math.log2(factor))
         out = self._warp(min(fine_zoom, grid.MAX_ZOOM), transform, width, height).astype(np.float64)
         n = out.shape[0] - 1
+        # Every fine pixel the region touches: a region smaller than one fine pixel (the warp is bounded)
+        # would otherwise hold no pixel centre, and the level would come back empty.
         inside = geometry_mask(
-            [mapping(level.region)], out_shape=(height, width), transform=transform, invert=True
+            [mapping(level.region)],
+            out_shape=(height, width),
+            transform=transform,
+            invert=True,
+            all_touched=True,
         )
         out[n][~inside] = 0
         shape = (n + 1, row1 - row0, factor, col1 - col0, factor)
