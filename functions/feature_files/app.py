@@ -12,12 +12,12 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from geoexport import bootstrap
-from geoexport.settings import FeaturesSettings
+from geoexport.settings import FeatureFilesSettings
 
-settings = FeaturesSettings.from_environ(os.environ)
+settings = FeatureFilesSettings.from_environ(os.environ)
 logger = Logger()
 tracer = Tracer()
-features = bootstrap.feature_service(settings)
+features = bootstrap.feature_service(settings, bootstrap.file_shares(settings))
 processor = BatchProcessor(event_type=EventType.SQS)
 
 

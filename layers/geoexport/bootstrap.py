@@ -22,6 +22,7 @@ from geoexport.settings import (
     ClientsSettings,
     DeliverySettings,
     ExportsSettings,
+    FeatureFilesSettings,
     FeatureRequestSettings,
     FeaturesSettings,
     SigningSettings,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:  # the builders import what they build: a function imports onl
     from geoexport.features.repository import RequestRepository
     from geoexport.features.requests import FeatureRequests
     from geoexport.features.service import FeatureService, ModelService
+    from geoexport.features.shares import FileShares
     from geoexport.notify.delivery import Deliveries, RetryPolicy, Views
     from geoexport.notify.records import DeliveryRecords
     from geoexport.notify.webhooks import WebhookSender
@@ -261,7 +263,23 @@ def model_service(settings: FeaturesSettings) -> ModelService:
     return ModelService(ModelRepository(aws.dynamodb(settings), settings.features_table))
 
 
-def feature_service(settings: FeaturesSettings) -> FeatureService:
+def file_shares(settings: FeatureFilesSettings) -> FileShares:
+    """Stored files counted in their owner's ledger, against its own quota or the default."""
+    from geoexport.features.shares import FileShares
+
+    clients = client_repository(settings)
+
+    def quota(owner: str) -> int:
+        client = clients.get(owner)
+        own = client.storage_quota_bytes if client else None
+        return settings.client_storage_quota_bytes if own is None else own
+
+    return FileShares(aws.dynamodb(settings), settings.counters_table, quota)
+
+
+def feature_service(settings: FeaturesSettings, shares: FileShares | None = None) -> FeatureService:
+    """Features with their files; ``shares`` counts stored files against the owners' quotas (the API,
+    the messaging API and the file check do; a VECTOR export only reads)."""
     from geoexport.features.repository import FeatureIndex, FeatureRepository
     from geoexport.features.service import FeatureService
     from geoexport.storage.s3 import S3FileStorage
@@ -274,6 +292,7 @@ def feature_service(settings: FeaturesSettings) -> FeatureService:
         FeatureIndex(db, settings.features_table),
         files=S3FileStorage(aws.s3(settings), settings.feature_files_bucket, settings.file_storage_id),
         upload_ttl_seconds=settings.upload_url_ttl_seconds,
+        shares=shares,
     )
 
 
@@ -284,7 +303,7 @@ def feature_requests(settings: FeatureRequestSettings) -> FeatureRequests:
 
     clients = client_repository(settings)
     return FeatureRequests(
-        feature_service(settings),
+        feature_service(settings, file_shares(settings)),
         request_reader(settings),
         EventBusPublisher(aws.events(settings), settings.feature_event_bus),
         SqsDeadLetters(aws.sqs(settings), settings.feature_request_dead_letter_url),

@@ -132,7 +132,14 @@ class FeaturesSettings(AwsSettings):
     upload_url_ttl_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600, alias="UPLOAD_URL_TTL_SECONDS")
 
 
-class FeatureRequestSettings(FeaturesSettings, ClientsSettings):
+class FeatureFilesSettings(FeaturesSettings, ClientsSettings):
+    """Where stored files are counted: the owner's ledger (counters table) against its storage quota."""
+
+    counters_table: Required = Field(alias="COUNTERS_TABLE")
+    client_storage_quota_bytes: int = Field(20 * 1024**3, ge=0, alias="CLIENT_STORAGE_QUOTA_BYTES")
+
+
+class FeatureRequestSettings(FeatureFilesSettings):
     """The messaging API: where outcomes are published and unreadable messages go."""
 
     feature_event_bus: Required = Field(alias="FEATURE_EVENT_BUS")

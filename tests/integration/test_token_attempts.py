@@ -73,9 +73,16 @@ def test_a_guessed_client_id_is_locked_out_with_a_doubling_delay(cloud: Cloud) -
 def test_one_address_guessing_many_client_ids_is_locked_out(cloud: Cloud) -> None:
     service, clock, client_id, secret = setup(cloud)
     source = "203.0.113.77"
-    for n in range(20):
+    guessed = [f"nobody-{uuid4().hex[:6]}-{n}" for n in range(20)]
+    for name in guessed:
         with pytest.raises(Unauthorized):
-            service.issue(f"nobody-{uuid4().hex[:6]}-{n}", "wrong", source)
+            service.issue(name, "wrong", source)
+    # A guesser's random ids do not pile up: each count carries the table's TTL attribute.
+    item = cloud.client("dynamodb").get_item(
+        TableName=cloud.stack.physical["CountersTable"],
+        Key={"name": {"S": f"auth-failures#client#{guessed[0]}"}},
+    )["Item"]
+    assert clock.now < int(item["expiresAt"]["N"]) <= clock.now + 1800
     with pytest.raises(TooManyAttempts) as locked:
         service.issue(client_id, secret, source)
     assert locked.value.problems[0].field == "source"

@@ -88,13 +88,16 @@ class Attempts:
     def _count(self, kind: str, value: str) -> None:
         brake, now = self._brakes[kind], self._clock()
         key = self._key(kind, value)
-        values = {":one": {"N": "1"}, ":now": {"N": f"{now:.3f}"}}
+        # Kept past the window and the longest lock, then dropped by the table's TTL (random client ids
+        # from a guesser would otherwise pile up).
+        expires = int(now + brake.window_seconds + brake.max_lock_seconds)
+        values = {":one": {"N": "1"}, ":now": {"N": f"{now:.3f}"}, ":exp": {"N": str(expires)}}
         with aws.translated("counting a failed attempt"):
             try:  # within the window: one more
                 answer = self._db.update_item(
                     TableName=self._table,
                     Key=key,
-                    UpdateExpression="ADD failures :one SET lastAt = :now",
+                    UpdateExpression="ADD failures :one SET lastAt = :now, expiresAt = :exp",
                     ConditionExpression="lastAt >= :cutoff",
                     ExpressionAttributeValues={
                         **values,
@@ -106,7 +109,9 @@ class Attempts:
                 answer = self._db.update_item(
                     TableName=self._table,
                     Key=key,
-                    UpdateExpression="SET failures = :one, lastAt = :now REMOVE lockedUntil",
+                    UpdateExpression=(
+                        "SET failures = :one, lastAt = :now, expiresAt = :exp REMOVE lockedUntil"
+                    ),
                     ExpressionAttributeValues=values,
                     ReturnValues="ALL_NEW",
                 )

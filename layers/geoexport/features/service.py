@@ -31,6 +31,7 @@ from geoexport.features.feature import (
     FeatureIn,
     FeatureResult,
     FileState,
+    StoredFile,
     merge_patch,
 )
 from geoexport.features.files import FilePlanner, FileStorage, StorageTarget, base_of, feature_prefix, verify
@@ -118,6 +119,19 @@ class Index(Protocol):
     def near(self, owner: str, box: spatial.Bounds) -> set[str]: ...
 
 
+class Shares(Protocol):
+    """The owners' storage quotas for stored files (:class:`geoexport.features.shares.FileShares`)."""
+
+    def check(self, owner: str, needed: int) -> None: ...
+    def stored(self, owner: str, base: str, key: str, size: int) -> bool: ...
+    def released(self, base: str) -> int: ...
+
+
+def _declared_uploads(files: list[StoredFile]) -> int:
+    """Bytes the files still to upload declare (a file without filesize is counted when it arrives)."""
+    return sum(f.attributes.filesize or 0 for f in files if f.to_store and f.state != FileState.STORED)
+
+
 class FeatureService:
     """Create (one or a batch), read (any version), list (bbox, model, entityType), JSON-Merge-Patch into a
     new version, delete. Index entries are written before the feature and removed after it, so a failure in
@@ -133,7 +147,9 @@ class FeatureService:
         upload_ttl_seconds: int = 3600,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         new_id: Callable[[], uuid.UUID] = uuid.uuid4,
+        shares: Shares | None = None,
     ) -> None:
+        self._shares = shares
         self._features = features
         self._models = models
         self._tenant = tenant
@@ -159,6 +175,8 @@ class FeatureService:
         base = f"URN:FEATURE:{body.entityType.value}:{self._tenant}:{self._new_id()}"
         now = self._clock()
         files, uploads = self._planner.plan(base, body.files, [], now, storages)
+        if self._shares and uploads:
+            self._shares.check(owner, _declared_uploads(files))
         feature = Feature(
             id=body.id,
             urn=f"{base}:V1",
@@ -262,6 +280,8 @@ class FeatureService:
         self._check(checked.model, checked.properties)
         now = self._clock()
         files, uploads = self._planner.plan(base, checked.files, head.files, now, storages)
+        if self._shares and uploads:
+            self._shares.check(owner, _declared_uploads(files))
         feature = head.model_copy(
             update={
                 "geometry": checked.geometry,
@@ -293,6 +313,8 @@ class FeatureService:
             self._index.remove(owner, base, head.geometry)
         if self._files:  # every version's files sit under one prefix
             self._files.delete_prefix(feature_prefix(base))
+        if self._shares:
+            self._shares.released(base)
 
     def file_arrived(self, key: str) -> list[str]:
         """Verify an uploaded object against the file(s) waiting for it; what happened, for the log.
@@ -328,6 +350,8 @@ class FeatureService:
                     self._features.replace_head(base or "", feature, owner, etag_of(feature), etag)
                 except PreconditionFailed:
                     continue  # patched meanwhile: look again
+            if self._shares and base and any(files[i].state == FileState.STORED for i in due):
+                self._shares.stored(owner, base, key, digests.size)  # once per object, whatever the events
             return [f"{key}: {files[i].state.value} for {head.urn} files[{i}]" for i in due]
         raise PreconditionFailed(f"{key}: the feature kept changing", [])
 
