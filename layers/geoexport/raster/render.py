@@ -114,6 +114,8 @@ class TileRenderer:
         self._gdal_options = gdal_options
         self._local = threading.local()
         self._prepared: dict[int, PreparedGeometry] = {}
+        #: Per zoom, the tiles the region reaches that came out with no visible pixel (source nodata there).
+        self.empty: dict[int, set[tuple[int, int]]] = {}
         self._opened: list[Any] = []
         self._lock = threading.Lock()
 
@@ -270,6 +272,8 @@ class TileRenderer:
                     tile[n][~inside[window[1:]]] = 0
                 alpha = tile[n]
                 if not alpha.any():
+                    with self._lock:
+                        self.empty.setdefault(zoom, set()).add((col, row))
                     continue
                 tile[:n, alpha == 0] = 0
                 pixels = tile[:n] if alpha.min() == 255 else tile
@@ -281,6 +285,10 @@ class TileRenderer:
             if level.zoom not in self._prepared:
                 self._prepared[level.zoom] = prep(level.region)
             return self._prepared[level.zoom]
+
+
+def _transparent(bands: int) -> bytes:
+    return encode_png(np.zeros((bands, grid.TILE_SIZE, grid.TILE_SIZE), dtype=np.uint8))
 
 
 def render(
@@ -313,12 +321,22 @@ def render(
                     future.cancel()
                 raise
         for level in levels:
+            drawn: set[tuple[int, int]] = set()
             if stats.tiles_per_zoom[level.zoom] == 0:  # only small regions at coarse zooms end up here
                 tiles = renderer.render_small(level)
+                drawn = {(col, row) for _, col, row, _ in tiles}
                 for zoom, _, _, data in tiles:
                     stats.tiles_per_zoom[zoom] += 1
                     stats.tile_bytes += len(data)
                 sink(tiles)
+            # Tiles the region reaches where the source has no data (a rotated scene's corners) are
+            # delivered transparent: every tile the dry run counted is in the package.
+            blank = sorted(renderer.empty.get(level.zoom, set()) - drawn)
+            if blank:
+                data = _transparent(len(bands.indexes) + 1)
+                stats.tiles_per_zoom[level.zoom] += len(blank)
+                stats.tile_bytes += len(data) * len(blank)
+                sink([(level.zoom, col, row, data) for col, row in blank])
     finally:
         renderer.close()
     return stats
