@@ -54,7 +54,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(service: Ser
             "--header",
             f"Authorization: Bearer {token}",
             "--max-examples",
-            "25",
+            "15",
             "--generation-deterministic",
             "--request-timeout",
             "30",
