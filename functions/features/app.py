@@ -71,7 +71,12 @@ def list_features(
     ] = None,
     model: Annotated[str | None, Query(max_length=64)] = None,
     entityType: Annotated[EntityType | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Annotated[
+        int,
+        Query(
+            ge=1, le=1000, description="at most this many; a page also ends at about 5 MB (follow nextToken)"
+        ),
+    ] = 100,
     nextToken: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[str]:
     box = parse_bbox(bbox) if bbox else None

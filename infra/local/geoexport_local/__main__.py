@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -26,12 +27,30 @@ def _root(value: str | None) -> Path:
     return Path(__file__).resolve().parents[3]
 
 
+def _quiet_collector() -> None:
+    """The emulator holds every item as many small Python objects, and each full garbage collection walks
+    them all: a 3 s stall of every request at 20,000 features, 7 s at 100,000. What has lived through a
+    minute is moved out of the collector's sight (gc.freeze; reference counting still frees it), and
+    young generations are collected less often."""
+    import time
+
+    gc.set_threshold(50_000, 20, 100)
+
+    def freeze() -> None:
+        while True:
+            time.sleep(60)
+            gc.freeze()
+
+    threading.Thread(target=freeze, name="gc-freeze", daemon=True).start()
+
+
 def run(args: argparse.Namespace) -> int:
     root = _root(args.root)
     aws_port = int(args.aws_port or os.environ.get("GEOEXPORT_AWS_PORT", "4566"))
     api_port = int(args.api_port or os.environ.get("GEOEXPORT_API_PORT", "3000"))
     endpoint = f"http://{LOOPBACK}:{aws_port}"
     _emulated_environment(endpoint)
+    _quiet_collector()
 
     from geoexport.auth.usage import UsagePlans
     from geoexport.catalog.repository import CatalogRepository

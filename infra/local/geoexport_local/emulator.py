@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import logging
@@ -10,12 +11,13 @@ import secrets
 import threading
 import time
 import zipfile
-from typing import Any
+from collections import defaultdict
+from typing import Any, cast
 
 import boto3
 from botocore.config import Config
 
-from geoexport_local.durable import DurableApp, install_sqs_hooks, make_durable_write
+from geoexport_local.durable import DurableApp, install_sqs_hooks, make_durable_batch, make_durable_write
 from geoexport_local.functions import FunctionHost
 from geoexport_local.template import ACCOUNT, QueueEvent, Stack, StreamEvent
 
@@ -40,25 +42,44 @@ def start_moto(host: str, port: int, region: str = "us-east-1") -> Any:
     # moto's server and ASL interpreter log every request and every caught state error; keep them quiet.
     for name in ("werkzeug", "moto"):
         logging.getLogger(name).setLevel(os.environ.get("GEOEXPORT_EMULATOR_LOG_LEVEL", "CRITICAL"))
+    list_moto_modules_once()
     serialise_dynamodb_writes()
     snapshot_only_touched_partitions()
+    sorted_partitions()
+    plain_json_reads()
     install_sqs_hooks()
     default_user_config["stepfunctions"]["execute_state_machine"] = True
     default_user_config["lambda"]["use_docker"] = False
     os.environ["MOTO_PORT"] = str(port)  # where moto's ASL interpreter sends its Lambda invokes
 
+    class KeepAlive(MotoRequestHandler):
+        """HTTP/1.1: a client's connection serves many requests (HTTP/1.0 opened one per AWS call)."""
+
+        protocol_version = "HTTP/1.1"
+
     class Server(ThreadedMotoServer):
         def _server_entry(self) -> None:
             app = PresignedS3(DurableApp(DomainDispatcherApplication(create_backend_app), region))
-            self._server = make_server(
-                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
-            )
+            self._server = make_server(self._ip_address, self._port, app, True, request_handler=KeepAlive)
             self._server_ready_event.set()
             self._server.serve_forever(poll_interval=0.1)
 
     server = Server(ip_address=host, port=port, verbose=False)
     server.start()
     return server
+
+
+def list_moto_modules_once() -> None:
+    """moto's dispatcher lists its package directory (and stats every entry) on every request to tell a
+    service from its host name; the list does not change while it runs."""
+    import functools
+
+    from moto import backends
+
+    if not getattr(backends, "_geoexport_listed", False):
+        listed = tuple(backends.list_of_moto_modules())
+        backends.list_of_moto_modules = functools.partial(iter, listed)
+        backends._geoexport_listed = True  # type: ignore[attr-defined]
 
 
 def serialise_dynamodb_writes() -> None:
@@ -70,9 +91,12 @@ def serialise_dynamodb_writes() -> None:
 
     if getattr(DynamoDBBackend, "_geoexport_serialised", False):
         return
+    from moto.dynamodb.responses import DynamoHandler
+
     lock = threading.RLock()
     for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
         setattr(DynamoDBBackend, name, make_durable_write(getattr(DynamoDBBackend, name), name, lock))
+    DynamoHandler.batch_write_item = make_durable_batch(DynamoHandler.batch_write_item, lock)  # type: ignore[method-assign]
     DynamoDBBackend._geoexport_serialised = True  # type: ignore[attr-defined]
 
 
@@ -104,10 +128,14 @@ def snapshot_only_touched_partitions() -> None:
             hashes = getattr(_touched, "partitions", {}).get(getattr(value, "name", None))
             if not isinstance(value, Table) or hashes is None:
                 return real.deepcopy(value, memo)
-            clone = real.copy(value)
-            clone.items = defaultdict(dict, value.items)
-            for key in hashes & set(value.items):
-                clone.items[key] = real.deepcopy(value.items[key])
+            clones = _touched.clones  # moto backs a table up once per item of a transaction; once will do
+            if value.name in clones:
+                return clones[value.name]
+            clone = clones[value.name] = real.copy(value)
+            clone.items = defaultdict(value.items.default_factory, value.items)
+            for key in hashes:  # not set(value.items): that hashed every partition key, O(table)
+                if key in value.items:
+                    clone.items[key] = real.deepcopy(value.items[key])
             return clone
 
     vars(models)["copy"] = _Copy
@@ -121,14 +149,147 @@ def snapshot_only_touched_partitions() -> None:
             attributes = operation.get("Key") or operation.get("Item") or {}
             if table is not None and table.hash_key_attr in attributes:
                 partitions[table.name].add(DynamoType(attributes[table.hash_key_attr]))
-        _touched.partitions = partitions
+        _touched.partitions, _touched.clones = partitions, {}
         try:
             return original(self, transact_items)
         finally:
-            _touched.partitions = {}
+            _touched.partitions, _touched.clones = {}, {}
 
     DynamoDBBackend.transact_write_items = transact  # type: ignore[method-assign]
     DynamoDBBackend._geoexport_snapshots = True  # type: ignore[attr-defined]
+
+
+def _key_range(comparison: str | None, values: list[Any], start: Any, forward: bool) -> tuple[Any, Any]:
+    """Inclusive (low, high) range keys a key condition (and ExclusiveStartKey) can match; None: open."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    low = high = None
+    if comparison == "BEGINS_WITH":
+        low = values[0]
+        high = DynamoType({"S": low.value + "\U0010ffff"}) if low.type == "S" else None
+    elif comparison == "BETWEEN":
+        low, high = values
+    elif comparison in ("EQ", "GE", "GT"):
+        low = values[0]
+    if comparison in ("EQ", "LE", "LT"):
+        high = values[0]
+    if start is not None and forward:
+        low = start if low is None or start > low else low
+    elif start is not None:
+        high = start if high is None or start < high else high
+    return low, high
+
+
+def sorted_partitions() -> None:
+    """moto answers a Query by walking every item of the table, sorting the partition and skipping to the
+    ExclusiveStartKey, so one Query cost O(table) (~4 s at 5,000 features, and paging a partition was
+    quadratic). Partitions are now kept sorted by range key (a SortedDict), and a Query on a table's own key
+    reads only the key range it asks for: O(log n + page), as DynamoDB. Queries on an index, or with the
+    legacy filter arguments, still take moto's path."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, Table
+    from sortedcontainers import SortedDict
+
+    if getattr(Table, "_geoexport_sorted", False):
+        return
+    original_init, original_query = Table.__init__, cast(Any, Table.query)
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        if self.range_key_attr:
+            self.items = defaultdict(SortedDict)
+
+    def query(
+        self: Any,
+        hash_key: Any,
+        range_comparison: str | None,
+        range_objs: list[Any],
+        limit: int,
+        exclusive_start_key: dict[str, Any] | None,
+        scan_index_forward: bool,
+        projection_expressions: Any,
+        index_name: str | None = None,
+        consistent_read: bool = False,
+        filter_expression: Any = None,
+        hash_key_conditions: Any = None,
+        range_key_conditions: Any = None,
+        **filter_kwargs: Any,
+    ) -> Any:
+        if (
+            index_name
+            or filter_kwargs
+            or hash_key is None
+            or (range_key_conditions and len(range_key_conditions) > 1)
+            or self.items.default_factory is not SortedDict
+        ):
+            return original_query(
+                self, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
+                scan_index_forward, projection_expressions, index_name, consistent_read,
+                filter_expression, hash_key_conditions, range_key_conditions, **filter_kwargs,
+            )  # fmt: skip
+        partition = self.items.get(hash_key)
+        if partition is None:  # nothing under this key (not created by asking, as defaultdict would)
+            return [], 0, None
+        start = DynamoType(exclusive_start_key[self.range_key_attr]) if exclusive_start_key else None
+        low, high = _key_range(range_comparison, range_objs, start, scan_index_forward)
+        results: list[Any] = []
+        size, scanned, last = 0, 0, None
+        for key in partition.irange(low, high, reverse=not scan_index_forward):
+            if start is not None and key == start:
+                continue
+            item = partition[key]
+            if range_comparison and not key.compare(range_comparison, range_objs):
+                continue
+            if len(results) == limit or size + item.size() > RESULT_SIZE_LIMIT:
+                last = self._get_last_evaluated_key(results[-1], None)
+                break
+            results.append(item)
+            size += item.size()
+            scanned += 1
+        results = copy.deepcopy(results)
+        if filter_expression is not None:
+            results = [item for item in results if filter_expression.expr(item)]
+        if projection_expressions:
+            results = [item.project(projection_expressions) for item in results]
+        return results, scanned, last
+
+    Table.__init__ = init  # type: ignore[method-assign]
+    Table.query = query  # type: ignore[method-assign]
+    Table._geoexport_sorted = True  # type: ignore[attr-defined]
+
+
+def _plain(value: Any) -> Any:
+    """JSON for what moto's results hold besides JSON types: binary values, timestamps."""
+    import base64
+    from datetime import datetime
+
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, datetime):
+        return value.timestamp()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def plain_json_reads() -> None:
+    """moto's generic response serializer walks the botocore shape of every attribute of every item: it
+    took most of a query's time (a 1,000-feature page spent seconds there). DynamoDB answers reads in
+    plain JSON with the items as their DynamoDB JSON, which is what moto's result already is: reads are
+    written with json.dumps. Other operations keep moto's serializer."""
+    from moto.dynamodb.responses import DynamoResult
+
+    if getattr(DynamoResult, "_geoexport_plain", False):
+        return
+    original = DynamoResult.execute_result
+    reads = {"Query", "BatchGetItem", "GetItem", "Scan"}
+
+    def execute_result(self: Any, context: Any) -> Any:
+        if context.operation_model.name not in reads or not isinstance(self.result, dict):
+            return original(self, context)
+        body = json.dumps(self.result, default=_plain, separators=(",", ":"))
+        return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
+
+    DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
+    DynamoResult._geoexport_plain = True  # type: ignore[attr-defined]
 
 
 def dispatch_lambda_to(host: FunctionHost) -> None:

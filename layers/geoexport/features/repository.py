@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from geoexport.errors import Conflict, FieldProblem, NotFound, PreconditionFailed
+from geoexport.errors import Conflict, FieldProblem, GeoexportError, NotFound, PreconditionFailed
 from geoexport.features import spatial
 from geoexport.features.feature import Feature
 from geoexport.features.models import FeatureModel
 from geoexport.features.requests import RequestRecord
+from geoexport.features.spatial import Indexed, Position
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -84,31 +89,26 @@ class FeatureRepository:
             "document": {"S": feature.model_dump_json()},
         }
 
+    def _creation(self, base: str, feature: Feature, owner: str, etag: str) -> list[dict[str, Any]]:
+        """A new feature's writes: its provider-id claim (refused when taken), HEAD and version 1."""
+        claim = self._claim_key(owner, feature.model, feature.id)
+        return [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": {**claim, "base": {"S": base}},
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {"Put": {"TableName": self._table, "Item": self._item(base, "HEAD", feature, owner, etag)}},
+            {"Put": {"TableName": self._table, "Item": self._item(base, "V#00000001", feature, owner, etag)}},
+        ]
+
     def create(self, base: str, feature: Feature, owner: str, etag: str) -> None:
         claim = self._claim_key(owner, feature.model, feature.id)
         try:
             self._db.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": {**claim, "base": {"S": base}},
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": self._item(base, "HEAD", feature, owner, etag),
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": self._item(base, "V#00000001", feature, owner, etag),
-                        }
-                    },
-                ]
+                TransactItems=self._creation(base, feature, owner, etag)  # type: ignore[arg-type]
             )
         except self._db.exceptions.TransactionCanceledException as error:
             existing = self._db.get_item(TableName=self._table, Key=claim, ConsistentRead=True).get("Item")
@@ -118,6 +118,30 @@ class FeatureRepository:
                 f"feature {feature.id} of model {feature.model} exists: {urn}",
                 [FieldProblem("id", f"already registered as {urn}; PATCH it instead")],
             ) from error
+
+    def create_many(self, created: list[tuple[str, Feature, str]], owner: str) -> dict[str, GeoexportError]:
+        """Store many new features, 33 to a transaction (99 items); a transaction refused because a provider
+        id is taken is redone one feature at a time. Returns the refusals by urn base."""
+        failed: dict[str, GeoexportError] = {}
+        for start in range(0, len(created), 33):
+            chunk = created[start : start + 33]
+            operations: list[dict[str, Any]] = []
+            for base, feature, etag in chunk:
+                operations += self._creation(base, feature, owner, etag)
+            try:
+                self._db.transact_write_items(TransactItems=operations)  # type: ignore[arg-type]
+                continue
+            except self._db.exceptions.TransactionCanceledException:
+                pass
+            except self._db.exceptions.ClientError as error:  # two features of one batch claim one id
+                if error.response["Error"]["Code"] != "ValidationException":
+                    raise
+            for base, feature, etag in chunk:
+                try:
+                    self.create(base, feature, owner, etag)
+                except Conflict as error:
+                    failed[base] = error
+        return failed
 
     def head(self, base: str) -> tuple[Feature, str, str] | None:
         """(current version, owner, etag)."""
@@ -236,19 +260,29 @@ class FeatureRepository:
 
 
 class FeatureIndex:
-    """Who owns which features (``O#<owner>``) and where they are (``G#...``, see features.spatial)."""
+    """Who owns which features (``O#<owner>``) and where they are (``G#...``, see features.spatial). Every
+    entry carries the feature's bbox, model and entity type, so scans filter before documents are read."""
+
+    PAGE = 500  # index entries per DynamoDB Query page (about 100 KB)
+    FIRST_PAGE = 100  # entries of a key range's first page, read ahead
+    AHEAD = 4  # key ranges read ahead in parallel
 
     def __init__(self, dynamodb_client: DynamoDBClient, table: str) -> None:
         self._db = dynamodb_client
         self._table = table
 
-    def _keys(self, owner: str, base: str, geometry: dict[str, Any] | None) -> list[dict[str, Any]]:
-        keys = [{"pk": {"S": f"O#{owner}"}, "sk": {"S": base}}]
-        if geometry is not None:
-            keys += [
-                {"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in spatial.index_keys(owner, base, geometry)
+    @staticmethod
+    def _items(feature: Indexed) -> list[dict[str, Any]]:
+        extra: dict[str, Any] = {"m": {"S": feature.model}, "e": {"S": feature.entity_type}}
+        if feature.geometry is not None:
+            extra["b"] = {"S": spatial.box_text(spatial.bounds_of(feature.geometry))}
+        items = [{"pk": {"S": f"O#{feature.owner}"}, "sk": {"S": feature.base}, **extra}]
+        if feature.geometry is not None:
+            items += [
+                {"pk": {"S": pk}, "sk": {"S": sk}, **extra}
+                for pk, sk in spatial.index_keys(feature.owner, feature.base, feature.geometry)
             ]
-        return keys
+        return items
 
     def _write(self, requests: list[dict[str, Any]]) -> None:
         for start in range(0, len(requests), 25):
@@ -256,48 +290,121 @@ class FeatureIndex:
             while pending:
                 pending = self._db.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
 
-    def put(self, owner: str, base: str, geometry: dict[str, Any] | None) -> None:
-        self._write([{"PutRequest": {"Item": key}} for key in self._keys(owner, base, geometry)])
+    def put(self, *features: Indexed) -> None:
+        self._write([{"PutRequest": {"Item": item}} for f in features for item in self._items(f)])
 
-    def remove(self, owner: str, base: str, geometry: dict[str, Any] | None) -> None:
-        self._write([{"DeleteRequest": {"Key": key}} for key in self._keys(owner, base, geometry)])
+    def remove(self, *features: Indexed) -> None:
+        self._write(
+            [
+                {"DeleteRequest": {"Key": {"pk": item["pk"], "sk": item["sk"]}}}
+                for f in features
+                for item in self._items(f)
+            ]
+        )
 
-    def drop_stale(
-        self, owner: str, base: str, old: dict[str, Any] | None, new: dict[str, Any] | None
-    ) -> None:
+    def drop_stale(self, old: Indexed, new: Indexed) -> None:
         """After a move: drop the entries of ``old`` that ``new`` does not share (its own are written)."""
-        current = self._keys(owner, base, new)
-        stale = [key for key in self._keys(owner, base, old) if key not in current]
-        self._write([{"DeleteRequest": {"Key": key}} for key in stale])
+        current = {(i["pk"]["S"], i["sk"]["S"]) for i in self._items(new)}
+        stale = [i for i in self._items(old) if (i["pk"]["S"], i["sk"]["S"]) not in current]
+        self._write([{"DeleteRequest": {"Key": {"pk": i["pk"], "sk": i["sk"]}}} for i in stale])
 
-    def _query(self, pk: str, prefix: str | None) -> list[str]:
-        kwargs: dict[str, Any] = {"TableName": self._table, "ProjectionExpression": "sk"}
-        if prefix is None:
+    def _read(
+        self, pk: str, low: str | None, high: str | None, after: str | None
+    ) -> Iterator[dict[str, Any]]:
+        """Entries of one partition (within [low, high]) in key order, strictly after ``after``."""
+        kwargs: dict[str, Any] = {"TableName": self._table, "Limit": self.PAGE}
+        if low is None or high is None:
             kwargs["KeyConditionExpression"] = "pk = :pk"
             kwargs["ExpressionAttributeValues"] = {":pk": {"S": pk}}
         else:
-            kwargs["KeyConditionExpression"] = "pk = :pk AND begins_with(sk, :p)"
-            kwargs["ExpressionAttributeValues"] = {":pk": {"S": pk}, ":p": {"S": prefix}}
-        found: list[str] = []
+            kwargs["KeyConditionExpression"] = "pk = :pk AND sk BETWEEN :low AND :high"
+            kwargs["ExpressionAttributeValues"] = {":pk": {"S": pk}, ":low": {"S": low}, ":high": {"S": high}}
+        if after is not None:
+            kwargs["ExclusiveStartKey"] = {"pk": {"S": pk}, "sk": {"S": after}}
         while True:
             page = self._db.query(**kwargs)
-            found += [item["sk"]["S"] for item in page["Items"]]
+            yield from page["Items"]
             if "LastEvaluatedKey" not in page:
-                return found
+                return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def owned(self, owner: str) -> set[str]:
-        return set(self._query(f"O#{owner}", None))
+    def _page(
+        self, pk: str, low: str, high: str, after: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The first (small) page of a key range, and the sort key to go on after, if more follow."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "Limit": self.FIRST_PAGE,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {":pk": {"S": pk}, ":low": {"S": low}, ":high": {"S": high}},
+        }
+        if after is not None:
+            kwargs["ExclusiveStartKey"] = {"pk": {"S": pk}, "sk": {"S": after}}
+        page = self._db.query(**kwargs)
+        last = page.get("LastEvaluatedKey")
+        return page["Items"], last["sk"]["S"] if last else None
 
-    def near(self, owner: str, box: spatial.Bounds) -> set[str]:
-        """Candidates whose indexed cells meet ``box`` (a superset: filter exactly afterwards). The
-        partitions are read in parallel (a world-wide box is one query per level-1 cell)."""
-        from concurrent.futures import ThreadPoolExecutor
+    def scan(
+        self,
+        owner: str,
+        box: spatial.Bounds | None,
+        model: str | None = None,
+        entity_type: str | None = None,
+        start: Position | None = None,
+    ) -> Iterator[tuple[str, Position]]:
+        """(urn base, position) of the owner's features whose bbox meets ``box`` (all without one) and
+        that have the model and type asked for, each once, in a stable order, resuming after ``start``.
+        Candidates only: the exact geometry test needs the document."""
 
+        def wanted(item: dict[str, Any]) -> bool:
+            return (model is None or item["m"]["S"] == model) and (
+                entity_type is None or item["e"]["S"] == entity_type
+            )
+
+        if box is None or spatial.area_share(box) >= spatial.OWNER_SCAN_SHARE:
+            # Without a box, or one holding much of the world: the owner's entries (one query per 500)
+            # beat a spatial plan of up to 192 mostly sparse key ranges.
+            for item in self._read(f"O#{owner}", None, None, start[1] if start else None):
+                if wanted(item) and (
+                    box is None
+                    or ("b" in item and spatial.boxes_meet(spatial.parse_box(item["b"]["S"]), box))
+                ):
+                    yield item["sk"]["S"], (0, item["sk"]["S"])
+            return
         plan = spatial.query_plan(owner, box)
-        with ThreadPoolExecutor(min(8, max(1, len(plan)))) as pool:
-            pages = list(pool.map(lambda step: self._query(*step), plan))
-        return {sk.split("#", 2)[2] for page in pages for sk in page}
+        first = start[0] if start is not None else 0
+        pool = ThreadPoolExecutor(self.AHEAD)
+        try:
+            # The first page of the next few key ranges is read ahead, in parallel (most are small or
+            # empty); the entries are still consumed in plan order, so positions stay exact.
+            ahead: deque[tuple[int, Future[tuple[list[dict[str, Any]], str | None]]]] = deque()
+            upcoming = iter(range(first, len(plan.steps)))
+
+            def read_ahead() -> None:
+                number = next(upcoming, None)
+                if number is not None:
+                    step = plan.steps[number]
+                    after = start[1] if start is not None and number == start[0] else None
+                    ahead.append((number, pool.submit(self._page, step.pk, step.low, step.high, after)))
+
+            for _ in range(self.AHEAD):
+                read_ahead()
+            while ahead:
+                number, future = ahead.popleft()
+                read_ahead()
+                step = plan.steps[number]
+                items, more = future.result()
+                rest = self._read(step.pk, step.low, step.high, more) if more else iter(())
+                for item in itertools.chain(items, rest):
+                    cell, base = item["sk"]["S"].split("#", 1)
+                    found = spatial.parse_box(item["b"]["S"])
+                    if wanted(item) and spatial.boxes_meet(found, box) and plan.first_read(cell, found):
+                        yield base, (number, item["sk"]["S"])
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def owned(self, owner: str) -> set[str]:
+        return {base for base, _ in self.scan(owner, None)}
 
 
 class RequestRepository:

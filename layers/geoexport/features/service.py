@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
+import json
 import math
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -37,6 +39,7 @@ from geoexport.features.feature import (
 from geoexport.features.files import FilePlanner, FileStorage, StorageTarget, base_of, feature_prefix, verify
 from geoexport.features.models import FeatureModel, ModelIn
 from geoexport.features.schemas import schema_problems, violations
+from geoexport.features.spatial import Indexed, Position
 
 
 class Models(Protocol):
@@ -46,9 +49,15 @@ class Models(Protocol):
 
 
 class ModelService:
+    """Models are immutable once registered (a change is a new name), so a found one is kept for the life
+    of the execution environment: loading a batch reads each model once, not once per feature."""
+
+    CACHED = 256
+
     def __init__(self, models: Models, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._models = models
         self._clock = clock
+        self._known: dict[str, FeatureModel] = {}
 
     def register(self, body: ModelIn, owner: str) -> FeatureModel:
         problems = schema_problems(body.properties_schema)
@@ -67,7 +76,13 @@ class ModelService:
         return model
 
     def get(self, name: str) -> FeatureModel:
-        return self._models.get(name)
+        model = self._known.get(name)
+        if model is None:
+            model = self._models.get(name)  # NotFound is not kept: the name may be registered later
+            if len(self._known) >= self.CACHED:
+                self._known.pop(next(iter(self._known)))
+            self._known[name] = model
+        return model
 
     def all_models(self) -> list[FeatureModel]:
         return sorted(self._models.all_models(), key=lambda m: m.name)
@@ -75,7 +90,7 @@ class ModelService:
     def check_properties(self, model_name: str, properties: dict[str, Any]) -> list[FieldProblem]:
         """Every violation of the model's schema (an unknown model is one problem, on ``model``)."""
         try:
-            model = self._models.get(model_name)
+            model = self.get(model_name)
         except NotFound:  # a problem of the feature (422), not a missing route
             return [FieldProblem("model", f"no model named {model_name} is registered")]
         return violations(properties, model.properties_schema)
@@ -107,16 +122,23 @@ class FeatureStore(Protocol):
     ) -> None: ...
     def heads(self, bases: list[str]) -> dict[str, tuple[Feature, str, str]]: ...
     def delete(self, base: str, feature: Feature, owner: str, etag: str) -> None: ...
+    def create_many(
+        self, created: list[tuple[str, Feature, str]], owner: str
+    ) -> dict[str, GeoexportError]: ...
 
 
 class Index(Protocol):
-    def put(self, owner: str, base: str, geometry: dict[str, Any] | None) -> None: ...
-    def remove(self, owner: str, base: str, geometry: dict[str, Any] | None) -> None: ...
-    def drop_stale(
-        self, owner: str, base: str, old: dict[str, Any] | None, new: dict[str, Any] | None
-    ) -> None: ...
-    def owned(self, owner: str) -> set[str]: ...
-    def near(self, owner: str, box: spatial.Bounds) -> set[str]: ...
+    def put(self, *features: Indexed) -> None: ...
+    def remove(self, *features: Indexed) -> None: ...
+    def drop_stale(self, old: Indexed, new: Indexed) -> None: ...
+    def scan(
+        self,
+        owner: str,
+        box: spatial.Bounds | None,
+        model: str | None = None,
+        entity_type: str | None = None,
+        start: Position | None = None,
+    ) -> Iterator[tuple[str, Position]]: ...
 
 
 class Shares(Protocol):
@@ -167,10 +189,10 @@ class FeatureService:
         if problems:
             raise UnprocessableRequest(f"the properties do not meet model {model}", problems)
 
-    def create(
-        self, body: FeatureIn, owner: str, storages: list[StorageTarget] | None = None
-    ) -> tuple[FeatureAnswer, str]:
-        """The new feature (with an upload URL per file to store) and its ETag."""
+    def _prepare(
+        self, body: FeatureIn, owner: str, storages: list[StorageTarget] | None
+    ) -> tuple[str, Feature, str, FeatureAnswer]:
+        """(urn base, feature, ETag, answer) of a valid new feature, not yet stored."""
         self._check(body.model, body.properties)
         base = f"URN:FEATURE:{body.entityType.value}:{self._tenant}:{self._new_id()}"
         now = self._clock()
@@ -190,28 +212,54 @@ class FeatureService:
             updatedAt=now,
         )
         _check_size(feature)
-        etag = etag_of(feature)
+        return base, feature, etag_of(feature), FeatureAnswer(**feature.model_dump(), uploads=uploads)
+
+    @staticmethod
+    def _indexed(owner: str, base: str, feature: Feature) -> Indexed:
+        return Indexed(owner, base, feature.geometry, feature.model, feature.entityType.value)
+
+    def create(
+        self, body: FeatureIn, owner: str, storages: list[StorageTarget] | None = None
+    ) -> tuple[FeatureAnswer, str]:
+        """The new feature (with an upload URL per file to store) and its ETag."""
+        base, feature, etag, answer = self._prepare(body, owner, storages)
         if self._index:
-            self._index.put(owner, base, feature.geometry)
+            self._index.put(self._indexed(owner, base, feature))
         self._features.create(base, feature, owner, etag)
-        return FeatureAnswer(**feature.model_dump(), uploads=uploads), etag
+        return answer, etag
 
     def create_batch(
         self, body: FeatureCollectionIn, owner: str, storages: list[StorageTarget] | None = None
     ) -> list[FeatureResult]:
-        """Each feature on its own: one refused feature does not stop the others."""
-        results = []
+        """Each feature on its own (one refused feature does not stop the others), stored together: the
+        index entries in batch writes, the features in transactions of many (a taken id is found alone)."""
+        results: list[FeatureResult | None] = []
+        prepared: list[tuple[int, str, Feature, str, FeatureAnswer]] = []
+
+        def refused(index: int, item: FeatureIn, error: GeoexportError) -> FeatureResult:
+            errors = [
+                {"field": f"features[{index}].{p.field}", "reason": p.reason} for p in error.problems
+            ] or [{"field": f"features[{index}]", "reason": error.message}]
+            return FeatureResult(id=item.id, status=status_for(error), errors=errors)
+
         for index, item in enumerate(body.features):
             try:
-                feature, _ = self.create(item, owner, storages)
+                prepared.append((index, *self._prepare(item, owner, storages)))
+                results.append(None)
             except GeoexportError as error:
-                errors = [
-                    {"field": f"features[{index}].{p.field}", "reason": p.reason} for p in error.problems
-                ] or [{"field": f"features[{index}]", "reason": error.message}]
-                results.append(FeatureResult(id=item.id, status=status_for(error), errors=errors))
-                continue
-            results.append(FeatureResult(id=item.id, status=201, urn=feature.urn, uploads=feature.uploads))
-        return results
+                results.append(refused(index, item, error))
+        if self._index:
+            self._index.put(*(self._indexed(owner, base, f) for _, base, f, _, _ in prepared))
+        failed = self._features.create_many([(base, f, etag) for _, base, f, etag, _ in prepared], owner)
+        if self._index and failed:  # their entries would only be skipped; do not leave them behind
+            self._index.remove(*(self._indexed(owner, b, f) for _, b, f, _, _ in prepared if b in failed))
+        for index, base, _, _, answer in prepared:
+            item = body.features[index]
+            if base in failed:
+                results[index] = refused(index, item, failed[base])
+            else:
+                results[index] = FeatureResult(id=item.id, status=201, urn=answer.urn, uploads=answer.uploads)
+        return [r for r in results if r is not None]
 
     def _owned_head(self, urn: str, owner: str) -> tuple[str, int | None, Feature, str]:
         base, version = parse_urn(urn)
@@ -296,10 +344,10 @@ class FeatureService:
         new_etag = etag_of(feature)
         index = self._index if feature.geometry != head.geometry else None  # only a move touches it
         if index:
-            index.put(owner, base, feature.geometry)
+            index.put(self._indexed(owner, base, feature))
         self._features.add_version(base, feature, owner, new_etag, etag)
         if index:
-            index.drop_stale(owner, base, head.geometry, feature.geometry)
+            index.drop_stale(self._indexed(owner, base, head), self._indexed(owner, base, feature))
         return FeatureAnswer(**feature.model_dump(), uploads=uploads), new_etag
 
     def delete(self, urn: str, if_match: str | None, owner: str) -> None:
@@ -310,7 +358,7 @@ class FeatureService:
             )
         self._features.delete(base, head, owner, etag)
         if self._index:
-            self._index.remove(owner, base, head.geometry)
+            self._index.remove(self._indexed(owner, base, head))
         if self._files:  # every version's files sit under one prefix
             self._files.delete_prefix(feature_prefix(base))
         if self._shares:
@@ -364,35 +412,41 @@ class FeatureService:
         limit: int,
         next_token: str | None,
     ) -> tuple[list[Feature], str | None]:
-        """The caller's current features meeting ``bbox`` exactly (index, then the exact test), by urn."""
+        """The caller's current features meeting ``bbox`` exactly: index entries filtered by bbox, model and
+        type, then the documents of the candidates (100 at a time) and the exact test. Without a bbox the
+        order is by urn, with one by location; a page resumes where the last one stopped reading."""
         if self._index is None:
             raise NotFound("no feature index is configured")
-        bases = sorted(self._index.near(owner, bbox) if bbox else self._index.owned(owner))
-        after = _decode_token(next_token) if next_token else None
-        if after:
-            bases = [b for b in bases if b > after]
+        query = _fingerprint(owner, bbox, model, entity_type)
+        start = _decode_token(next_token, query) if next_token else None
+        candidates = self._index.scan(owner, bbox, model, entity_type, start)
         items: list[Feature] = []
-        for start in range(0, len(bases), 100):
-            chunk = bases[start : start + 100]
-            heads = self._features.heads(chunk)
-            for position, base in enumerate(chunk):
+        size, last = 0, start
+        while True:
+            batch = list(itertools.islice(candidates, min(100, max(10, limit - len(items)))))
+            if not batch:
+                return items, None
+            heads = self._features.heads([base for base, _ in batch])
+            for base, position in batch:
                 found = heads.get(base)
-                if found is None or found[1] != owner:
+                if found is None or found[1] != owner:  # an entry written before its feature, or stale
                     continue
                 feature = found[0]
-                if (model and feature.model != model) or (entity_type and feature.entityType != entity_type):
-                    continue
                 if bbox and (feature.geometry is None or not spatial.intersects(feature.geometry, bbox)):
                     continue
+                size += len(feature.model_dump_json())
+                if items and size > MAX_PAGE_BYTES and last is not None:  # a Lambda answers 6 MB at most
+                    return items, _encode_token(query, last)
                 items.append(feature)
+                last = position
                 if len(items) == limit:
-                    more = start + position + 1 < len(bases)
-                    return items, _encode_token(base) if more else None
-        return items, None
+                    return items, _encode_token(query, position)
 
 
 #: A feature is one DynamoDB item (at most 400 KB with its keys); larger ones are refused up front.
 MAX_FEATURE_BYTES = 350_000
+#: A page of features ends before it passes this many bytes of JSON (Lambda answers at most 6 MB).
+MAX_PAGE_BYTES = 5_000_000
 
 
 def non_finite(value: Any, path: str = "properties") -> list[FieldProblem]:
@@ -422,19 +476,32 @@ def _check_size(feature: Feature) -> None:
         )
 
 
-def _encode_token(base: str) -> str:
-    return base64.urlsafe_b64encode(base.encode()).decode().rstrip("=")
+def _fingerprint(owner: str, *query: object) -> str:
+    """Ties a nextToken to the query that made it (another query's token is refused, not misread)."""
+    return hashlib.sha256(repr((owner, *query)).encode()).hexdigest()[:12]
 
 
-def _decode_token(token: str) -> str:
+def _encode_token(query: str, position: Position) -> str:
+    text = json.dumps([query, position[0], position[1]], separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str, query: str) -> Position:
     try:
-        decoded = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True).decode()
-        parse_urn(decoded)
-        return decoded
-    except (ValueError, UnicodeDecodeError, NotFound):
-        raise InvalidRequest(
-            "nextToken is not one this API gave", [FieldProblem("nextToken", "unknown token")]
-        ) from None
+        decoded = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True)
+        made_for, step, key = json.loads(decoded)
+        if made_for == query and isinstance(step, int) and step >= 0 and isinstance(key, str):
+            return step, key
+    except (ValueError, UnicodeDecodeError, TypeError):
+        pass
+    raise InvalidRequest(
+        "nextToken is not one this API gave for this query",
+        [
+            FieldProblem(
+                "nextToken", "unknown token, or one from a query with other bbox, model or entityType"
+            )
+        ],
+    )
 
 
 PATCHABLE = frozenset({"properties", "geometry", "files"})

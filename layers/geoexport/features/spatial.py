@@ -1,16 +1,22 @@
 """Spatial index for features: geohash cells as DynamoDB keys, and the exact bbox test (pure Python).
 
-A feature is indexed at the finest geohash level (1..MAX_LEVEL) at which its bbox spans at most
-MAX_CELLS cells, under one partition per level-1 cell: ``pk = G#<owner>#<level-1 cell>``,
-``sk = <level>#<cell>#<urn>``. A bbox query reads, per partition it meets and per level, either the few
-cells it covers (``begins_with``) or the whole level of that partition, then keeps exactly the features whose
-geometry meets the bbox. No scan: the work grows with the area asked for, not with the table.
+A feature is indexed at the finest geohash level (1..MAX_LEVEL) at which its bbox spans at most MAX_CELLS
+cells: one entry per cell, ``pk = G#<owner>#<level>#<level-1 cell>``, ``sk = <cell>#<urn>``, carrying the
+feature's bbox, model and entity type. Within a partition the sort keys are in Z order (geohash strings sort
+as their cells' Z-order indices), so the cells under a run of consecutive coarser cells are one key range.
+
+A bbox query reads, per level, the runs of the coarsest-but-sufficient cells covering the box (at most
+MAX_QUERY_CELLS of them, so the over-read is bounded by one ring of those cells), filters entries by bbox,
+model and entity type before any document is fetched, and keeps a feature only in the first of its cells
+it reads (a feature spans up to MAX_CELLS cells). The steps are in a fixed order and each reads keys in
+order, so a page resumes at (step, last key read): no page re-reads what an earlier one read.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from geoexport.geometry import planar
@@ -18,7 +24,8 @@ from geoexport.geometry import planar
 BASE32 = "0123456789bcdefghjkmnpqrstuvwxyz"
 MAX_LEVEL = 6
 MAX_CELLS = 4  # per feature, at its level
-MAX_QUERY_CELLS = 16  # per partition and level; beyond, the partition's whole level is read
+MAX_QUERY_CELLS = 32  # covering cells per level (the level-1 cover of the world is 32)
+MAX_GAP = 2  # cells of a partition between two covering ones read through (one key range, not two)
 Bounds = tuple[float, float, float, float]
 
 
@@ -107,33 +114,105 @@ def index_cells(geometry: dict[str, Any]) -> tuple[int, list[str]]:
 
 def index_keys(owner: str, base: str, geometry: dict[str, Any]) -> list[tuple[str, str]]:
     level, cells = index_cells(geometry)
-    return [(f"G#{owner}#{cell[0]}", f"{level}#{cell}#{base}") for cell in cells]
+    return [(f"G#{owner}#{level}#{cell[0]}", f"{cell}#{base}") for cell in cells]
 
 
-def query_plan(owner: str, box: Bounds) -> list[tuple[str, str | None]]:
-    """(partition key, sort-key prefix or None for the whole partition) pairs to read for a bbox.
+@dataclass(frozen=True)
+class Indexed:
+    """What the index knows of a feature: enough to filter by owner, bbox, model and type without it."""
 
-    A partition the box covers, or one where every level would be read whole anyway, is one query."""
-    plan: list[tuple[str, str | None]] = []
-    for partition in cover(box, 1):
-        pk = f"G#{owner}#{partition}"
-        pairs: list[tuple[str, str | None]] = []
-        for level in range(1, MAX_LEVEL + 1):
-            cells = (
-                [c for c in cover(box, level) if c.startswith(partition)]
-                if cover_count(box, level) <= 4096
-                else []
-            )
-            if cells and len(cells) <= MAX_QUERY_CELLS:
-                pairs += [(pk, f"{level}#{cell}") for cell in cells]
+    owner: str
+    base: str
+    geometry: dict[str, Any] | None
+    model: str
+    entity_type: str
+
+
+#: Where a scan stopped: (step of the plan, last sort key read); the owner listing has one step.
+Position = tuple[int, str]
+
+
+def _cell(z: int, level: int) -> str:
+    """The geohash of Z-order index ``z`` at ``level`` (the inverse of _z)."""
+    return "".join(BASE32[(z >> (5 * (level - 1 - i))) & 31] for i in range(level))
+
+
+def _z(cell: str) -> int:
+    value = 0
+    for char in cell:
+        value = value * 32 + BASE32.index(char)
+    return value
+
+
+@dataclass(frozen=True)
+class Step:
+    """One key-range read: every entry of ``level`` in partition ``pk`` with ``low <= sk <= high``."""
+
+    level: int
+    pk: str
+    low: str
+    high: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The reads answering a bbox query, in the order pages consume them."""
+
+    box: Bounds
+    steps: tuple[Step, ...]
+    prefixes: dict[int, frozenset[str]]  # per level, the covering cells whose entries are read
+
+    def first_read(self, cell: str, feature_box: Bounds) -> bool:
+        """Is ``cell`` the first of the feature's cells this plan reads (the one that reports it)?"""
+        level = len(cell)
+        prefixes = self.prefixes[level]
+        width = len(next(iter(prefixes)))
+        return not any(other < cell and other[:width] in prefixes for other in cover(feature_box, level))
+
+
+def query_plan(owner: str, box: Bounds) -> Plan:
+    """Per level, the cells of the finest level (not finer than the entries') covering ``box`` with at most
+    MAX_QUERY_CELLS cells: entries read lie within one such cell of the box. Cells close in Z order (at
+    most MAX_GAP apart, same partition) merge into one key range, the cells between read too."""
+    steps: list[Step] = []
+    prefixes: dict[int, frozenset[str]] = {}
+    for level in range(1, MAX_LEVEL + 1):
+        coarse = max(c for c in range(1, level + 1) if c == 1 or cover_count(box, c) <= MAX_QUERY_CELLS)
+        runs: list[list[int]] = []  # [first, last] Z indices of the cells read, gaps included
+        for z in sorted(_z(cell) for cell in cover(box, coarse)):
+            partition = z >> (5 * (coarse - 1))
+            if runs and runs[-1][1] >> (5 * (coarse - 1)) == partition and z - runs[-1][1] <= MAX_GAP + 1:
+                runs[-1][1] = z
             else:
-                pairs.append((pk, f"{level}#"))
-        # Level 1 of a partition is its one cell; a level read whole needs no prefix either.
-        whole = all(
-            prefix is not None and (prefix.endswith("#") or prefix == f"1#{partition}") for _, prefix in pairs
-        )
-        plan += [(pk, None)] if whole else pairs
-    return plan
+                runs.append([z, z])
+        prefixes[level] = frozenset(_cell(z, coarse) for first, last in runs for z in range(first, last + 1))
+        for first, last in runs:
+            low, high = _cell(first, coarse), _cell(last, coarse)
+            steps.append(Step(level, f"G#{owner}#{level}#{low[0]}", low, high + "~"))
+    return Plan(box, tuple(steps), prefixes)
+
+
+#: A bbox covering at least this share of the world is answered from the owner's entries, not cells.
+OWNER_SCAN_SHARE = 0.25
+
+
+def area_share(box: Bounds) -> float:
+    """The share of the lon/lat plane (360 x 180 degrees) a bbox covers."""
+    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1]) / 64800.0
+
+
+def box_text(box: Bounds) -> str:
+    """A bbox as stored on index entries (``repr`` round-trips every float exactly)."""
+    return " ".join(repr(float(v)) for v in box)
+
+
+def parse_box(text: str) -> Bounds:
+    x0, y0, x1, y1 = (float(v) for v in text.split())
+    return x0, y0, x1, y1
+
+
+def boxes_meet(a: Bounds, b: Bounds) -> bool:
+    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
 
 
 # -- exact test ----------------------------------------------------------------------------------------------

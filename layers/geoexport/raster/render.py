@@ -8,12 +8,13 @@ tiles with no visible pixel are not written.
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -304,20 +305,35 @@ def render(
     blocks = [block for level in levels for block in _blocks(level)]
     stats = RenderStats(tiles_per_zoom={level.zoom: 0 for level in levels})
     renderer = TileRenderer(path, bands, gdal_options)
+    workers = max(1, threads)
     try:
-        with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="render") as pool:
-            futures = [pool.submit(renderer.render, block) for block in blocks]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render") as pool:
+            # At most two blocks per worker in flight: a finished block's tiles go to the sink and are
+            # dropped, so memory stays bounded whatever the number of tiles (keeping every future held
+            # every encoded tile until the end: ~0.9 x the output).
+            pending = iter(blocks)
+            running = {
+                pool.submit(renderer.render, block) for block in itertools.islice(pending, 2 * workers)
+            }
+            done = 0
             try:
-                for done, future in enumerate(as_completed(futures), start=1):
-                    tiles = future.result()
-                    for zoom, _, _, data in tiles:
-                        stats.tiles_per_zoom[zoom] += 1
-                        stats.tile_bytes += len(data)
-                    sink(tiles)
-                    if progress is not None:
-                        progress(done / len(futures))
+                while running:
+                    finished, running = wait(running, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        tiles = future.result()
+                        for zoom, _, _, data in tiles:
+                            stats.tiles_per_zoom[zoom] += 1
+                            stats.tile_bytes += len(data)
+                        sink(tiles)
+                        del tiles
+                        done += 1
+                        if progress is not None:
+                            progress(done / len(blocks))
+                        block = next(pending, None)
+                        if block is not None:
+                            running.add(pool.submit(renderer.render, block))
             except BaseException:
-                for future in futures:
+                for future in running:
                     future.cancel()
                 raise
         for level in levels:

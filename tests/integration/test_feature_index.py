@@ -1,0 +1,149 @@
+"""Issue 14: the feature index answers a bbox query at the cost of its answer. Through the local stack's
+DynamoDB (moto with its sorted partitions): exact answers against shapely, pages that add up to the unpaged
+answer with no feature twice, filters applied on index entries, and reads that do not grow with the
+repository for a small box."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+from uuid import uuid4
+
+import pytest
+import shapely
+from shapely.geometry import shape
+
+from geoexport import bootstrap
+from geoexport.errors import InvalidRequest
+from geoexport.features.feature import FeatureCollectionIn
+from geoexport.features.models import ModelIn
+from geoexport.features.repository import FeatureIndex, FeatureRepository
+from geoexport.features.service import FeatureService
+from tests.integration.conftest import Cloud
+from tests.support import ROOT
+
+
+class Reads:
+    """Counts what DynamoDB reads: index entries (Query) and documents (BatchGetItem keys)."""
+
+    def __init__(self, client: Any) -> None:
+        self.entries = 0
+        self.documents = 0
+        client.meta.events.register("after-call.dynamodb.Query", self._query)
+        client.meta.events.register("after-call.dynamodb.BatchGetItem", self._batch)
+
+    def _query(self, parsed: dict[str, Any], **_: Any) -> None:
+        self.entries += parsed.get("ScannedCount", 0)
+
+    def _batch(self, parsed: dict[str, Any], **_: Any) -> None:
+        self.documents += sum(len(items) for items in parsed.get("Responses", {}).values())
+
+
+@pytest.fixture(scope="module")
+def loaded(
+    cloud: Cloud,
+) -> Iterator[tuple[FeatureService, str, str, dict[str, tuple[str, dict[str, Any]]], Reads]]:
+    owner = f"index-{uuid4().hex[:8]}"
+    model, other = f"ne-{uuid4().hex[:6]}", f"other-{uuid4().hex[:6]}"
+    models = bootstrap.model_service(cloud.settings)
+    for name in (model, other):
+        models.register(ModelIn.model_validate({"name": name, "schema": {"type": "object"}}), owner)
+    db = cloud.client("dynamodb")
+    reads = Reads(db)
+    table = cloud.settings.features_table
+    service = FeatureService(FeatureRepository(db, table), models, "test", FeatureIndex(db, table))
+    geometries: dict[str, tuple[str, dict[str, Any]]] = {}
+    for kind, path in (
+        ("DATA", ROOT / "tests" / "data" / "cities.geojson"),
+        ("DATASET", ROOT / "layers" / "geoexport" / "data" / "countries.geojson"),
+    ):
+        features = json.loads(path.read_text())["features"]
+        body = []
+        for index, feature in enumerate(features):
+            provider_id = f"{path.stem}-{index}"
+            geometries[provider_id] = (kind, feature["geometry"])
+            body.append(
+                {"id": provider_id, "type": "Feature", "model": model if index % 5 else other,
+                 "entityType": kind, "geometry": feature["geometry"], "properties": {}}
+            )  # fmt: skip
+        for start in range(0, len(body), 100):
+            batch = FeatureCollectionIn.model_validate(
+                {"type": "FeatureCollection", "features": body[start : start + 100]}
+            )
+            results = service.create_batch(batch, owner)
+            assert {r.status for r in results} == {201}, results
+    # The same provider id again, in a batch with a new one: only the taken one is refused.
+    again = FeatureCollectionIn.model_validate(
+        {"type": "FeatureCollection", "features": [
+            {"id": "cities-1", "type": "Feature", "model": model, "entityType": "DATA",
+             "geometry": {"type": "Point", "coordinates": [0, 0]}, "properties": {}},
+            {"id": "fresh", "type": "Feature", "model": model, "entityType": "DATA", "geometry": None,
+             "properties": {}},
+        ]}
+    )  # fmt: skip
+    assert [r.status for r in service.create_batch(again, owner)] == [409, 201]
+    yield service, owner, model, geometries, reads
+
+
+def listed(service: FeatureService, owner: str, box: Any, limit: int, **filters: Any) -> list[str]:
+    found: list[str] = []
+    token = None
+    while True:
+        items, token = service.list(
+            owner, box, filters.get("model"), filters.get("entity_type"), limit, token
+        )
+        found += [item.id for item in items]
+        if token is None:
+            return found
+
+
+def test_pages_add_up_to_the_exact_answer(loaded: Any) -> None:
+    service, owner, model, geometries, _ = loaded
+    boxes = [
+        (-180.0, -90.0, 180.0, 90.0),
+        (5.0, 45.0, 15.0, 55.0),
+        (-0.2, 51.4, 0.1, 51.6),
+        (100.0, -10.0, 140.0, 20.0),
+    ]
+    for box in boxes:
+        expected = {k for k, (_, g) in geometries.items() if shapely.box(*box).intersects(shape(g))}
+        whole = listed(service, owner, box, 1000)
+        assert set(whole) == expected and len(whole) == len(expected), box
+        for limit in (1, 7, 50) if len(expected) < 150 else (7, 50):
+            paged = listed(service, owner, box, limit)
+            assert paged == whole, (box, limit)  # same order, nothing twice, nothing missing
+    europe = (5.0, 45.0, 15.0, 55.0)
+    area = shapely.box(*europe)
+    datasets = listed(service, owner, europe, 3, entity_type="DATASET", model=model)
+    countries = json.loads((ROOT / "layers" / "geoexport" / "data" / "countries.geojson").read_text())
+    assert set(datasets) == {
+        f"countries-{i}"
+        for i, f in enumerate(countries["features"])
+        if i % 5 and area.intersects(shape(f["geometry"]))
+    }
+    everything = listed(service, owner, None, 97)
+    assert len(everything) == len(set(everything)) == len(geometries) + 1  # "fresh" has no geometry
+    items, _ = service.list(owner, None, None, None, 1000, None)
+    urns = [item.urn for item in items]
+    assert urns == sorted(urns)  # without a bbox, by urn
+
+
+def test_a_small_box_reads_what_is_near_it(loaded: Any) -> None:
+    service, owner, _, _, reads = loaded
+    reads.entries = reads.documents = 0
+    items, _ = service.list(owner, (-0.2, 51.4, 0.1, 51.6), None, None, 100, None)  # London
+    assert [i.id for i in items]
+    # Three index entries per feature (owner, one or more cells): the box reads a few dozen of ~2,000.
+    assert reads.entries < 60, reads.entries
+    assert reads.documents <= 20, reads.documents  # only candidates whose bbox meets the box
+
+
+def test_a_token_belongs_to_its_query(loaded: Any) -> None:
+    service, owner, *_ = loaded
+    _, token = service.list(owner, (-180.0, -90.0, 180.0, 90.0), None, None, 5, None)
+    assert token
+    with pytest.raises(InvalidRequest):
+        service.list(owner, (0.0, 0.0, 10.0, 10.0), None, None, 5, token)
+    with pytest.raises(InvalidRequest):
+        service.list(owner, None, None, None, 5, "not-a-token")
