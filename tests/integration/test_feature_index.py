@@ -147,3 +147,28 @@ def test_a_token_belongs_to_its_query(loaded: Any) -> None:
         service.list(owner, (0.0, 0.0, 10.0, 10.0), None, None, 5, token)
     with pytest.raises(InvalidRequest):
         service.list(owner, None, None, None, 5, "not-a-token")
+
+
+def test_an_index_of_another_layout_is_rebuilt(loaded: Any, cloud: Cloud) -> None:
+    """An upgrade that changes the index layout rebuilds it from the features (the local stack does it
+    on start; on AWS `geoexport features reindex`)."""
+    service, owner, _, geometries, _ = loaded
+    db, table = cloud.client("dynamodb"), cloud.settings.features_table
+    stale = [  # what the first layout wrote: entries without bbox, model or type, other keys
+        {
+            "pk": {"S": f"O#{owner}"},
+            "sk": {"S": "URN:FEATURE:DATA:test:00000000-0000-0000-0000-000000000000"},
+        },
+        {"pk": {"S": f"G#{owner}#u"}, "sk": {"S": "3#u0q#URN:FEATURE:DATA:test:0"}},
+    ]
+    for item in stale:
+        db.put_item(TableName=table, Item=item)
+    db.delete_item(TableName=table, Key={"pk": {"S": "INDEX"}, "sk": {"S": "VERSION"}})
+    assert (service.reindex() or 0) >= len(geometries) + 1
+    assert service.reindex() is None  # current now
+    for item in stale:
+        assert "Item" not in db.get_item(TableName=table, Key=item)
+    europe = (5.0, 45.0, 15.0, 55.0)
+    expected = {k for k, (_, g) in geometries.items() if shapely.box(*europe).intersects(shape(g))}
+    assert set(listed(service, owner, europe, 50)) == expected
+    assert len(listed(service, owner, None, 500)) == len(geometries) + 1

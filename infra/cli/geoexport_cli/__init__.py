@@ -3,6 +3,7 @@
   geoexport token [--api URL] [--client-id ID --client-secret SECRET]
   geoexport client create NAME [--scopes exports:read,exports:write] [--plan standard|restricted]
                               [--table T --usage-plan-id ID] [--endpoint-url URL]
+  geoexport features reindex [--force] [--table FeaturesTable] [--endpoint-url URL]
 
 On the local stack the defaults come from the state file `make run` writes (``.geoexport/local.json``, or
 ``GEOEXPORT_STATE``): the demo client, the API URL, the emulator, the clients table and the usage plans. On
@@ -118,6 +119,28 @@ def set_quota(args: argparse.Namespace) -> int:
     return 0
 
 
+def reindex_features(args: argparse.Namespace) -> int:
+    """Rebuild the feature index (after an upgrade that changed its layout; --force: in any case)."""
+    import boto3
+
+    from geoexport.features.repository import FeatureIndex, FeatureRepository, ModelRepository
+    from geoexport.features.service import FeatureService, ModelService
+
+    state = _state()
+    table = args.table or os.environ.get("GEOEXPORT_FEATURES_TABLE") or state.get("features_table")
+    if not table:
+        print("geoexport features reindex: give --table (the stack's FeaturesTable)", file=sys.stderr)
+        return 2
+    _, extra = _aws(argparse.Namespace(table=args.table, endpoint_url=args.endpoint_url))
+    db = boto3.client("dynamodb", **extra)
+    service = FeatureService(
+        FeatureRepository(db, table), ModelService(ModelRepository(db, table)), "cli", FeatureIndex(db, table)
+    )
+    count = service.reindex(force=args.force)
+    print(json.dumps({"table": table, "reindexed": count}))  # null: the index was current already
+    return 0
+
+
 def create_client(args: argparse.Namespace) -> int:
     import boto3
 
@@ -205,6 +228,15 @@ def main(argv: list[str] | None = None) -> int:
     quota.add_argument("--table")
     quota.add_argument("--endpoint-url")
     quota.set_defaults(run=set_quota)
+    features = commands.add_parser("features", help="maintain the feature repository")
+    feature_commands = features.add_subparsers(dest="action", required=True)
+    reindex = feature_commands.add_parser(
+        "reindex", help="rebuild the bbox index from the features (needed once after an upgrade changes it)"
+    )
+    reindex.add_argument("--force", action="store_true", help="even when the index is current")
+    reindex.add_argument("--table")
+    reindex.add_argument("--endpoint-url")
+    reindex.set_defaults(run=reindex_features)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

@@ -27,6 +27,25 @@ def _root(value: str | None) -> Path:
     return Path(__file__).resolve().parents[3]
 
 
+def _current_feature_index(stack: Any, endpoint: str) -> None:
+    """Features kept by an older layout of the index are indexed again before the API opens."""
+    from geoexport.features.repository import FeatureIndex, FeatureRepository, ModelRepository
+    from geoexport.features.service import FeatureService, ModelService
+    from geoexport_local.emulator import client
+
+    db = client("dynamodb", endpoint, stack.region)
+    table = stack.physical["FeaturesTable"]
+    service = FeatureService(
+        FeatureRepository(db, table),
+        ModelService(ModelRepository(db, table)),
+        "local",
+        FeatureIndex(db, table),
+    )
+    rebuilt = service.reindex()
+    if rebuilt:
+        print(f"feature index rebuilt for {rebuilt} features (its layout changed)", flush=True)
+
+
 def _quiet_collector() -> None:
     """The emulator holds every item as many small Python objects, and each full garbage collection walks
     them all: a 3 s stall of every request at 20,000 features, 7 s at 100,000. What has lived through a
@@ -73,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     dispatch_lambda_to(functions)
     provision(stack, endpoint)
     restored = restore(store, stack.region)  # items, objects, messages into the template's resources
+    _current_feature_index(stack, endpoint)
     functions.load_all()
     records = seed_catalog(
         root / "infra" / "sample-data",
@@ -227,6 +247,7 @@ def _announce(
                 "client_secret": demo.client_secret,
                 "webhook_secret": demo.client.webhook_secret,
                 "clients_table": stack.physical["ClientsTable"],
+                "features_table": stack.physical["FeaturesTable"],
                 "usage_plans": plan_ids,
             },
             indent=2,

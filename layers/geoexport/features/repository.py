@@ -152,6 +152,25 @@ class FeatureRepository:
             return None
         return Feature.model_validate_json(item["document"]["S"]), item["owner"]["S"], item["etag"]["S"]
 
+    def all_heads(self) -> Iterator[tuple[str, Feature, str]]:
+        """(urn base, current version, owner) of every feature: a table scan, for rebuilding the index."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "sk = :head AND begins_with(pk, :f)",
+            "ExpressionAttributeValues": {":head": {"S": "HEAD"}, ":f": {"S": "F#"}},
+        }
+        while True:
+            page = self._db.scan(**kwargs)
+            for item in page["Items"]:
+                yield (
+                    item["pk"]["S"][2:],
+                    Feature.model_validate_json(item["document"]["S"]),
+                    item["owner"]["S"],
+                )
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def heads(self, bases: list[str]) -> dict[str, tuple[Feature, str, str]]:
         """Many current versions at once (BatchGetItem, 100 keys per call)."""
         found: dict[str, tuple[Feature, str, str]] = {}
@@ -289,6 +308,35 @@ class FeatureIndex:
             pending: dict[str, Any] = {self._table: requests[start : start + 25]}
             while pending:
                 pending = self._db.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+
+    #: The layout of the entries; an index written by another layout is rebuilt (see FeatureService.reindex).
+    VERSION = "2"
+    _MARKER = {"pk": {"S": "INDEX"}, "sk": {"S": "VERSION"}}
+
+    def is_current(self) -> bool:
+        item = self._db.get_item(TableName=self._table, Key=self._MARKER, ConsistentRead=True).get("Item")
+        return item is not None and item["version"]["S"] == self.VERSION
+
+    def mark_current(self) -> None:
+        self._db.put_item(TableName=self._table, Item={**self._MARKER, "version": {"S": self.VERSION}})
+
+    def clear(self) -> int:
+        """Remove every index entry (owner and cell entries, of any layout); how many."""
+        keys: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "ProjectionExpression": "pk, sk",
+            "FilterExpression": "begins_with(pk, :g) OR begins_with(pk, :o)",
+            "ExpressionAttributeValues": {":g": {"S": "G#"}, ":o": {"S": "O#"}},
+        }
+        while True:
+            page = self._db.scan(**kwargs)
+            keys += page["Items"]
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        self._write([{"DeleteRequest": {"Key": key}} for key in keys])
+        return len(keys)
 
     def put(self, *features: Indexed) -> None:
         self._write([{"PutRequest": {"Item": item}} for f in features for item in self._items(f)])

@@ -125,12 +125,16 @@ class FeatureStore(Protocol):
     def create_many(
         self, created: list[tuple[str, Feature, str]], owner: str
     ) -> dict[str, GeoexportError]: ...
+    def all_heads(self) -> Iterator[tuple[str, Feature, str]]: ...
 
 
 class Index(Protocol):
     def put(self, *features: Indexed) -> None: ...
     def remove(self, *features: Indexed) -> None: ...
     def drop_stale(self, old: Indexed, new: Indexed) -> None: ...
+    def is_current(self) -> bool: ...
+    def mark_current(self) -> None: ...
+    def clear(self) -> int: ...
     def scan(
         self,
         owner: str,
@@ -402,6 +406,24 @@ class FeatureService:
                 self._shares.stored(owner, base, key, digests.size)  # once per object, whatever the events
             return [f"{key}: {files[i].state.value} for {head.urn} files[{i}]" for i in due]
         raise PreconditionFailed(f"{key}: the feature kept changing", [])
+
+    def reindex(self, force: bool = False) -> int | None:
+        """Rebuild the index from the features when it was written by another layout (an upgrade), or
+        when ``force``: every entry removed, then one set per current feature. How many features, or None
+        when it was current."""
+        if self._index is None or (self._index.is_current() and not force):
+            return None
+        self._index.clear()
+        batch: list[Indexed] = []
+        count = 0
+        for base, feature, owner in self._features.all_heads():
+            batch.append(self._indexed(owner, base, feature))
+            if len(batch) == 100:
+                self._index.put(*batch)
+                count, batch = count + len(batch), []
+        self._index.put(*batch)
+        self._index.mark_current()
+        return count + len(batch)
 
     def list(
         self,
