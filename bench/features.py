@@ -8,7 +8,7 @@
    printed as ratios (ours / STRtree).
 
 Goals at 100,000 features: 1 degree box < 300 ms, continent page < 2 s, every world page < 2 s, loading at
->= 1,000 features/s. `FEATURES=10000 make bench-features` for a quick run.
+>= 1,000 features/s. `FEATURES=10000 .venv/bin/python bench/features.py` for a quick run.
 """
 
 from __future__ import annotations

@@ -97,14 +97,16 @@ def _gpkg(
     return Produced([(ArtifactType.GPKG, path)], gpkg_details(plan, stats.tiles_per_zoom))
 
 
-def _gtiff(plan: ExportPlan, workdir: Path, gdal_options: dict[str, str]) -> Produced:
+def _gtiff(plan: ExportPlan, workdir: Path, threads: int, gdal_options: dict[str, str]) -> Produced:
     from geoexport.raster.cog import render_cog
     from geoexport.raster.source import gdal_env, gdal_path
 
     path = workdir / f"{plan.fileStem}.tif"
     region = shape(plan.footprint)
     with gdal_env(gdal_options):
-        result = render_cog(gdal_path(plan.sourceUri), mapping(region), plan.crs, plan.resolutionDeg, path)
+        result = render_cog(
+            gdal_path(plan.sourceUri), mapping(region), plan.crs, plan.resolutionDeg, path, threads
+        )
     files = [(ArtifactType.GTIFF, path)] + [(ArtifactType.SIDECAR, sidecar) for sidecar in result.sidecars]
     return Produced(files, cog_details(plan, result))
 
@@ -143,7 +145,7 @@ def run(
         if plan.format is PlanFormat.VECTOR:
             produced = _vector(plan, workdir, scratch, vector_part_bytes)
         elif plan.format is PlanFormat.GTIFF:
-            produced = _gtiff(plan, workdir, gdal_options)
+            produced = _gtiff(plan, workdir, threads, gdal_options)
         else:
             produced = _gpkg(plan, workdir, threads, gdal_options, on_progress)
         kinds = {path.name: kind for kind, path in produced.files}

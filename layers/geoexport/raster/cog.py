@@ -1,6 +1,6 @@
 """GeoTIFF exports: a Cloud Optimized GeoTIFF in any CRS, clipped to the AoI, with CLC+'s sidecars.
 
-The source is warped block by block through a WarpedVRT (memory stays bounded whatever the export size)
+The source is warped window by window by GDAL's warper (memory stays bounded whatever the export size)
 into the target CRS and pixel grid; pixels outside the AoI become nodata (or transparent, through an alpha
 band, when the source has no nodata value). GDAL's COG driver then writes the tiled, compressed file with
 internal overviews (whenever the image is larger than one 512-pixel block). Sidecars as CLC+ delivers
@@ -25,8 +25,7 @@ from rasterio.crs import CRS
 from rasterio.enums import ColorInterp, Resampling
 from rasterio.features import geometry_mask
 from rasterio.transform import Affine
-from rasterio.vrt import WarpedVRT
-from rasterio.warp import transform_geom
+from rasterio.warp import reproject, transform_geom
 from rasterio.windows import Window
 
 from geoexport.errors import UnprocessableRequest
@@ -34,7 +33,7 @@ from geoexport.errors import UnprocessableRequest
 #: Metres per degree along the equator: how a resolution asked in degrees becomes metres in a projected CRS.
 METERS_PER_DEGREE = 2 * math.pi * 6378137.0 / 360.0
 MAX_PIXELS = 40_000 * 40_000
-ROWS_PER_BLOCK = 512
+WINDOW_PIXELS = 8_000_000  # per warped window (x bands x bytes): memory stays bounded
 
 
 @dataclass
@@ -94,22 +93,34 @@ def _coords(geometry: dict[str, Any]) -> tuple[list[float], list[float]]:
 
 
 def render_cog(
-    source: str, region: dict[str, Any], crs_code: str, resolution_deg: float, target: Path
+    source: str,
+    region: dict[str, Any],
+    crs_code: str,
+    resolution_deg: float,
+    target: Path,
+    threads: int = 1,
 ) -> CogResult:
-    """Warp ``source`` clipped to ``region`` (EPSG:4326 GeoJSON) into a COG at ``target``."""
+    """Warp ``source`` clipped to ``region`` (EPSG:4326 GeoJSON) into a COG at ``target``.
+
+    Windows of whole rows (at most WINDOW_PIXELS) are warped by GDAL's warper on ``threads`` threads
+    straight from the source, staged lightly compressed, then the COG driver writes the file and its
+    overviews on as many threads. (Reading a WarpedVRT in 512-row strips on one thread took 1.7x
+    gdalwarp's time.)"""
     crs = CRS.from_epsg(int(crs_code))
     transform, width, height = target_grid(region, crs, resolution_deg)
     region_dst = transform_geom("EPSG:4326", crs, region, precision=-1)
+    threads = max(1, threads)
     with rasterio.open(source) as src:
         nodata = src.nodata
         alpha = nodata is None
         colormap = _colormap(src) if src.count == 1 else None
         resampling = Resampling.nearest if colormap or src.count == 1 else Resampling.bilinear
+        count = src.count + (1 if alpha else 0)
         profile = {
             "driver": "GTiff",
             "width": width,
             "height": height,
-            "count": src.count + (1 if alpha else 0),
+            "count": count,
             "dtype": src.dtypes[0],
             "crs": crs,
             "transform": transform,
@@ -117,34 +128,38 @@ def render_cog(
             "blockxsize": 512,
             "blockysize": 512,
             "compress": "deflate",
+            "zlevel": 1,  # staged only: the COG driver compresses the final file
             "nodata": nodata,
         }
         interp = list(src.colorinterp) + ([ColorInterp.alpha] if alpha else [])
-        with (
-            tempfile.TemporaryDirectory(prefix="geoexport-cog-") as workdir,
-            WarpedVRT(
-                src,
-                crs=crs,
-                transform=transform,
-                width=width,
-                height=height,
-                resampling=resampling,
-                add_alpha=alpha,
-                nodata=nodata,
-            ) as vrt,
-        ):
+        rows = max(512, (WINDOW_PIXELS // max(1, width)) // 512 * 512)
+        with tempfile.TemporaryDirectory(prefix="geoexport-cog-") as workdir:
             staged = Path(workdir) / "staged.tif"
             with rasterio.open(staged, "w", **profile) as out:
                 out.colorinterp = interp
                 if colormap:
                     out.write_colormap(1, colormap)
-                for row in range(0, height, ROWS_PER_BLOCK):
-                    window = Window(0, row, width, min(ROWS_PER_BLOCK, height - row))
-                    data = vrt.read(window=window)
+                for row in range(0, height, rows):
+                    window = Window(0, row, width, min(rows, height - row))
+                    window_transform = rasterio.windows.transform(window, transform)
+                    data = np.full(
+                        (count, int(window.height), width), 0 if alpha else nodata, dtype=src.dtypes[0]
+                    )
+                    reproject(
+                        source=rasterio.band(src, list(range(1, src.count + 1))),
+                        destination=data,
+                        src_nodata=nodata,
+                        dst_nodata=nodata,
+                        dst_transform=window_transform,
+                        dst_crs=crs,
+                        resampling=resampling,
+                        num_threads=threads,
+                        **({"dst_alpha": count} if alpha else {}),
+                    )
                     outside = geometry_mask(
                         [region_dst],
                         out_shape=(int(window.height), width),
-                        transform=rasterio.windows.transform(window, transform),
+                        transform=window_transform,
                         all_touched=False,
                     )
                     if alpha:
@@ -152,6 +167,7 @@ def render_cog(
                     else:
                         data[:, outside] = nodata
                     out.write(data, window=window)
+                    del data
             rasterio.shutil.copy(
                 staged,
                 target,
@@ -160,6 +176,7 @@ def render_cog(
                 BLOCKSIZE=512,
                 OVERVIEWS="AUTO",
                 OVERVIEW_RESAMPLING="NEAREST" if resampling is Resampling.nearest else "AVERAGE",
+                NUM_THREADS=str(threads),
             )
     stats = band_statistics(target, alpha)
     left, top = transform.c, transform.f
