@@ -120,11 +120,19 @@ class FeatureRepository:
             ) from error
 
     def create_many(self, created: list[tuple[str, Feature, str]], owner: str) -> dict[str, GeoexportError]:
-        """Store many new features, 33 to a transaction (99 items); a transaction refused because a provider
-        id is taken is redone one feature at a time. Returns the refusals by urn base."""
+        """Store many new features, up to 33 to a transaction (99 items, under 4 MB); a transaction refused
+        because a provider id is taken is redone one feature at a time. Returns the refusals by urn base."""
         failed: dict[str, GeoexportError] = {}
-        for start in range(0, len(created), 33):
-            chunk = created[start : start + 33]
+        chunks: list[list[tuple[str, Feature, str]]] = [[]]
+        size = 0
+        for entry in created:  # at most 100 items and 4 MB per transaction; a feature is HEAD + version 1
+            weight = 2 * len(entry[1].model_dump_json()) + 1024
+            if len(chunks[-1]) == 33 or (chunks[-1] and size + weight > 3_500_000):
+                chunks.append([])
+                size = 0
+            chunks[-1].append(entry)
+            size += weight
+        for chunk in filter(None, chunks):
             operations: list[dict[str, Any]] = []
             for base, feature, etag in chunk:
                 operations += self._creation(base, feature, owner, etag)

@@ -1,0 +1,49 @@
+"""A batch of features is stored in transactions DynamoDB accepts: at most 100 items and 4 MB each."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from geoexport.features.feature import Feature
+from geoexport.features.repository import FeatureRepository
+
+
+class Recorder:
+    """Stands in for the DynamoDB client: records each transaction's item count and bytes."""
+
+    class exceptions:
+        class TransactionCanceledException(Exception):
+            pass
+
+        class ClientError(Exception):
+            pass
+
+    def __init__(self) -> None:
+        self.transactions: list[tuple[int, int]] = []
+
+    def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> None:
+        size = sum(len(str(item)) for item in TransactItems)
+        self.transactions.append((len(TransactItems), size))
+
+
+def feature(index: int, padding: int) -> Feature:
+    now = datetime.now(UTC)
+    return Feature.model_validate(
+        {"id": f"f{index}", "urn": f"URN:FEATURE:DATA:t:{index:036d}:V1", "model": "m", "entityType": "DATA",
+         "geometry": None, "properties": {"pad": "x" * padding}, "files": [], "version": 1,
+         "createdAt": now, "updatedAt": now}
+    )  # fmt: skip
+
+
+def test_transactions_stay_within_dynamodbs_limits() -> None:
+    db = Recorder()
+    repository = FeatureRepository(db, "t")  # type: ignore[arg-type]
+    small = [(f"b{i}", feature(i, 10), '"e"') for i in range(70)]
+    assert repository.create_many(small, "owner") == {}
+    assert [count for count, _ in db.transactions] == [99, 99, 12]  # 33 features (3 items each) at most
+    db.transactions.clear()
+    large = [(f"b{i}", feature(i, 300_000), '"e"') for i in range(12)]  # 300 KB each, twice per feature
+    assert repository.create_many(large, "owner") == {}
+    assert sum(count for count, _ in db.transactions) == 36
+    assert all(size < 4_000_000 for _, size in db.transactions), db.transactions
