@@ -459,9 +459,6 @@ class FeatureIndex:
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def owned(self, owner: str) -> set[str]:
-        return {base for base, _ in self.scan(owner, None)}
-
 
 class RequestRepository:
     """Messaging requests' outcomes, ``R#<request id>`` in the features table."""
