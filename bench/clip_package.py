@@ -165,29 +165,20 @@ def roi_file() -> Path:
 GDAL_ENV = {**os.environ, "GDAL_NUM_THREADS": str(THREADS), "GDAL_CACHEMAX": "256"}
 
 
+def _warp(srs: str, res: str, resampling: str) -> list[str]:
+    """What every gdalwarp peer shares: our threads, grid, resampling, the ROI as cutline, alpha."""
+    return ["gdalwarp", "-q", "-multi", "-wo", f"NUM_THREADS={THREADS}", "-t_srs", srs, "-tr", res, res,
+            "-r", resampling, "-cutline", str(roi_file()), "-crop_to_cutline", "-dstalpha"]  # fmt: skip
+
+
 def fair_gpkg(source: Path, out: Path, zoom: int, resampling: str) -> float:
     from geoexport.geometry import grid
 
     res = str(grid.resolution(zoom))
     out.unlink(missing_ok=True)
     warp = [
-        "gdalwarp",
-        "-q",
-        "-multi",
-        "-wo",
-        f"NUM_THREADS={THREADS}",
-        "-t_srs",
-        "EPSG:4326",
-        "-tr",
-        res,
-        res,
+        *_warp("EPSG:4326", res, resampling),
         "-tap",
-        "-r",
-        resampling,
-        "-cutline",
-        str(roi_file()),
-        "-crop_to_cutline",
-        "-dstalpha",
         "-of",
         "GPKG",
         "-co",
@@ -258,22 +249,7 @@ def gdal_cog(source: Path, out: Path, zoom: int) -> float:
     res = str(target_resolution(CRS.from_epsg(3035), grid.resolution(zoom)))
     out.unlink(missing_ok=True)
     command = [
-        "gdalwarp",
-        "-q",
-        "-multi",
-        "-wo",
-        f"NUM_THREADS={THREADS}",
-        "-t_srs",
-        "EPSG:3035",
-        "-tr",
-        res,
-        res,
-        "-r",
-        "bilinear",
-        "-cutline",
-        str(roi_file()),
-        "-crop_to_cutline",
-        "-dstalpha",
+        *_warp("EPSG:3035", res, "bilinear"),
         "-of",
         "COG",
         "-co",

@@ -123,8 +123,8 @@ def reindex_features(args: argparse.Namespace) -> int:
     """Rebuild the feature index (after an upgrade that changed its layout; --force: in any case)."""
     import boto3
 
-    from geoexport.features.repository import FeatureIndex, FeatureRepository, ModelRepository
-    from geoexport.features.service import FeatureService, ModelService
+    from geoexport.features.repository import FeatureIndex, FeatureRepository
+    from geoexport.features.service import reindex
 
     state = _state()
     table = args.table or os.environ.get("GEOEXPORT_FEATURES_TABLE") or state.get("features_table")
@@ -133,10 +133,7 @@ def reindex_features(args: argparse.Namespace) -> int:
         return 2
     _, extra = _aws(argparse.Namespace(table=args.table, endpoint_url=args.endpoint_url))
     db = boto3.client("dynamodb", **extra)
-    service = FeatureService(
-        FeatureRepository(db, table), ModelService(ModelRepository(db, table)), "cli", FeatureIndex(db, table)
-    )
-    count = service.reindex(force=args.force)
+    count = reindex(FeatureRepository(db, table), FeatureIndex(db, table), force=args.force)
     print(json.dumps({"table": table, "reindexed": count}))  # null: the index was current already
     return 0
 

@@ -29,19 +29,12 @@ def _root(value: str | None) -> Path:
 
 def _current_feature_index(stack: Any, endpoint: str) -> None:
     """Features kept by an older layout of the index are indexed again before the API opens."""
-    from geoexport.features.repository import FeatureIndex, FeatureRepository, ModelRepository
-    from geoexport.features.service import FeatureService, ModelService
+    from geoexport.features.repository import FeatureIndex, FeatureRepository
+    from geoexport.features.service import reindex
     from geoexport_local.emulator import client
 
-    db = client("dynamodb", endpoint, stack.region)
-    table = stack.physical["FeaturesTable"]
-    service = FeatureService(
-        FeatureRepository(db, table),
-        ModelService(ModelRepository(db, table)),
-        "local",
-        FeatureIndex(db, table),
-    )
-    rebuilt = service.reindex()
+    db, table = client("dynamodb", endpoint, stack.region), stack.physical["FeaturesTable"]
+    rebuilt = reindex(FeatureRepository(db, table), FeatureIndex(db, table))
     if rebuilt:
         print(f"feature index rebuilt for {rebuilt} features (its layout changed)", flush=True)
 

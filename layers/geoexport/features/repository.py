@@ -162,22 +162,18 @@ class FeatureRepository:
 
     def all_heads(self) -> Iterator[tuple[str, Feature, str]]:
         """(urn base, current version, owner) of every feature: a table scan, for rebuilding the index."""
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "FilterExpression": "sk = :head AND begins_with(pk, :f)",
-            "ExpressionAttributeValues": {":head": {"S": "HEAD"}, ":f": {"S": "F#"}},
-        }
-        while True:
-            page = self._db.scan(**kwargs)
+        pages = self._db.get_paginator("scan").paginate(
+            TableName=self._table,
+            FilterExpression="sk = :head AND begins_with(pk, :f)",
+            ExpressionAttributeValues={":head": {"S": "HEAD"}, ":f": {"S": "F#"}},
+        )
+        for page in pages:
             for item in page["Items"]:
                 yield (
                     item["pk"]["S"][2:],
                     Feature.model_validate_json(item["document"]["S"]),
                     item["owner"]["S"],
                 )
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def heads(self, bases: list[str]) -> dict[str, tuple[Feature, str, str]]:
         """Many current versions at once (BatchGetItem, 100 keys per call)."""
@@ -330,19 +326,13 @@ class FeatureIndex:
 
     def clear(self) -> int:
         """Remove every index entry (owner and cell entries, of any layout); how many."""
-        keys: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "ProjectionExpression": "pk, sk",
-            "FilterExpression": "begins_with(pk, :g) OR begins_with(pk, :o)",
-            "ExpressionAttributeValues": {":g": {"S": "G#"}, ":o": {"S": "O#"}},
-        }
-        while True:
-            page = self._db.scan(**kwargs)
-            keys += page["Items"]
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        pages = self._db.get_paginator("scan").paginate(
+            TableName=self._table,
+            ProjectionExpression="pk, sk",
+            FilterExpression="begins_with(pk, :g) OR begins_with(pk, :o)",
+            ExpressionAttributeValues={":g": {"S": "G#"}, ":o": {"S": "O#"}},
+        )
+        keys = [item for page in pages for item in page["Items"]]
         self._write([{"DeleteRequest": {"Key": key}} for key in keys])
         return len(keys)
 
@@ -364,11 +354,11 @@ class FeatureIndex:
         stale = [i for i in self._items(old) if (i["pk"]["S"], i["sk"]["S"]) not in current]
         self._write([{"DeleteRequest": {"Key": {"pk": i["pk"], "sk": i["sk"]}}} for i in stale])
 
-    def _read(
-        self, pk: str, low: str | None, high: str | None, after: str | None
-    ) -> Iterator[dict[str, Any]]:
-        """Entries of one partition (within [low, high]) in key order, strictly after ``after``."""
-        kwargs: dict[str, Any] = {"TableName": self._table, "Limit": self.PAGE}
+    def _query(
+        self, pk: str, low: str | None, high: str | None, after: str | None, limit: int
+    ) -> dict[str, Any]:
+        """Query arguments for one partition's entries (within [low, high]) strictly after ``after``."""
+        kwargs: dict[str, Any] = {"TableName": self._table, "Limit": limit}
         if low is None or high is None:
             kwargs["KeyConditionExpression"] = "pk = :pk"
             kwargs["ExpressionAttributeValues"] = {":pk": {"S": pk}}
@@ -377,26 +367,20 @@ class FeatureIndex:
             kwargs["ExpressionAttributeValues"] = {":pk": {"S": pk}, ":low": {"S": low}, ":high": {"S": high}}
         if after is not None:
             kwargs["ExclusiveStartKey"] = {"pk": {"S": pk}, "sk": {"S": after}}
-        while True:
-            page = self._db.query(**kwargs)
+        return kwargs
+
+    def _read(
+        self, pk: str, low: str | None, high: str | None, after: str | None
+    ) -> Iterator[dict[str, Any]]:
+        """Entries of one partition (within [low, high]) in key order, strictly after ``after``."""
+        for page in self._db.get_paginator("query").paginate(**self._query(pk, low, high, after, self.PAGE)):
             yield from page["Items"]
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _page(
         self, pk: str, low: str, high: str, after: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
         """The first (small) page of a key range, and the sort key to go on after, if more follow."""
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "Limit": self.FIRST_PAGE,
-            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
-            "ExpressionAttributeValues": {":pk": {"S": pk}, ":low": {"S": low}, ":high": {"S": high}},
-        }
-        if after is not None:
-            kwargs["ExclusiveStartKey"] = {"pk": {"S": pk}, "sk": {"S": after}}
-        page = self._db.query(**kwargs)
+        page = self._db.query(**self._query(pk, low, high, after, self.FIRST_PAGE))
         last = page.get("LastEvaluatedKey")
         return page["Items"], last["sk"]["S"] if last else None
 

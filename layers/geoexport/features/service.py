@@ -218,17 +218,13 @@ class FeatureService:
         _check_size(feature)
         return base, feature, etag_of(feature), FeatureAnswer(**feature.model_dump(), uploads=uploads)
 
-    @staticmethod
-    def _indexed(owner: str, base: str, feature: Feature) -> Indexed:
-        return Indexed(owner, base, feature.geometry, feature.model, feature.entityType.value)
-
     def create(
         self, body: FeatureIn, owner: str, storages: list[StorageTarget] | None = None
     ) -> tuple[FeatureAnswer, str]:
         """The new feature (with an upload URL per file to store) and its ETag."""
         base, feature, etag, answer = self._prepare(body, owner, storages)
         if self._index:
-            self._index.put(self._indexed(owner, base, feature))
+            self._index.put(indexed(owner, base, feature))
         self._features.create(base, feature, owner, etag)
         return answer, etag
 
@@ -253,10 +249,10 @@ class FeatureService:
             except GeoexportError as error:
                 results.append(refused(index, item, error))
         if self._index:
-            self._index.put(*(self._indexed(owner, base, f) for _, base, f, _, _ in prepared))
+            self._index.put(*(indexed(owner, base, f) for _, base, f, _, _ in prepared))
         failed = self._features.create_many([(base, f, etag) for _, base, f, etag, _ in prepared], owner)
         if self._index and failed:  # their entries would only be skipped; do not leave them behind
-            self._index.remove(*(self._indexed(owner, b, f) for _, b, f, _, _ in prepared if b in failed))
+            self._index.remove(*(indexed(owner, b, f) for _, b, f, _, _ in prepared if b in failed))
         for index, base, _, _, answer in prepared:
             item = body.features[index]
             if base in failed:
@@ -348,10 +344,10 @@ class FeatureService:
         new_etag = etag_of(feature)
         index = self._index if feature.geometry != head.geometry else None  # only a move touches it
         if index:
-            index.put(self._indexed(owner, base, feature))
+            index.put(indexed(owner, base, feature))
         self._features.add_version(base, feature, owner, new_etag, etag)
         if index:
-            index.drop_stale(self._indexed(owner, base, head), self._indexed(owner, base, feature))
+            index.drop_stale(indexed(owner, base, head), indexed(owner, base, feature))
         return FeatureAnswer(**feature.model_dump(), uploads=uploads), new_etag
 
     def delete(self, urn: str, if_match: str | None, owner: str) -> None:
@@ -362,7 +358,7 @@ class FeatureService:
             )
         self._features.delete(base, head, owner, etag)
         if self._index:
-            self._index.remove(self._indexed(owner, base, head))
+            self._index.remove(indexed(owner, base, head))
         if self._files:  # every version's files sit under one prefix
             self._files.delete_prefix(feature_prefix(base))
         if self._shares:
@@ -407,24 +403,6 @@ class FeatureService:
             return [f"{key}: {files[i].state.value} for {head.urn} files[{i}]" for i in due]
         raise PreconditionFailed(f"{key}: the feature kept changing", [])
 
-    def reindex(self, force: bool = False) -> int | None:
-        """Rebuild the index from the features when it was written by another layout (an upgrade), or
-        when ``force``: every entry removed, then one set per current feature. How many features, or None
-        when it was current."""
-        if self._index is None or (self._index.is_current() and not force):
-            return None
-        self._index.clear()
-        batch: list[Indexed] = []
-        count = 0
-        for base, feature, owner in self._features.all_heads():
-            batch.append(self._indexed(owner, base, feature))
-            if len(batch) == 100:
-                self._index.put(*batch)
-                count, batch = count + len(batch), []
-        self._index.put(*batch)
-        self._index.mark_current()
-        return count + len(batch)
-
     def list(
         self,
         owner: str,
@@ -463,6 +441,29 @@ class FeatureService:
                 last = position
                 if len(items) == limit:
                     return items, _encode_token(query, position)
+
+
+def indexed(owner: str, base: str, feature: Feature) -> Indexed:
+    return Indexed(owner, base, feature.geometry, feature.model, feature.entityType.value)
+
+
+def reindex(features: FeatureStore, index: Index, force: bool = False) -> int | None:
+    """Rebuild the index from the features when it was written by another layout (an upgrade), or when
+    ``force``: every entry removed, then one set per current feature. How many features, or None when it
+    was current."""
+    if index.is_current() and not force:
+        return None
+    index.clear()
+    batch: list[Indexed] = []
+    count = 0
+    for base, feature, owner in features.all_heads():
+        batch.append(indexed(owner, base, feature))
+        if len(batch) == 100:
+            index.put(*batch)
+            count, batch = count + len(batch), []
+    index.put(*batch)
+    index.mark_current()
+    return count + len(batch)
 
 
 #: A feature is one DynamoDB item (at most 400 KB with its keys); larger ones are refused up front.
