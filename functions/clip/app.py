@@ -38,5 +38,7 @@ def lambda_handler(event: ClipInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(taskId=event.taskId)
     faults.before("Clip", event.taskId, context.get_remaining_time_in_millis() / 1000)
     with telemetry.step_duration(metrics, "Clip"):
-        result = clip.run(event.taskId, tasks, catalog, store, settings.gdal_s3_options(), features)
+        result = clip.run(
+            event.taskId, tasks, catalog, store, settings.gdal_s3_options(), features, settings.fanout
+        )
     return faults.after("Clip", result)

@@ -1,4 +1,6 @@
-"""Package step: render the planned tiles into a GeoPackage plus its metadata JSON, staged in scratch."""
+"""Package step: render the planned export (a GeoPackage, a COG or vector layers) plus its metadata JSON and
+STAC Item, staged in scratch. A fanned-out GeoPackage comes here once per work item (RenderPart) and once to
+assemble the parts (Merge)."""
 
 import os
 from datetime import UTC, datetime
@@ -10,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from geoexport import bootstrap, telemetry
 from geoexport.pipeline import package
-from geoexport.pipeline.events import PackageInput
+from geoexport.pipeline.events import MergeInput, PackageEvent, PackageInput, RenderPartInput
 from geoexport.pipeline.faults import Faults
 from geoexport.settings import PipelineSettings
 
@@ -26,10 +28,26 @@ store = bootstrap.exports_store(settings)
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-@event_parser(model=PackageInput)
+@event_parser(model=PackageEvent)
 def lambda_handler(event: PackageInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(taskId=event.taskId)
-    faults.before("Package", event.taskId, context.get_remaining_time_in_millis() / 1000)
+    remaining = context.get_remaining_time_in_millis() / 1000
+    if isinstance(event, RenderPartInput):
+        logger.append_keys(item=event.item.index)
+        faults.before("RenderPart", f"{event.taskId}#{event.item.index}", remaining)
+        with telemetry.step_duration(metrics, "RenderPart"):
+            result = package.run_item(
+                event.taskId,
+                event.planKey,
+                event.item,
+                event.items,
+                tasks,
+                store,
+                settings.threads,
+                settings.gdal_s3_options(),
+            )
+        return faults.after("RenderPart", result)
+    faults.before("Package", event.taskId, remaining)
     with telemetry.step_duration(metrics, "Package"):
         result = package.run(
             event.taskId,
@@ -41,5 +59,6 @@ def lambda_handler(event: PackageInput, context: LambdaContext) -> dict[str, Any
             lambda: datetime.now(UTC),
             settings.retention_days,
             settings.vector_part_bytes,
+            settings.fanout_tolerated_percent if isinstance(event, MergeInput) else None,
         )
     return faults.after("Package", result)

@@ -88,6 +88,8 @@ def limits(settings: TasksSettings) -> Limits:
         client_storage_quota_bytes=settings.client_storage_quota_bytes,
         client_max_concurrent_exports=settings.client_max_concurrent_exports,
         max_lifetime_days=settings.max_lifetime_days,
+        fanout=settings.fanout,
+        max_invocation_seconds=settings.max_invocation_seconds,
     )
 
 

@@ -110,6 +110,10 @@ class UnsupportedSource(GeoexportError):
     """The source raster is of a kind this export cannot render (e.g. not 8-bit)."""
 
 
+class PartsFailed(GeoexportError):
+    """More work items of a fanned-out export failed than the merge may redo."""
+
+
 class StaleTransition(GeoexportError):
     """A status change lost a race or would move a task backwards; the caller keeps the stored state."""
 
@@ -127,6 +131,7 @@ USER_FACING_STEP_ERRORS = frozenset(
         "NotFound",
         "ArtifactMismatch",
         "TransientError",
+        "PartsFailed",
     }
 )
 

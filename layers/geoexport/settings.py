@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Annotated, Self
+from typing import TYPE_CHECKING, Annotated, Self
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from geoexport.pipeline.items import FanOut
 
 #: A name the function cannot work without (a table, a bucket, an ARN): present and not empty.
 Required = Annotated[str, Field(min_length=1)]
@@ -63,11 +66,25 @@ class TasksSettings(AwsSettings):
     storage_quota_bytes: int = Field(100 * 1024**3, ge=0, alias="STORAGE_QUOTA_BYTES")
     max_roi_vertices: int = Field(10_000, ge=4, alias="MAX_ROI_VERTICES")
     max_export_tiles: int = Field(2_000_000, ge=1, alias="MAX_EXPORT_TILES")
-    max_export_bytes: int = Field(20 * 1024**3, ge=1, alias="MAX_EXPORT_BYTES")
+    max_export_bytes: int = Field(9 * 1024**3, ge=1, alias="MAX_EXPORT_BYTES")  # the Package scratch's share
     webhook_allow_loopback: bool = Field(False, alias="WEBHOOK_ALLOW_LOOPBACK")  # local development only
     client_storage_quota_bytes: int = Field(20 * 1024**3, ge=0, alias="CLIENT_STORAGE_QUOTA_BYTES")
     client_max_concurrent_exports: int = Field(10, ge=1, alias="CLIENT_MAX_CONCURRENT_EXPORTS")
     max_lifetime_days: int = Field(90, ge=1, le=3650, alias="EXPORT_MAX_LIFETIME_DAYS")
+    # Big GeoPackage exports fan out over a Distributed Map (geoexport.pipeline.fanout).
+    fanout_tiles: int = Field(20_000, ge=1, alias="FANOUT_TILES")
+    fanout_item_tiles: int = Field(10_000, ge=16, alias="FANOUT_ITEM_TILES")
+    fanout_concurrency: int = Field(10, ge=1, le=1000, alias="FANOUT_CONCURRENCY")
+    fanout_tolerated_percent: float = Field(5.0, ge=0, le=100, alias="FANOUT_TOLERATED_FAILURE_PERCENT")
+    max_invocation_seconds: float = Field(600.0, gt=0, le=900, alias="MAX_INVOCATION_SECONDS")
+
+    @property
+    def fanout(self) -> FanOut:
+        from geoexport.pipeline.items import FanOut
+
+        return FanOut(
+            self.fanout_tiles, self.fanout_item_tiles, self.fanout_concurrency, self.fanout_tolerated_percent
+        )
 
 
 class CatalogSettings(AwsSettings):

@@ -182,7 +182,11 @@ def stop_stack(process: subprocess.Popen[str]) -> None:
 def service() -> Iterator[Service]:
     # Every e2e request comes from 127.0.0.1, and the API fuzzing alone sends dozens of wrong credentials:
     # the per-address lockout is tested in tests/integration/test_token_attempts.py, not on this stack.
-    process, stack = start_stack({"GEOEXPORT_PARAMETERS": "TokenSourceLockThreshold=100000"})
+    # GeoPackages over 30 tiles fan out (items of 16): the sample scenes are small, and every bigger export
+    # on this stack then goes through the Distributed Map (tests/e2e/test_fanout_e2e.py).
+    process, stack = start_stack(
+        {"GEOEXPORT_PARAMETERS": "TokenSourceLockThreshold=100000,FanOutTiles=30,FanOutItemTiles=16"}
+    )
     yield stack
     stop_stack(process)
 

@@ -43,6 +43,9 @@ def test_every_limit_a_client_can_hit_is_stated_in_the_document() -> None:
     for stated in (
         f"{fields['max_roi_vertices'].default:,} vertices",
         f"{fields['max_export_tiles'].default:,} tiles",
+        f"{fields['max_export_bytes'].default:,} bytes",
+        f"{fields['max_invocation_seconds'].default:,} s",
+        f"more than {fields['fanout_tiles'].default:,} tiles",
         f"{MAX_WEBHOOKS_PER_REQUEST} per request and {MAX_WEBHOOKS_PER_TASK} per task",
         "100 features",
         "100 per batch create",

@@ -42,10 +42,25 @@ def test_state_machine_chains_the_steps_with_retry_and_catch() -> None:
     # VECTOR exports are packaged by their own function (pyogrio's GDAL), then join the same path.
     choice = states["ByDomain"]
     assert choice["Default"] == "Package" and states["PackageVector"]["Next"] == "Upload"
-    assert choice["Choices"] == [{"Variable": "$.domain", "StringEquals": "VECTOR", "Next": "PackageVector"}]
+    assert choice["Choices"] == [
+        {"Variable": "$.domain", "StringEquals": "VECTOR", "Next": "PackageVector"},
+        {"Variable": "$.items", "NumericGreaterThan": 0, "Next": "RenderParts"},
+    ]
     assert states["Clip"]["ResultSelector"]["domain.$"] == "$.Payload.domain"
+    # A big GeoPackage: a Distributed Map reads the work items from S3 (the exports bucket), renders each
+    # with the Package function (a failure after retries is left for Merge), then Merge joins the path.
+    fan = states["RenderParts"]
+    assert fan["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED" and "ItemBatcher" not in fan
+    assert fan["ItemReader"]["Parameters"]["Bucket"] in stack.buckets
+    assert fan["ItemReader"]["Parameters"]["Key.$"] == "$.itemsKey"
+    assert fan["MaxConcurrencyPath"] == "$.concurrency" and fan["ResultPath"] is None
+    assert fan["Next"] == "Merge" and states["Merge"]["Next"] == "Upload"
+    part = fan["ItemProcessor"]["States"]["RenderPart"]
+    assert part["Parameters"]["FunctionName"] == states["Package"]["Parameters"]["FunctionName"]
+    assert part["Catch"][0]["Next"] == "PartNotRendered"
+    assert states["Merge"]["Parameters"]["Payload"]["merge"] is True
     function_arns = {f.arn for f in stack.functions.values()}
-    for name in ("Clip", "Package", "PackageVector", "Upload", "Notify"):  # MarkFailed or success
+    for name in ("Clip", "Package", "PackageVector", "Merge", "Upload", "Notify"):  # MarkFailed or success
         state = states[name]
         assert state["Parameters"]["FunctionName"] in function_arns
         assert any("TransientError" in r["ErrorEquals"] for r in state["Retry"])

@@ -42,7 +42,12 @@ def limits() -> str:
             "(MAX_ROI_VERTICES; 413); a ring may not cross the antimeridian (422)",
             f"- one export: at most {default(task, 'max_export_tiles')} tiles (MAX_EXPORT_TILES) "
             "and "
-            f"{default(task, 'max_export_bytes')} bytes (MAX_EXPORT_BYTES) estimated (422)",
+            f"{default(task, 'max_export_bytes')} bytes (MAX_EXPORT_BYTES: the Package step's scratch; a "
+            "zipped export or a GeoTIFF counts twice) estimated; a GeoTIFF renders in one invocation, "
+            f"estimated at most {default(task, 'max_invocation_seconds')} s (MAX_INVOCATION_SECONDS); a "
+            f"GeoPackage of more than {default(task, 'fanout_tiles')} tiles (FanOutTiles) is rendered in "
+            f"work items of about {default(task, 'fanout_item_tiles')} tiles (FanOutItemTiles), "
+            f"{default(task, 'fanout_concurrency')} at a time (FanOutConcurrency) (422)",
             f"- webhooks: at most {MAX_WEBHOOKS_PER_REQUEST} per request and "
             f"{MAX_WEBHOOKS_PER_TASK} per task, "
             "identical requests' merged in (422)",

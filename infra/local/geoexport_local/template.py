@@ -341,11 +341,17 @@ def read_stack(
     resources: dict[str, Any] = template["Resources"]
     attributes = {logical: _name(stack, logical, resource["Type"]) for logical, resource in resources.items()}
     resolve = Resolver(stack, parameters, attributes)
-    for logical, resource in resources.items():  # named buses: Ref gives the Name, before anyone reads it
-        if resource["Type"] == "AWS::Events::EventBus" and "Name" in resource.get("Properties", {}):
-            name = str(resolve(resource["Properties"]["Name"]))
+    for logical, resource in resources.items():  # named resources: Ref gives the Name, before anyone reads it
+        if "Name" not in resource.get("Properties", {}):
+            continue
+        name = str(resolve(resource["Properties"]["Name"]))
+        if resource["Type"] == "AWS::Events::EventBus":
             stack.physical[logical] = name
             attributes[logical].update(Name=name, Arn=f"arn:aws:events:{region}:{ACCOUNT}:event-bus/{name}")
+        elif resource["Type"] == "AWS::Serverless::StateMachine":
+            arn = f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{name}"
+            stack.physical[logical] = arn
+            attributes[logical].update(Name=name, Arn=arn)
     function_globals = template.get("Globals", {}).get("Function", {})
     for logical, resource in resources.items():
         kind, props = resource["Type"], resource.get("Properties", {})

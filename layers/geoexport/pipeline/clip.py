@@ -15,7 +15,8 @@ from geoexport.errors import UnprocessableRequest
 from geoexport.geometry import grid
 from geoexport.models.catalog import CatalogRecord
 from geoexport.models.tasks import Domain, ExportFormat, TaskRecord
-from geoexport.pipeline import vector
+from geoexport.pipeline import fanout, vector
+from geoexport.pipeline.items import FanOut
 from geoexport.pipeline.plan import ExportPlan, LevelPlan, PlanFormat, plan_key
 from geoexport.raster.source import describe, gdal_env, gdal_path
 
@@ -120,8 +121,10 @@ def run(
     scratch: Store,
     gdal_options: dict[str, str],
     features: vector.FeatureSource | None = None,
+    limits: FanOut | None = None,
 ) -> dict[str, Any]:
-    """Mark the task running, check the source opens, write the plan; returns the plan's key.
+    """Mark the task running, check the source opens, write the plan; returns the plan's key, and for a big
+    GeoPackage the work items the Distributed Map runs (see :mod:`geoexport.pipeline.fanout`).
 
     VECTOR: select the owner's features in the AoI and clip them (written to scratch beside the plan)."""
     task = tasks.start(task_id)
@@ -133,7 +136,12 @@ def run(
         scratch.put_json(vector.features_key(task_id), {"type": "FeatureCollection", "features": selected})
         scratch.put_json(plan_key(task_id), plan.model_dump(mode="json"))
         tasks.report_progress(task_id, 10)
-        return {"taskId": task_id, "planKey": plan_key(task_id), "domain": Domain.VECTOR.value}
+        return {
+            "taskId": task_id,
+            "planKey": plan_key(task_id),
+            "domain": Domain.VECTOR.value,
+            **fanout.SINGLE_PATH,
+        }
     assert task.request.catalogRecordID is not None, "RASTER tasks name their record"
     record = catalog.get(task.request.catalogRecordID)
     with gdal_env(gdal_options):
@@ -141,5 +149,6 @@ def run(
     plan = build_plan(task, record)
     tasks.add_notes(task_id, plan.notes)  # what the user gets differs from what was asked: say so
     scratch.put_json(plan_key(task_id), plan.model_dump(mode="json"))
+    work = fanout.plan_items(plan, scratch, limits or FanOut())
     tasks.report_progress(task_id, 10)
-    return {"taskId": task_id, "planKey": plan_key(task_id), "domain": task.request.domain.value}
+    return {"taskId": task_id, "planKey": plan_key(task_id), "domain": task.request.domain.value, **work}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from geoexport.models.tasks import ArtifactType
+from geoexport.pipeline.items import WorkItem
 from geoexport.pipeline.notify import Outcome
 
 
@@ -15,8 +16,27 @@ class ClipInput(BaseModel):
 
 
 class PackageInput(BaseModel):
+    """The single path: the whole export in one invocation."""
+
     taskId: str
     planKey: str
+
+
+class RenderPartInput(PackageInput):
+    """One work item of a fanned-out export (the Distributed Map's ItemSelector)."""
+
+    item: WorkItem
+    items: int = Field(ge=1)  # how many the export has (progress counts finished ones)
+
+
+class MergeInput(PackageInput):
+    """The parts of a fanned-out export, assembled."""
+
+    merge: Literal[True]
+
+
+#: What the Package function is asked to do, tried in this order.
+PackageEvent = Annotated[RenderPartInput | MergeInput | PackageInput, Field(union_mode="left_to_right")]
 
 
 class StagedFile(BaseModel):

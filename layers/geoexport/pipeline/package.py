@@ -19,10 +19,10 @@ from geoexport.errors import UnprocessableRequest
 from geoexport.geometry import grid
 from geoexport.models.tasks import ArtifactType, Packer
 from geoexport.packaging.bundle import pack
-from geoexport.packaging.gpkg import GeoPackageTiles
 from geoexport.packaging.metadata import build_metadata, cog_details, gpkg_details, sha256_file
 from geoexport.packaging.stac import build_item, media_type
-from geoexport.pipeline import vector
+from geoexport.pipeline import fanout, vector
+from geoexport.pipeline.items import WorkItem
 from geoexport.pipeline.plan import ExportPlan, PlanFormat, scratch_prefix
 
 if TYPE_CHECKING:  # rasterio is imported where a raster is made: the VECTOR Package function has none
@@ -31,13 +31,18 @@ if TYPE_CHECKING:  # rasterio is imported where a raster is made: the VECTOR Pac
 PACKAGE_PROGRESS = (10, 80)  # the share of the task's progress this step covers
 
 
-class Store(Protocol):
-    def get_json(self, key: str) -> Any: ...
+class Store(fanout.Store, Protocol):
+    """The exports bucket's scratch area: the plan, work items and parts in; staged files out."""
+
     def put_file(self, key: str, path: Path, sha256_hex: str, content_type: str) -> None: ...
 
 
 class Progress(Protocol):
     def report_progress(self, task_id: UUID | str, progress: int) -> bool: ...
+
+
+class ItemProgress(Progress, Protocol):
+    def finish_item(self, task_id: UUID | str, index: int) -> int: ...
 
 
 def levels_of(plan: ExportPlan) -> list[Level]:
@@ -63,16 +68,7 @@ def render_gpkg(
 
     with gdal_env(gdal_options):
         bands = inspect_bands(source, plan.sourceResolutionDeg)
-    with (
-        GeoPackageTiles(
-            target,
-            table="tiles",
-            max_zoom=plan.maxZoom,
-            content_bounds=tuple(plan.bounds),  # type: ignore[arg-type]
-            identifier=plan.fileStem,
-            description=plan.description[:500],
-        ) as gpkg
-    ):
+    with fanout.container(plan, target) as gpkg:
         stats = render(source, bands, levels_of(plan), gpkg.add, threads, gdal_options, progress)
         if gpkg.count == 0:
             raise UnprocessableRequest("the ROI covers only nodata pixels of the source; nothing to export")
@@ -111,12 +107,46 @@ def _gtiff(plan: ExportPlan, workdir: Path, threads: int, gdal_options: dict[str
     return Produced(files, cog_details(plan, result))
 
 
+def _merged(
+    plan: ExportPlan,
+    workdir: Path,
+    scratch: Store,
+    threads: int,
+    gdal_options: dict[str, str],
+    tolerated: float,
+) -> Produced:
+    from geoexport.raster.source import gdal_path
+
+    source = gdal_path(plan.sourceUri)
+
+    def render_missing(item: WorkItem, path: Path) -> int:
+        return fanout.render_part(plan, item, source, path, threads, gdal_options)
+
+    path = workdir / f"{plan.fileStem}.gpkg"
+    per_zoom = fanout.merge(plan, scratch, path, render_missing, tolerated)
+    return Produced([(ArtifactType.GPKG, path)], gpkg_details(plan, per_zoom))
+
+
 def _vector(plan: ExportPlan, workdir: Path, scratch: Store, part_bytes: int) -> Produced:
     assert plan.featuresKey, "a VECTOR plan names its features"
     features = vector.reproject(scratch.get_json(plan.featuresKey)["features"], plan.crs)
     paths = vector.write_parts(features, plan.crs, part_bytes, workdir, plan.fileStem)
     counts = {layer.name: len(layer.features) for layer in vector.layers_of(features)}
     return Produced([(ArtifactType.GPKG, path) for path in paths], vector.vector_details(plan, paths, counts))
+
+
+def _progress(task_id: str, tasks: Progress) -> Callable[[float], None]:
+    """Progress within the Package step's share, at most one write per second or per 10 %."""
+    low, high = PACKAGE_PROGRESS
+    last = [0.0, float(low)]
+
+    def on_progress(fraction: float) -> None:
+        value = low + (high - low) * fraction
+        if value - last[1] >= 10 or time.monotonic() - last[0] >= 1.0:
+            last[0], last[1] = time.monotonic(), value
+            tasks.report_progress(task_id, int(value))
+
+    return on_progress
 
 
 def run(
@@ -129,65 +159,100 @@ def run(
     now: Callable[[], datetime],
     retention_days: int = 14,
     vector_part_bytes: int = 100 * 1024**2,
+    merge_tolerating: float | None = None,
 ) -> dict[str, Any]:
+    """Render the whole export in this invocation (the single path), or with ``merge_tolerating`` (the
+    share of failed work items it may redo) assemble a fanned-out export's parts; then deliver it."""
     plan = ExportPlan.model_validate(scratch.get_json(plan_key))
-    low, high = PACKAGE_PROGRESS
-    last = [0.0, float(low)]
-
-    def on_progress(fraction: float) -> None:  # at most one write per second or per 10 %
-        value = low + (high - low) * fraction
-        if value - last[1] >= 10 or time.monotonic() - last[0] >= 1.0:
-            last[0], last[1] = time.monotonic(), value
-            tasks.report_progress(task_id, int(value))
-
     with tempfile.TemporaryDirectory(prefix="geoexport-") as tmp:
         workdir = Path(tmp)
-        if plan.format is PlanFormat.VECTOR:
+        if merge_tolerating is not None:
+            produced = _merged(plan, workdir, scratch, threads, gdal_options, merge_tolerating)
+        elif plan.format is PlanFormat.VECTOR:
             produced = _vector(plan, workdir, scratch, vector_part_bytes)
         elif plan.format is PlanFormat.GTIFF:
             produced = _gtiff(plan, workdir, threads, gdal_options)
         else:
-            produced = _gpkg(plan, workdir, threads, gdal_options, on_progress)
-        kinds = {path.name: kind for kind, path in produced.files}
-        delivered = pack(
-            [path for _, path in produced.files], plan.packer, plan.maxPartSize, workdir, plan.fileStem
-        )
-        entries = [_entry(kinds.get(path.name, ArtifactType.BUNDLE), path) for path in delivered]
-        created = now()
-        public = [_public(e) for e in entries]
-        # What the bundles hold (the files themselves when nothing is packed).
-        inside = (
-            [_public(_entry(k, p)) for k, p in produced.files] if plan.packer is not Packer.NONE else public
-        )
-        metadata = build_metadata(
-            plan=plan, files=public, contents=inside, details=produced.details, created_at=created
-        )
-        meta_path = workdir / f"{plan.fileStem}.json"
-        meta_path.write_text(json.dumps(metadata, indent=2))
-        entries.append(_entry(ArtifactType.METADATA, meta_path))
-        item = build_item(
-            item_id=plan.fileStem,
-            footprint=plan.footprint,
-            bbox=plan.bounds,
-            epsg=int(plan.crs),
-            files=[_public(e) for e in entries],
-            created=created,
-            expires=created + timedelta(days=retention_days),
-            record_id=plan.recordId,
-            record_name=plan.recordName,
-            description=plan.description,
-        )
-        stac_path = workdir / f"{plan.fileStem}.stac.json"
-        stac_path.write_text(json.dumps(item, indent=2))
-        entries.append(_entry(ArtifactType.STAC, stac_path))
-        files = []
-        for entry in entries:
-            path: Path = entry.pop("path")
-            key = f"{scratch_prefix(task_id)}{path.name}"
-            scratch.put_file(key, path, str(entry["sha256"]), media_type(str(entry["type"]), path.name))
-            files.append({**entry, "key": key})
-    tasks.report_progress(task_id, high)
+            produced = _gpkg(plan, workdir, threads, gdal_options, _progress(task_id, tasks))
+        files = _deliver(task_id, plan, produced, workdir, scratch, now, retention_days)
+    tasks.report_progress(task_id, PACKAGE_PROGRESS[1])
     return {"taskId": task_id, "files": files}
+
+
+def run_item(
+    task_id: str,
+    plan_key: str,
+    item: WorkItem,
+    total: int,
+    tasks: ItemProgress,
+    scratch: Store,
+    threads: int,
+    gdal_options: dict[str, str],
+) -> dict[str, Any]:
+    """One work item of a fanned-out export: its part, under a key a retry overwrites; progress counts
+    finished items."""
+    from geoexport.raster.source import gdal_path
+
+    plan = ExportPlan.model_validate(scratch.get_json(plan_key))
+    with tempfile.TemporaryDirectory(prefix="geoexport-") as tmp:
+        path = Path(tmp) / "part.gpkg"
+        tiles = fanout.render_part(plan, item, gdal_path(plan.sourceUri), path, threads, gdal_options)
+        scratch.put_file(
+            fanout.part_key(task_id, item.index), path, sha256_file(path), "application/geopackage+sqlite3"
+        )
+    done = tasks.finish_item(task_id, item.index)
+    low, high = PACKAGE_PROGRESS
+    tasks.report_progress(task_id, low + (high - low - 5) * done // max(1, total))  # the merge has the rest
+    return {"taskId": task_id, "index": item.index, "tiles": tiles}
+
+
+def _deliver(
+    task_id: str,
+    plan: ExportPlan,
+    produced: Produced,
+    workdir: Path,
+    scratch: Store,
+    now: Callable[[], datetime],
+    retention_days: int,
+) -> list[dict[str, Any]]:
+    """Pack the produced files, describe them (metadata JSON, STAC Item), and stage all in scratch."""
+    kinds = {path.name: kind for kind, path in produced.files}
+    delivered = pack(
+        [path for _, path in produced.files], plan.packer, plan.maxPartSize, workdir, plan.fileStem
+    )
+    entries = [_entry(kinds.get(path.name, ArtifactType.BUNDLE), path) for path in delivered]
+    created = now()
+    public = [_public(e) for e in entries]
+    # What the bundles hold (the files themselves when nothing is packed).
+    inside = [_public(_entry(k, p)) for k, p in produced.files] if plan.packer is not Packer.NONE else public
+    metadata = build_metadata(
+        plan=plan, files=public, contents=inside, details=produced.details, created_at=created
+    )
+    meta_path = workdir / f"{plan.fileStem}.json"
+    meta_path.write_text(json.dumps(metadata, indent=2))
+    entries.append(_entry(ArtifactType.METADATA, meta_path))
+    item = build_item(
+        item_id=plan.fileStem,
+        footprint=plan.footprint,
+        bbox=plan.bounds,
+        epsg=int(plan.crs),
+        files=[_public(e) for e in entries],
+        created=created,
+        expires=created + timedelta(days=retention_days),
+        record_id=plan.recordId,
+        record_name=plan.recordName,
+        description=plan.description,
+    )
+    stac_path = workdir / f"{plan.fileStem}.stac.json"
+    stac_path.write_text(json.dumps(item, indent=2))
+    entries.append(_entry(ArtifactType.STAC, stac_path))
+    files = []
+    for entry in entries:
+        path: Path = entry.pop("path")
+        key = f"{scratch_prefix(task_id)}{path.name}"
+        scratch.put_file(key, path, str(entry["sha256"]), media_type(str(entry["type"]), path.name))
+        files.append({**entry, "key": key})
+    return files
 
 
 def _public(entry: dict[str, Any]) -> dict[str, Any]:

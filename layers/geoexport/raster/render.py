@@ -48,6 +48,9 @@ class Level:
     zoom: int
     region: BaseGeometry  # EPSG:4326
     tiles: grid.TileRange
+    #: The level's whole tile range (False: a work item's share of it, see geoexport.pipeline.fanout):
+    #: only a whole level may fall back to the small-region rendering when it came out empty.
+    whole: bool = True
 
 
 @dataclass
@@ -338,7 +341,7 @@ def render(
                 raise
         for level in levels:
             drawn: set[tuple[int, int]] = set()
-            if stats.tiles_per_zoom[level.zoom] == 0:  # only small regions at coarse zooms end up here
+            if level.whole and stats.tiles_per_zoom[level.zoom] == 0:  # small regions at coarse zooms
                 tiles = renderer.render_small(level)
                 drawn = {(col, row) for _, col, row, _ in tiles}
                 for zoom, _, _, data in tiles:

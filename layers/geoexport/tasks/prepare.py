@@ -4,7 +4,7 @@ refused (with every problem listed) before anything is stored or started."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from geoexport.errors import FieldProblem, InvalidRequest, UnprocessableRequest
@@ -13,6 +13,7 @@ from geoexport.models.catalog import CatalogRecord
 from geoexport.models.geojson import RoiFeatureCollection
 from geoexport.models.tasks import CreateExportTaskRequest, Domain, ExportFormat, Packer
 from geoexport.notify import ssrf
+from geoexport.pipeline.items import FanOut
 from geoexport.tasks.estimate import Estimate
 from geoexport.tasks.ports import Catalog, Geometry
 
@@ -24,11 +25,16 @@ class Limits:
     storage_quota_bytes: int
     max_roi_vertices: int = 10_000
     max_export_tiles: int = 2_000_000
-    max_export_bytes: int = 20 * 1024**3
+    max_export_bytes: int = 9 * 1024**3  # what the Package function's 10 GiB of scratch holds, with headroom
     allow_loopback_webhooks: bool = False  # local development only (WEBHOOK_ALLOW_LOOPBACK)
     client_storage_quota_bytes: int = 20 * 1024**3  # per client, unless its record sets its own
     client_max_concurrent_exports: int = 10  # per client, unless its record sets its own
     max_lifetime_days: int = 90  # cache hits extend an export's expiry up to this long after it finished
+    fanout: FanOut = field(
+        default_factory=FanOut
+    )  # when big GeoPackages fan out, and how (the estimate counts the work items)
+    #: The longest render one invocation may be estimated at (Lambda stops at 900 s; estimates are rough).
+    max_invocation_seconds: float = 600.0
 
 
 class Prepared(NamedTuple):
@@ -192,13 +198,31 @@ def check_against_record(request: CreateExportTaskRequest, record: CatalogRecord
         raise UnprocessableRequest("the ROI cannot be exported from this record", problems)
 
 
-def bounded(result: Estimate, limits: Limits) -> Estimate:
-    """One export may not exceed the configured tiles and bytes (refused before anything starts)."""
+def bounded(result: Estimate, limits: Limits, request: CreateExportTaskRequest | None = None) -> Estimate:
+    """One export may not exceed what the pipeline can finish (refused before anything starts): the tiles,
+    the bytes one Package (or Merge) invocation's scratch holds (twice the export when a zip copy or a COG's
+    staging file sits beside it), and the time of its longest invocation (a GeoTIFF, or a GeoPackage too
+    small to fan out, renders in one)."""
     problems = []
     if result.tiles > limits.max_export_tiles:
         problems.append(FieldProblem("ROI", f"{result.tiles} tiles (limit {limits.max_export_tiles})"))
-    if result.bytes > limits.max_export_bytes:
-        problems.append(FieldProblem("ROI", f"about {result.bytes} bytes (limit {limits.max_export_bytes})"))
+    doubled = request is not None and (request.packer is Packer.ZIP or request.format is ExportFormat.GTIFF)
+    if result.bytes * (2 if doubled else 1) > limits.max_export_bytes:
+        copy = " (twice that while it is zipped or staged as a COG)" if doubled else ""
+        problems.append(
+            FieldProblem(
+                "ROI", f"about {result.bytes} bytes{copy} (limit {limits.max_export_bytes} of scratch)"
+            )
+        )
+    if result.renderSeconds > limits.max_invocation_seconds:
+        problems.append(
+            FieldProblem(
+                "ROI",
+                f"one invocation would render for about {result.renderSeconds:.0f} s (limit "
+                f"{limits.max_invocation_seconds:.0f} s); GeoTIFF exports render in one invocation, "
+                "GeoPackages split into work items",
+            )
+        )
     if problems:
         raise UnprocessableRequest(
             "the export is larger than one export may be: use a smaller ROI or a coarser resolution",

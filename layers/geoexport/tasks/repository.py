@@ -469,6 +469,24 @@ class TaskRepository:
             return False
         return True
 
+    def finish_item(self, task_id: UUID | str, index: int) -> int:
+        """Record a fanned-out export's finished work item (a set: a retried item counts once); returns how
+        many distinct items have finished (0 once the task is no longer running)."""
+        condition = _Condition()
+        try:
+            response = self._update(
+                "recording a finished work item",
+                task_id,
+                UpdateExpression="ADD itemsDone :i",
+                ConditionExpression=condition.status_in(RUNNING),
+                ExpressionAttributeNames=condition.names,
+                ExpressionAttributeValues={**condition.values, ":i": {"NS": [str(index)]}},
+                ReturnValues="ALL_NEW",  # moto leaves ADDed sets out of UPDATED_NEW
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return 0
+        return len(response["Attributes"]["itemsDone"]["NS"])
+
     def set_artifacts(self, task_id: UUID | str, artifacts: list[StoredArtifact], progress: int) -> None:
         condition = _Condition()
         condition.names["#p"] = "progress"
@@ -747,6 +765,7 @@ def from_item(item: dict[str, Any]) -> TaskRecord:
         values[name] = [json.loads(entry) for entry in values.get(name, [])]
     values.pop("ownerStatus", None)
     values.pop("notifiedEvents", None)
+    values.pop("itemsDone", None)  # work items of a fanned-out export (progress says how far it is)
     values.pop("deliveries", None)  # items written before delivery records had their own table
     return TaskRecord.model_validate(values)
 

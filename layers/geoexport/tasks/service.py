@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from geoexport.errors import (
     FieldProblem,
@@ -49,6 +49,9 @@ class DryRun(BaseModel):
     tiles: int
     estimatedSize: int
     estimatedTime: float
+    workItems: int = Field(
+        description="Work items a big GeoPackage is rendered in, side by side (0: one Package invocation)"
+    )
     fitsInStorage: bool
     freeBytes: int
 
@@ -98,7 +101,9 @@ class TaskService(TaskViews):
             raise UnprocessableRequest(
                 "dry runs estimate raster tiles", [FieldProblem("domain", "dry runs are for RASTER exports")]
             )
-        result = bounded(estimate(prepared.request, record), self._limits)
+        result = bounded(
+            estimate(prepared.request, record, self._limits.fanout), self._limits, prepared.request
+        )
         free = self.free_bytes()
         return DryRun(
             catalogRecordID=record.id,
@@ -106,6 +111,7 @@ class TaskService(TaskViews):
             tiles=result.tiles,
             estimatedSize=result.bytes,
             estimatedTime=result.seconds,
+            workItems=result.workItems,
             fitsInStorage=result.bytes <= free,
             freeBytes=free,
         )
@@ -137,7 +143,7 @@ class TaskService(TaskViews):
                         answer = self._answer_duplicate(candidate, request, DedupeRule.CONTAINMENT)
                         if answer is not None:
                             return answer
-            result = result or bounded(estimate(request, record), self._limits)
+            result = result or bounded(estimate(request, record, self._limits.fanout), self._limits, request)
             task = self._new_task(
                 request,
                 owner,
