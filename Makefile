@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help:
 	@echo "make run    - set up, then start emulator + API + state machine + sample catalog on loopback"
 	@echo "make test   - set up, then lint, type-check, cfn-lint and run unit, integration and e2e tests"
-	@echo "make bench  - raster (GPKG, COG, memory) against GDAL peers; feature index at 100k; durability"
+	@echo "make bench  - raster (GPKG, COG, memory) against GDAL peers; fan-out 1 vs 2 workers; feature index at 100k; durability"
 	@echo "make cold-start - cold import and first request of every API function"
 	@echo "make clean-data - wipe the local stack's state (.geoexport/ or GEOEXPORT_DATA_DIR)"
 	@echo "make build  - sam build (no Docker): every function and its layers in .aws-sam/build"
@@ -93,6 +93,7 @@ test: $(STAMP) gdal-tools lint typecheck cfn-lint build
 # FEATURES=10000 for a shorter feature-index run (the issue's figures are at 100,000: ~15 minutes).
 bench: $(STAMP) gdal-tools
 	$(BIN)/python bench/clip_package.py
+	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/features.py
 	$(BIN)/python bench/durability.py
 

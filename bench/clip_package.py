@@ -368,7 +368,6 @@ def main() -> None:
         f"{large['tiles']} tiles {large['peak'] / 2**20:.0f} MiB (ratio {large['peak'] / small['peak']:.2f}; "
         f"goal: no growth, <= 400 MiB)"
     )
-    print("Fan-out over a Distributed Map: not implemented yet (issue 14, part 2): no figure.")
 
 
 if __name__ == "__main__":

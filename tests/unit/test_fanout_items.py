@@ -106,10 +106,11 @@ def test_limits_match_what_one_invocation_can_finish() -> None:
     body = gpkg.model_dump(mode="json", exclude_none=True)
     tiff = CreateExportTaskRequest.model_validate({**body, "format": "GTiff"})
     zipped = CreateExportTaskRequest.model_validate({**body, "packer": "zip"})
-    assert bounded(estimated(500), limits, gpkg).seconds == 500
+    assert bounded(estimated(500), limits, tiff).seconds == 500
+    assert bounded(estimated(700), limits, gpkg).seconds == 700  # bounded by its work items instead
     with pytest.raises(UnprocessableRequest) as refused:
         bounded(estimated(700), limits, tiff)
-    assert "render for about 700 s (limit 600 s)" in refused.value.problems[0].reason
+    assert "estimated at 700 s here (limit 600 s)" in refused.value.problems[0].reason
     half = limits.max_export_bytes // 2 + 1
     assert bounded(estimated(1, half), limits, gpkg).bytes == half
     for doubled in (tiff, zipped):

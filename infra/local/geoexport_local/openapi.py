@@ -44,7 +44,8 @@ def limits() -> str:
             "and "
             f"{default(task, 'max_export_bytes')} bytes (MAX_EXPORT_BYTES: the Package step's scratch; a "
             "zipped export or a GeoTIFF counts twice) estimated; a GeoTIFF renders in one invocation, "
-            f"estimated at most {default(task, 'max_invocation_seconds')} s (MAX_INVOCATION_SECONDS); a "
+            f"its render estimated at most {default(task, 'max_invocation_seconds')} s "
+            "(MAX_INVOCATION_SECONDS); a "
             f"GeoPackage of more than {default(task, 'fanout_tiles')} tiles (FanOutTiles) is rendered in "
             f"work items of about {default(task, 'fanout_item_tiles')} tiles (FanOutItemTiles), "
             f"{default(task, 'fanout_concurrency')} at a time (FanOutConcurrency) (422)",

@@ -181,7 +181,7 @@ def merge(
     Items whose part is missing (the Map caught their failure) are rendered here, up to the tolerated
     share; more than that fails the export with a reason. One part is on disk at a time."""
     work = [WorkItem.model_validate(entry) for entry in scratch.get_json(items_key(plan.taskId))]
-    missing = [item for item in work if scratch.head(part_key(plan.taskId, item.index)) is None]
+    missing = {item.index for item in work if scratch.head(part_key(plan.taskId, item.index)) is None}
     allowed = tolerated(len(work), tolerated_percent)
     if len(missing) > allowed:
         raise PartsFailed(
@@ -195,7 +195,7 @@ def merge(
     ):
         for item in work:
             path = Path(tmp) / f"{item.index}.gpkg"
-            if item in missing:
+            if item.index in missing:
                 render_missing(item, path)
             else:
                 scratch.download(part_key(plan.taskId, item.index), path)

@@ -201,8 +201,8 @@ def check_against_record(request: CreateExportTaskRequest, record: CatalogRecord
 def bounded(result: Estimate, limits: Limits, request: CreateExportTaskRequest | None = None) -> Estimate:
     """One export may not exceed what the pipeline can finish (refused before anything starts): the tiles,
     the bytes one Package (or Merge) invocation's scratch holds (twice the export when a zip copy or a COG's
-    staging file sits beside it), and the time of its longest invocation (a GeoTIFF, or a GeoPackage too
-    small to fan out, renders in one)."""
+    staging file sits beside it), and for a GeoTIFF, which renders in one invocation, its estimated time (a
+    GeoPackage's invocations are bounded by FanOutTiles and FanOutItemTiles instead)."""
     problems = []
     if result.tiles > limits.max_export_tiles:
         problems.append(FieldProblem("ROI", f"{result.tiles} tiles (limit {limits.max_export_tiles})"))
@@ -214,13 +214,14 @@ def bounded(result: Estimate, limits: Limits, request: CreateExportTaskRequest |
                 "ROI", f"about {result.bytes} bytes{copy} (limit {limits.max_export_bytes} of scratch)"
             )
         )
-    if result.renderSeconds > limits.max_invocation_seconds:
+    tiff = request is not None and request.format is ExportFormat.GTIFF
+    if tiff and result.renderSeconds > limits.max_invocation_seconds:
         problems.append(
             FieldProblem(
                 "ROI",
-                f"one invocation would render for about {result.renderSeconds:.0f} s (limit "
-                f"{limits.max_invocation_seconds:.0f} s); GeoTIFF exports render in one invocation, "
-                "GeoPackages split into work items",
+                f"a GeoTIFF renders in one invocation, estimated at {result.renderSeconds:.0f} s here (limit "
+                f"{limits.max_invocation_seconds:.0f} s); choose GPKG (split into work items), a smaller ROI "
+                "or a coarser resolution",
             )
         )
     if problems:
