@@ -61,9 +61,10 @@ build: $(STAMP) sam-config
 deploy-local: build
 	$(SAM_ENV) $(BIN)/python -m geoexport_local.deploy
 
-# Regenerate functions/docs/openapi.json from the code (a test fails when the committed file drifts).
+# Regenerate functions/docs/openapi.json and events/schemas/ from the code (tests fail when committed files drift).
 openapi: $(STAMP)
 	$(BIN)/python -m geoexport_local.openapi .
+	$(BIN)/python -m geoexport_local.event_schemas .
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,5 +1,6 @@
 """Task changes from the tasks table's stream: the final callback when a status becomes final, TASK_PROGRESS
-at progress milestones (geoexport.notify.changes). A record that fails is retried by the event source
+at progress milestones, and an ExportTaskStatusChanged event on the exports bus for every status change
+(geoexport.notify.changes). A record that fails is retried by the event source
 mapping (partial batch failures); the reconciler announces what still was not after that."""
 
 import os
@@ -12,15 +13,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from geoexport import bootstrap, telemetry
 from geoexport.notify import changes
-from geoexport.settings import DeliverySettings
+from geoexport.settings import TaskChangeSettings
 from geoexport.tasks.repository import from_item
 
-settings = DeliverySettings.from_environ(os.environ)
+settings = TaskChangeSettings.from_environ(os.environ)
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 tasks = bootstrap.task_repository(settings)
 deliveries = bootstrap.deliveries(settings)
+status_events = bootstrap.status_events(settings)
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
@@ -28,6 +30,7 @@ def handle(record: DynamoDBRecord) -> None:
     stream = record.raw_event["dynamodb"]
     old = from_item(stream["OldImage"]) if stream.get("OldImage") else None
     new = from_item(stream["NewImage"]) if stream.get("NewImage") else None
+    changes.publish_status(old, new, status_events)
     if changes.react(old, new, tasks, deliveries) and new is not None:
         logger.info("change announced", extra={"taskId": str(new.id), "status": new.status.value})
         if new.status in changes.ANNOUNCED:

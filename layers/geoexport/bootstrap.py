@@ -21,6 +21,8 @@ from geoexport.settings import (
     CatalogSettings,
     ClientsSettings,
     DeliverySettings,
+    ExportEventSettings,
+    ExportRequestSettings,
     ExportsSettings,
     FeatureFilesSettings,
     FeatureRequestSettings,
@@ -38,6 +40,7 @@ if TYPE_CHECKING:  # the builders import what they build: a function imports onl
     from geoexport.auth.clients import ClientRepository
     from geoexport.auth.service import AuthService
     from geoexport.catalog.repository import CatalogRepository
+    from geoexport.features.bus import EventBusPublisher
     from geoexport.features.repository import RequestRepository
     from geoexport.features.requests import FeatureRequests
     from geoexport.features.service import FeatureService, ModelService
@@ -49,6 +52,7 @@ if TYPE_CHECKING:  # the builders import what they build: a function imports onl
     from geoexport.tasks.abort import AbortService
     from geoexport.tasks.prepare import Limits
     from geoexport.tasks.repository import ClientQuota, TaskRepository
+    from geoexport.tasks.requests import ExportRequests
     from geoexport.tasks.service import TaskService
     from geoexport.tasks.views import TaskViews
     from geoexport.tasks.workflow import StepFunctionsWorkflow
@@ -311,6 +315,35 @@ def feature_requests(settings: FeatureRequestSettings) -> FeatureRequests:
         SqsDeadLetters(aws.sqs(settings), settings.feature_request_dead_letter_url),
         client_exists=lambda client_id: clients.get(client_id) is not None,
     )
+
+
+def export_requests(settings: ExportRequestSettings) -> ExportRequests:
+    """Exports requested by events: the API's create path, answers kept (idempotency) and published."""
+    from geoexport.features.bus import EventBusPublisher, SqsDeadLetters
+    from geoexport.tasks.repository import RequestAnswers
+    from geoexport.tasks.requests import SOURCE, ExportRequests
+
+    clients = client_repository(settings)
+
+    def enabled(client_id: str) -> bool:
+        client = clients.get(client_id)
+        return client is not None and not client.disabled
+
+    return ExportRequests(
+        task_service(settings),
+        RequestAnswers(aws.dynamodb(settings), settings.dedupe_table),
+        EventBusPublisher(aws.events(settings), settings.export_event_bus, SOURCE),
+        SqsDeadLetters(aws.sqs(settings), settings.export_request_dead_letter_url),
+        client_enabled=enabled,
+    )
+
+
+def status_events(settings: ExportEventSettings) -> EventBusPublisher:
+    """Where every task status change is published (ExportTaskStatusChanged)."""
+    from geoexport.features.bus import EventBusPublisher
+    from geoexport.tasks.requests import SOURCE
+
+    return EventBusPublisher(aws.events(settings), settings.export_event_bus, SOURCE)
 
 
 def request_reader(settings: FeaturesSettings) -> RequestRepository:

@@ -207,7 +207,25 @@ class TaskServiceSettings(ViewSettings, CatalogSettings, WorkflowSettings, Geome
     """What creating and reading export tasks needs."""
 
 
+class ExportEventSettings(AwsSettings):
+    """The exports bus: export requests come in by it, their answers and every status change go out on it."""
+
+    export_event_bus: Required = Field(alias="EXPORT_EVENT_BUS")
+
+
+class ExportRequestSettings(TaskServiceSettings, ExportEventSettings):
+    """Exports requested by events: the API's create path, plus where answers and unreadable events go."""
+
+    export_request_dead_letter_url: Required = Field(alias="EXPORT_REQUEST_DEAD_LETTER_URL")
+
+
+class TaskChangeSettings(DeliverySettings, ExportEventSettings):
+    """Reacting to stored task changes: callbacks, and status events on the exports bus."""
+
+
 class Settings(
+    ExportRequestSettings,
+    TaskChangeSettings,
     TaskServiceSettings,
     AbortSettings,
     DeliverySettings,

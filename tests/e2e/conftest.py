@@ -11,6 +11,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,16 @@ class Service:
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
+
+    def subscribe(self, bus: str, source: str) -> str:
+        """A subscriber's own rule on ``bus`` (events from ``source``) into a queue of its own; its URL."""
+        sqs, events = self.client("sqs"), self.client("events")
+        name = f"subscriber-{uuid.uuid4().hex[:8]}"
+        url = str(sqs.create_queue(QueueName=name)["QueueUrl"])
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps({"source": [source]}))
+        events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}])
+        return url
 
     def execution(self, task_id: str) -> dict[str, Any]:
         sfn = self.client("stepfunctions")

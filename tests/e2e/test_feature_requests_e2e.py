@@ -44,13 +44,7 @@ def outcome(service: Service, request_id: str, timeout: float = 30.0) -> dict[st
 
 def listen(service: Service) -> tuple[Any, str]:
     """A consumer's own subscription to the outcome events: a rule on the bus into a queue of ours."""
-    sqs, events = service.client("sqs"), service.client("events")
-    name = f"outcomes-{uuid.uuid4().hex[:8]}"
-    url = sqs.create_queue(QueueName=name)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name=name, EventBusName=BUS, EventPattern=json.dumps({"source": ["geoexport.features"]}))
-    events.put_targets(Rule=name, EventBusName=BUS, Targets=[{"Id": "mine", "Arn": arn}])
-    return sqs, url
+    return service.client("sqs"), service.subscribe(BUS, "geoexport.features")
 
 
 def drain(sqs: Any, url: str, seconds: float = 3.0) -> list[dict[str, Any]]:

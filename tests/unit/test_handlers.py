@@ -160,6 +160,26 @@ def ensure_client(settings: Settings) -> None:
         clients.create("demo", client_id=CLIENT, client_secret="s3cret-from-the-cli")
 
 
+def put_sample_record(settings: Settings) -> None:
+    """The catalog record the sample create events name."""
+    record = CatalogRecord(
+        id=RECORD,
+        name="sample",
+        footprint={
+            "type": "Polygon",
+            "coordinates": [[[-78, 24], [-77, 24], [-77, 25], [-78, 25], [-78, 24]]],
+        },
+        maxResolutionDeg=0.0001,
+        crs="EPSG:4326",
+        bands=3,
+        dtype="uint8",
+        width=10,
+        height=10,
+        source=SourceLocation(bucket="b", key="k.tif"),
+    )
+    bootstrap.catalog_repository(settings).put(record)
+
+
 def test_every_function_has_a_sample_event() -> None:
     names = {function.code_dir.name for function in STACK.functions.values()}
     assert names == {path.stem for path in EVENTS.glob("*.json")}
@@ -191,22 +211,7 @@ def test_token_and_authorizer(aws: Settings, monkeypatch: pytest.MonkeyPatch) ->
 def test_create_read_list_and_abort(
     aws: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    record = CatalogRecord(
-        id=RECORD,
-        name="sample",
-        footprint={
-            "type": "Polygon",
-            "coordinates": [[[-78, 24], [-77, 24], [-77, 25], [-78, 25], [-78, 24]]],
-        },
-        maxResolutionDeg=0.0001,
-        crs="EPSG:4326",
-        bands=3,
-        dtype="uint8",
-        width=10,
-        height=10,
-        source=SourceLocation(bucket="b", key="k.tif"),
-    )
-    bootstrap.catalog_repository(aws).put(record)
+    put_sample_record(aws)
     created = invoke("create_task", monkeypatch)
     assert created["statusCode"] == 201, created["body"]
     task_id = body(created)["id"]
@@ -269,6 +274,25 @@ def test_models_features_and_feature_requests(aws: Settings, monkeypatch: pytest
     malformed = event("feature_requests")
     malformed["Records"][0]["body"] = "{not json"
     assert invoke("feature_requests", monkeypatch, malformed) == {"batchItemFailures": []}  # dead-lettered
+
+
+def test_an_export_requested_by_an_event_is_answered_once(
+    aws: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sample ExportRequested event (the API's create body plus requestOwner and requestId): a task is
+    created for its owner and the answer kept; the same event again answers the same; a malformed one is
+    dead-lettered."""
+    ensure_client(aws)
+    put_sample_record(aws)
+    assert invoke("export_requests", monkeypatch) == {"batchItemFailures": []}
+    module = load("export_requests", monkeypatch)
+    answer = module.requests.handle(event("export_requests")["Records"][0]["body"], "again")
+    assert answer.outcome == "ExportRequestAccepted" and answer.requestId == "portal-order-0001"
+    task = bootstrap.task_repository(aws).get(answer.taskId)
+    assert task.owner == CLIENT and task.executionArn
+    malformed = event("export_requests")
+    malformed["Records"][0]["body"] = "{not json"
+    assert invoke("export_requests", monkeypatch, malformed) == {"batchItemFailures": []}  # dead-lettered
 
 
 def test_a_file_for_no_feature_is_handled(aws: Settings, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,5 @@
-"""Where the messaging API talks back: outcome events on EventBridge, unreadable messages to a queue."""
+"""Where the messaging doors talk back: outcome events on EventBridge, unreadable messages to a queue (the
+feature requests' bus, and the exports' bus for export requests and task status changes)."""
 
 from __future__ import annotations
 
@@ -14,18 +15,19 @@ if TYPE_CHECKING:
 
 
 class EventBusPublisher:
-    def __init__(self, events_client: EventBridgeClient, bus_name: str) -> None:
+    def __init__(self, events_client: EventBridgeClient, bus_name: str, source: str = OUTCOME_SOURCE) -> None:
         self._events = events_client
         self._bus = bus_name
+        self._source = source
 
     def publish(self, detail_type: str, detail: dict[str, Any]) -> None:
         answer = self._events.put_events(
             Entries=[
                 {
                     "EventBusName": self._bus,
-                    "Source": OUTCOME_SOURCE,
+                    "Source": self._source,
                     "DetailType": detail_type,
-                    "Detail": json.dumps(detail),
+                    "Detail": json.dumps(detail, default=str),
                 }
             ]
         )

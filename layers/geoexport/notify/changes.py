@@ -13,9 +13,12 @@ send a final callback twice; the retry queue's safety net covers a crash between
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
+
+from pydantic import BaseModel, Field
 
 from geoexport.models.tasks import TaskRecord, TaskStatus, WebhookEvent
 from geoexport.notify.delivery import Deliveries
@@ -79,3 +82,70 @@ def react(old: TaskRecord | None, new: TaskRecord | None, claims: Claims, delive
     ):
         return progress(new, claims, deliveries)
     return False
+
+
+#: EventBridge detail-type of every status change (issue 15: lifecycle events for subscribers).
+STATUS_CHANGED = "ExportTaskStatusChanged"
+
+
+class Publisher(Protocol):
+    def publish(self, detail_type: str, detail: dict[str, Any]) -> None: ...
+
+
+class ArtifactFacts(BaseModel):
+    type: str
+    name: str
+    size: int
+    sha256: str
+
+
+class StatusChanged(BaseModel):
+    """The ``detail`` of ``ExportTaskStatusChanged`` (events/schemas/ExportTaskStatusChanged.json)."""
+
+    eventId: str = Field(description="<task id>:<status>: the same change delivered twice has the same id")
+    taskId: str
+    owner: str
+    status: TaskStatus
+    previousStatus: TaskStatus | None
+    progress: int
+    errorReason: str | None
+    domain: str
+    updatedAt: datetime
+    artifacts: list[ArtifactFacts] | None = Field(
+        None, description="COMPLETED: names, sizes and checksums (links come from the API, never in events)"
+    )
+
+
+def status_event(old: TaskRecord | None, new: TaskRecord | None) -> StatusChanged | None:
+    """The ``ExportTaskStatusChanged`` detail of a stored change, or None when the status did not move.
+
+    Names, sizes and checksums of a COMPLETED task's artifacts, never a link: an event outlives a presigned
+    URL, and whoever reads the bus is not necessarily allowed to download (the owner asks the API)."""
+    if new is None or (old is not None and old.status is new.status):
+        return None
+    artifacts = None
+    if new.status is TaskStatus.COMPLETED:
+        artifacts = [
+            ArtifactFacts(type=a.type.value, name=a.name, size=a.size, sha256=a.sha256) for a in new.artifacts
+        ]
+    return StatusChanged(
+        eventId=f"{new.id}:{new.status.value}",
+        taskId=str(new.id),
+        owner=new.owner,
+        status=new.status,
+        previousStatus=old.status if old is not None else None,
+        progress=new.progress,
+        errorReason=new.errorReason,
+        domain=new.request.domain.value,
+        updatedAt=new.updatedAt,
+        artifacts=artifacts,
+    )
+
+
+def publish_status(old: TaskRecord | None, new: TaskRecord | None, publisher: Publisher) -> bool:
+    """Publish a status change on the exports bus (at least once: subscribers dedupe on ``eventId``)."""
+    detail = status_event(old, new)
+    if detail is None:
+        return False
+    publisher.publish(STATUS_CHANGED, detail.model_dump(mode="json", exclude_none=False))
+    return True

@@ -45,6 +45,8 @@ from geoexport.tasks.transitions import ACTIVE, ALLOWED_FROM, RUNNING
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from geoexport.tasks.requests import Answer
+
 LEDGER_KEY = {"name": {"S": "exports-storage"}}
 BY_OWNER, BY_OWNER_STATUS, BY_SCOPE, BY_STATUS_EXPIRY, BY_STATUS_UPDATED = (
     "ByOwner",
@@ -795,3 +797,38 @@ def _decode_token(token: str, partition: str, value: str) -> dict[str, Any]:
             "nextToken is not valid", [FieldProblem("nextToken", "not a token this API issued")]
         ) from error
     return decoded
+
+
+class RequestAnswers:
+    """Answers to exports requested by events, kept in the dedupe table under ``request#<owner>#<id>``: the
+    idempotency record that makes a redelivered or repeated event harmless."""
+
+    def __init__(self, dynamodb_client: DynamoDBClient, dedupe_table: str) -> None:
+        self._db = dynamodb_client
+        self._table = dedupe_table
+
+    @staticmethod
+    def _key(owner: str, request_id: str) -> dict[str, Any]:
+        return {"fingerprint": {"S": f"request#{owner}#{request_id}"}}
+
+    def get(self, owner: str, request_id: str) -> Answer | None:
+        from geoexport.tasks.requests import Answer
+
+        with aws.translated("reading an export request's answer"):
+            item = self._db.get_item(
+                TableName=self._table, Key=self._key(owner, request_id), ConsistentRead=True
+            )
+        if "Item" not in item:
+            return None
+        return Answer.model_validate_json(item["Item"]["answer"]["S"])
+
+    def put(self, answer: Answer) -> None:
+        """Keep the first answer (a concurrent duplicate that answered first wins; both met one task)."""
+        item = {**self._key(answer.requestOwner, answer.requestId), "answer": {"S": answer.model_dump_json()}}
+        with aws.translated("recording an export request's answer"):
+            try:
+                self._db.put_item(
+                    TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(fingerprint)"
+                )
+            except self._db.exceptions.ConditionalCheckFailedException:
+                pass

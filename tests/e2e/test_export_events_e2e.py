@@ -1,0 +1,150 @@
+"""Issue 15, the third door: systems that trigger exports from EventBridge. An ExportRequested event put
+with boto3 on the exports bus creates a task as the API would, answered on the same bus; the same event
+again makes nothing new; an invalid one is rejected with the API's status and errors; a subscriber's own
+rule and queue receive every status change of the task, in order, with checksums and no links."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import jsonschema
+
+from geoexport_local.template import read_stack
+from tests.e2e.conftest import Service
+from tests.e2e.test_export_e2e import PENTAGON, export_body
+from tests.support import ROOT
+
+Z8 = 0.00274658203125
+BUS = read_stack(ROOT).physical["ExportEventBus"]
+SCHEMAS = {path.stem: json.loads(path.read_text()) for path in (ROOT / "events" / "schemas").glob("*.json")}
+
+
+def subscribe(service: Service) -> str:
+    """A subscriber's own rule and queue on the exports bus (everything the service publishes there)."""
+    return service.subscribe(BUS, "geoexport.exports")
+
+
+def put(service: Service, detail: dict[str, Any]) -> None:
+    answer = service.client("events").put_events(
+        Entries=[
+            {
+                "EventBusName": BUS,
+                "Source": "e2e.portal",
+                "DetailType": "ExportRequested",
+                "Detail": json.dumps(detail),
+            }
+        ]
+    )
+    assert answer["FailedEntryCount"] == 0, answer
+
+
+def drain(service: Service, url: str, until: Any, timeout: float = 120.0) -> list[dict[str, Any]]:
+    """Events from the subscriber's queue, in arrival order, until ``until(events)`` holds."""
+    sqs, seen = service.client("sqs"), []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not until(seen):
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        ):
+            event = json.loads(message["Body"])
+            jsonschema.validate(event["detail"], SCHEMAS[event["detail-type"]])  # as documented
+            seen.append(event)
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return seen
+
+
+def test_an_event_requests_an_export_once_and_its_status_changes_come_back(service: Service) -> None:
+    url = subscribe(service)
+    landsat = service.records()["landsat-bahamas-rgb"]
+    request_id = f"portal-{uuid.uuid4().hex[:12]}"
+    detail = {
+        **export_body(landsat["id"], PENTAGON, Z8),
+        "requestOwner": service.client_id,
+        "requestId": request_id,
+    }
+    put(service, detail)
+
+    def finished(events: list[dict[str, Any]]) -> bool:
+        return any(
+            e["detail-type"] == "ExportTaskStatusChanged" and e["detail"]["status"] == "COMPLETED"
+            for e in events
+        )
+
+    events = drain(service, url, finished, timeout=180)
+    (accepted,) = [e["detail"] for e in events if e["detail-type"] == "ExportRequestAccepted"]
+    assert accepted["requestId"] == request_id and accepted["requestOwner"] == service.client_id
+    assert accepted["created"] is True and accepted["statusCode"] == 201
+    task_id = accepted["taskId"]
+    status, task, _ = service.request("GET", f"/export-tasks/{task_id}")  # the owner's, through the API
+    assert status == 200 and task["status"] == "COMPLETED", task
+
+    assert {e["source"] for e in events} == {"geoexport.exports"}
+    changes = [e["detail"] for e in events if e["detail-type"] == "ExportTaskStatusChanged"]
+    mine = sorted((c for c in changes if c["taskId"] == task_id), key=lambda c: c["updatedAt"])
+    assert [c["status"] for c in mine] == ["PENDING", "IN_PROGRESS", "COMPLETED"]
+    assert [c["previousStatus"] for c in mine] == [None, "PENDING", "IN_PROGRESS"]
+    assert all(c["owner"] == service.client_id for c in mine)
+    done = mine[-1]
+    stored = {a["name"]: a for a in task["artifacts"]}
+    assert {a["name"] for a in done["artifacts"]} == set(stored)
+    for artifact in done["artifacts"]:
+        assert artifact["sha256"] == stored[artifact["name"]]["sha256"]
+        assert artifact["size"] == stored[artifact["name"]]["size"]
+    assert "http" not in json.dumps(mine)  # never a presigned URL in an event
+
+    # The same event again (redelivered, or sent twice): the first answer stands, nothing new is made.
+    executions = service.executions()
+    put(service, detail)
+    again = drain(service, url, lambda events: False, timeout=6)
+    assert [e for e in again if e["detail-type"].startswith("ExportRequest")] == []
+    assert service.executions() == executions
+
+
+def test_an_invalid_event_is_rejected_with_the_apis_answer(service: Service) -> None:
+    url = subscribe(service)
+    landsat = service.records()["landsat-bahamas-rgb"]
+    bad = {
+        **export_body(landsat["id"], PENTAGON, Z8),
+        "requestOwner": service.client_id,
+        "requestId": "bad-1",
+    }
+    bad["ROI"]["features"][0]["properties"]["maxResolutionDeg"] = -1
+    put(service, bad)
+    outside = {
+        **export_body(
+            landsat["id"], {"type": "Polygon", "coordinates": [[[10, 10], [11, 10], [11, 11], [10, 10]]]}, Z8
+        ),
+        "requestOwner": service.client_id,
+        "requestId": "outside-1",
+    }
+    put(service, outside)
+    stranger = {
+        **export_body(landsat["id"], PENTAGON, Z8),
+        "requestOwner": "nobody-at-all",
+        "requestId": "who-1",
+    }
+    put(service, stranger)
+    events = drain(
+        service, url, lambda events: sum(e["detail-type"] == "ExportRequestRejected" for e in events) >= 3
+    )
+    rejected = {
+        e["detail"]["requestId"]: e["detail"] for e in events if e["detail-type"] == "ExportRequestRejected"
+    }
+    assert rejected["bad-1"]["statusCode"] == 400
+    assert any("maxResolutionDeg" in p["field"] for p in rejected["bad-1"]["errors"]), rejected["bad-1"]
+    # The same as POST /export-tasks answers for the same body.
+    status, answer, _ = service.request(
+        "POST", "/export-tasks", {k: v for k, v in outside.items() if k not in ("requestOwner", "requestId")}
+    )
+    assert rejected["outside-1"]["statusCode"] == status == 422
+    assert (
+        rejected["outside-1"]["errors"] == answer["errors"]
+        and rejected["outside-1"]["message"] == answer["message"]
+    )
+    assert (
+        rejected["who-1"]["statusCode"] == 403 and rejected["who-1"]["errors"][0]["field"] == "requestOwner"
+    )
+    assert not any(e["detail-type"] == "ExportRequestAccepted" for e in events)
