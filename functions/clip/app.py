@@ -27,6 +27,7 @@ faults = Faults(settings.faults)
 tasks = bootstrap.task_repository(settings)
 catalog = bootstrap.catalog_repository(settings)
 store = bootstrap.exports_store(settings)
+steps = bootstrap.step_log(settings)
 features = bootstrap.feature_service(settings)  # VECTOR exports read the feature repository
 
 
@@ -36,8 +37,8 @@ features = bootstrap.feature_service(settings)  # VECTOR exports read the featur
 @event_parser(model=ClipInput)
 def lambda_handler(event: ClipInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(taskId=event.taskId)
-    faults.before("Clip", event.taskId, context.get_remaining_time_in_millis() / 1000)
-    with telemetry.step_duration(metrics, "Clip"):
+    with steps.run(event.taskId, "Clip"), telemetry.step_duration(metrics, "Clip"):
+        faults.before("Clip", event.taskId, context.get_remaining_time_in_millis() / 1000)
         result = clip.run(
             event.taskId, tasks, catalog, store, settings.gdal_s3_options(), features, settings.fanout
         )

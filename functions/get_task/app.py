@@ -1,4 +1,5 @@
-"""GET /export-tasks[/{id}] (and v1's GET /taskStatus/{jobId}): status, progress, fresh download links."""
+"""GET /export-tasks[/{id}[/log]] (and v1's GET /taskStatus/{jobId}): status, progress, fresh download links,
+and what happened to a task."""
 
 import os
 from typing import Annotated, Any
@@ -16,12 +17,19 @@ from geoexport.api.schema import TaskPage, responses
 from geoexport.models import ExportTask, TaskStatus
 from geoexport.models.v1 import TaskStatusAnswer
 from geoexport.notify.callback import V1_STATUS
-from geoexport.settings import ViewSettings
+from geoexport.settings import TaskLogSettings, ViewSettings
+from geoexport.tasks.log import TaskLog, task_log
 
-settings = ViewSettings.from_environ(os.environ)
+
+class Settings(ViewSettings, TaskLogSettings):
+    """What the read side needs: tasks, links, delivery outcomes, task logs."""
+
+
+settings = Settings.from_environ(os.environ)
 logger = Logger()
 app = make_resolver()
 service = bootstrap.task_views(settings)
+logs = bootstrap.task_log(settings)
 
 
 @app.get(
@@ -31,6 +39,17 @@ service = bootstrap.task_views(settings)
 )
 def get_export_task(task_id: UUID) -> Response[str]:
     return json_response(200, service.get(task_id, caller(app)))
+
+
+@app.get(
+    "/export-tasks/<task_id>/log",
+    summary="What happened to an export task: status changes, each step's runs and durations, retries, "
+    "webhook outcomes (oldest first)",
+    responses=responses({200: ("The task's log", TaskLog)}, 404),
+)
+def get_export_task_log(task_id: UUID) -> Response[str]:
+    task = service.get(task_id, caller(app))  # the caller's own task, else 404
+    return json_response(200, task_log(task_id, logs.entries(task_id), task.webhookDeliveries or []))
 
 
 @app.get(

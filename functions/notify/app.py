@@ -21,6 +21,11 @@ metrics = Metrics()
 faults = Faults(settings.faults)
 tasks = bootstrap.task_repository(settings)
 store = bootstrap.exports_store(settings)
+steps = bootstrap.step_log(settings)
+
+
+#: How the log names this function's runs: the state machine's Notify, or its MarkFailed.
+STEP_NAMES = {notify.Outcome.COMPLETED: "Notify", notify.Outcome.FAILED: "MarkFailed"}
 
 
 @logger.inject_lambda_context
@@ -29,11 +34,12 @@ store = bootstrap.exports_store(settings)
 @event_parser(model=NotifyInput)
 def lambda_handler(event: NotifyInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(taskId=event.taskId)
-    faults.before("Notify", event.taskId, context.get_remaining_time_in_millis() / 1000)
     outcome = notify.Outcome.FAILED if event.failedStep else event.outcome
     if outcome is notify.Outcome.FAILED:
         logger.warning("export failed", extra={"step": event.failedStep, "error": event.error})
-    with telemetry.step_duration(metrics, "Notify"):
+    step = STEP_NAMES.get(outcome, f"Notify ({outcome.value})")
+    with steps.run(event.taskId, step), telemetry.step_duration(metrics, "Notify"):
+        faults.before("Notify", event.taskId, context.get_remaining_time_in_millis() / 1000)
         result = notify.run(
             event.taskId,
             tasks,

@@ -23,6 +23,7 @@ metrics = Metrics()
 faults = Faults(settings.faults)
 tasks = bootstrap.task_repository(settings)
 store = bootstrap.exports_store(settings)
+steps = bootstrap.step_log(settings)
 
 
 @logger.inject_lambda_context
@@ -34,8 +35,9 @@ def lambda_handler(event: PackageInput, context: LambdaContext) -> dict[str, Any
     remaining = context.get_remaining_time_in_millis() / 1000
     if isinstance(event, RenderPartInput):
         logger.append_keys(item=event.item.index)
-        faults.before("RenderPart", f"{event.taskId}#{event.item.index}", remaining)
-        with telemetry.step_duration(metrics, "RenderPart"):
+        part = f"RenderPart {event.item.index}"
+        with steps.run(event.taskId, part), telemetry.step_duration(metrics, "RenderPart"):
+            faults.before("RenderPart", f"{event.taskId}#{event.item.index}", remaining)
             result = package.run_item(
                 event.taskId,
                 event.planKey,
@@ -47,8 +49,9 @@ def lambda_handler(event: PackageInput, context: LambdaContext) -> dict[str, Any
                 settings.gdal_s3_options(),
             )
         return faults.after("RenderPart", result)
-    faults.before("Package", event.taskId, remaining)
-    with telemetry.step_duration(metrics, "Package"):
+    step = "Merge" if isinstance(event, MergeInput) else "Package"
+    with steps.run(event.taskId, step), telemetry.step_duration(metrics, "Package"):
+        faults.before("Package", event.taskId, remaining)
         result = package.run(
             event.taskId,
             event.planKey,

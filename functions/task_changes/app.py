@@ -1,7 +1,7 @@
 """Task changes from the tasks table's stream: the final callback when a status becomes final, TASK_PROGRESS
-at progress milestones, and an ExportTaskStatusChanged event on the exports bus for every status change
-(geoexport.notify.changes). A record that fails is retried by the event source
-mapping (partial batch failures); the reconciler announces what still was not after that."""
+at progress milestones, an ExportTaskStatusChanged event on the exports bus and an entry in the task's log
+for every status change (geoexport.notify.changes, geoexport.tasks.log). A record that fails is retried by
+the event source mapping (partial batch failures); the reconciler announces what still was not after that."""
 
 import os
 
@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from geoexport import bootstrap, telemetry
 from geoexport.notify import changes
 from geoexport.settings import TaskChangeSettings
+from geoexport.tasks import log
 from geoexport.tasks.repository import from_item
 
 settings = TaskChangeSettings.from_environ(os.environ)
@@ -23,6 +24,7 @@ metrics = Metrics()
 tasks = bootstrap.task_repository(settings)
 deliveries = bootstrap.deliveries(settings)
 status_events = bootstrap.status_events(settings)
+logs = bootstrap.task_log(settings)
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
@@ -30,6 +32,9 @@ def handle(record: DynamoDBRecord) -> None:
     stream = record.raw_event["dynamodb"]
     old = from_item(stream["OldImage"]) if stream.get("OldImage") else None
     new = from_item(stream["NewImage"]) if stream.get("NewImage") else None
+    entry = log.status_entry(old, new)
+    if entry is not None and new is not None:
+        logs.add(new.id, entry, log.status_key(entry))
     changes.publish_status(old, new, status_events)
     if changes.react(old, new, tasks, deliveries) and new is not None:
         logger.info("change announced", extra={"taskId": str(new.id), "status": new.status.value})

@@ -20,6 +20,7 @@ metrics = Metrics()
 faults = Faults(settings.faults)
 tasks = bootstrap.task_repository(settings)
 store = bootstrap.exports_store(settings)
+steps = bootstrap.step_log(settings)
 
 
 @logger.inject_lambda_context
@@ -28,7 +29,7 @@ store = bootstrap.exports_store(settings)
 @event_parser(model=UploadInput)
 def lambda_handler(event: UploadInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(taskId=event.taskId)
-    faults.before("Upload", event.taskId, context.get_remaining_time_in_millis() / 1000)
-    with telemetry.step_duration(metrics, "Upload"):
+    with steps.run(event.taskId, "Upload"), telemetry.step_duration(metrics, "Upload"):
+        faults.before("Upload", event.taskId, context.get_remaining_time_in_millis() / 1000)
         result = upload.run(event.taskId, [f.model_dump() for f in event.files], tasks, store)
     return faults.after("Upload", result)

@@ -28,6 +28,7 @@ from geoexport.settings import (
     FeatureRequestSettings,
     FeaturesSettings,
     SigningSettings,
+    TaskLogSettings,
     TaskServiceSettings,
     TasksSettings,
     TokenSettings,
@@ -50,8 +51,9 @@ if TYPE_CHECKING:  # the builders import what they build: a function imports onl
     from geoexport.notify.webhooks import WebhookSender
     from geoexport.storage.s3 import ObjectStore
     from geoexport.tasks.abort import AbortService
+    from geoexport.tasks.log import StepLog
     from geoexport.tasks.prepare import Limits
-    from geoexport.tasks.repository import ClientQuota, TaskRepository
+    from geoexport.tasks.repository import ClientQuota, TaskLogRepository, TaskRepository
     from geoexport.tasks.requests import ExportRequests
     from geoexport.tasks.service import TaskService
     from geoexport.tasks.views import TaskViews
@@ -344,6 +346,19 @@ def status_events(settings: ExportEventSettings) -> EventBusPublisher:
     from geoexport.tasks.requests import SOURCE
 
     return EventBusPublisher(aws.events(settings), settings.export_event_bus, SOURCE)
+
+
+def task_log(settings: TaskLogSettings) -> TaskLogRepository:
+    from geoexport.tasks.repository import TaskLogRepository
+
+    return TaskLogRepository(aws.dynamodb(settings), settings.task_log_table)
+
+
+def step_log(settings: TaskLogSettings) -> StepLog:
+    """What a pipeline step writes about its runs (start or retry, finish with duration, failure)."""
+    from geoexport.tasks.log import StepLog
+
+    return StepLog(task_log(settings))
 
 
 def request_reader(settings: FeaturesSettings) -> RequestRepository:

@@ -175,8 +175,14 @@ class StepSettings(AwsSettings):
         return self.render_threads or max(1, os.cpu_count() or 1)
 
 
-class PipelineSettings(StepSettings, TasksSettings, ExportsSettings):
-    """What every pipeline step reads: its task, the exports bucket, threads and fault injection."""
+class TaskLogSettings(AwsSettings):
+    """Task logs (GET /export-tasks/{id}/log): what happened to each task, step by step."""
+
+    task_log_table: Required = Field(alias="TASK_LOG_TABLE")
+
+
+class PipelineSettings(StepSettings, TasksSettings, ExportsSettings, TaskLogSettings):
+    """What every pipeline step reads: its task, the exports bucket, its log, threads and fault injection."""
 
 
 class ClcSettings(AwsSettings):
@@ -219,8 +225,8 @@ class ExportRequestSettings(TaskServiceSettings, ExportEventSettings):
     export_request_dead_letter_url: Required = Field(alias="EXPORT_REQUEST_DEAD_LETTER_URL")
 
 
-class TaskChangeSettings(DeliverySettings, ExportEventSettings):
-    """Reacting to stored task changes: callbacks, and status events on the exports bus."""
+class TaskChangeSettings(DeliverySettings, ExportEventSettings, TaskLogSettings):
+    """Reacting to stored task changes: callbacks, status events on the exports bus, the task's log."""
 
 
 class Settings(

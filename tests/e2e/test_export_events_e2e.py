@@ -95,6 +95,18 @@ def test_an_event_requests_an_export_once_and_its_status_changes_come_back(servi
         assert artifact["size"] == stored[artifact["name"]]["size"]
     assert "http" not in json.dumps(mine)  # never a presigned URL in an event
 
+    # The task's log (easydb's event log): status changes and every step's run with its duration.
+    status, log, _ = service.request("GET", f"/export-tasks/{task_id}/log")
+    assert status == 200 and log["taskId"] == task_id
+    entries = log["entries"]
+    assert [e["time"] for e in entries] == sorted(e["time"] for e in entries)
+    kinds = [e["type"] for e in entries]
+    assert [k for k in kinds if k.startswith("EXPORT_")] == ["EXPORT_INSERT", "EXPORT_START", "EXPORT_FINISH"]
+    finished = {e["step"]: e["durationSeconds"] for e in entries if e["type"] == "STEP_FINISH"}
+    assert set(finished) == {"Clip", "Package", "Upload", "Notify"} and all(d > 0 for d in finished.values())
+    assert kinds.index("EXPORT_INSERT") < kinds.index("STEP_START") and "STEP_FAILED" not in kinds
+    assert service.request("GET", f"/export-tasks/{uuid.uuid4()}/log")[0] == 404
+
     # The same event again (redelivered, or sent twice): the first answer stands, nothing new is made.
     executions = service.executions()
     put(service, detail)

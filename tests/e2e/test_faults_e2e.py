@@ -30,6 +30,16 @@ def test_transient_fault_is_retried_and_the_export_completes(faulty_service: Ser
     # Clip raised once (TransientError) and Upload ran past its timeout once (Sandbox.Timedout): both retried.
     assert {e.get("error") for e in errors} == {"TransientError", "Sandbox.Timedout"}, errors
     assert execution["status"] == "SUCCEEDED"
+    # The task's log tells the same: Clip failed once and ran again, Upload started twice.
+    status, log, _ = faulty_service.request("GET", f"/export-tasks/{created['id']}/log")
+    assert status == 200
+    clip = [(e["type"], e["attempt"]) for e in log["entries"] if e["step"] == "Clip"]
+    assert clip == [("STEP_START", 1), ("STEP_FAILED", 1), ("STEP_RETRY", 2), ("STEP_FINISH", 2)], clip
+    failed = next(e for e in log["entries"] if e["type"] == "STEP_FAILED")
+    assert "TransientError" in failed["message"]
+    assert [e["attempt"] for e in log["entries"] if e["step"] == "Upload" and e["type"] == "STEP_FINISH"] == [
+        2
+    ]
 
 
 def test_abort_stops_the_export_cleans_up_and_tells(faulty_service: Service, receiver: Receiver) -> None:

@@ -45,6 +45,7 @@ from geoexport.tasks.transitions import ACTIVE, ALLOWED_FROM, RUNNING
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from geoexport.tasks.log import LogEntry
     from geoexport.tasks.requests import Answer
 
 LEDGER_KEY = {"name": {"S": "exports-storage"}}
@@ -832,3 +833,44 @@ class RequestAnswers:
                 )
             except self._db.exceptions.ConditionalCheckFailedException:
                 pass
+
+
+class TaskLogRepository:
+    """Task logs: one item per entry, keyed by task and by what the entry records (see tasks.log)."""
+
+    def __init__(self, dynamodb_client: DynamoDBClient, table: str) -> None:
+        self._db = dynamodb_client
+        self._table = table
+
+    def add(self, task_id: UUID | str, entry: LogEntry, key: str) -> None:
+        item = {"taskId": {"S": str(task_id)}, "entry": {"S": key}, "body": {"S": entry.model_dump_json()}}
+        with aws.translated("writing the task's log"):
+            self._db.put_item(TableName=self._table, Item=item)
+
+    def _query(self, task_id: UUID | str, prefix: str = "") -> list[dict[str, Any]]:
+        condition = "taskId = :t" + (" AND begins_with(#e, :p)" if prefix else "")
+        values: dict[str, Any] = {":t": {"S": str(task_id)}}
+        if prefix:
+            values[":p"] = {"S": prefix}
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+        }
+        if prefix:
+            request["ExpressionAttributeNames"] = {"#e": "entry"}
+        items: list[dict[str, Any]] = []
+        with aws.translated("reading the task's log"):
+            for page in self._db.get_paginator("query").paginate(**request):
+                items.extend(page["Items"])
+        return items
+
+    def entries(self, task_id: UUID | str) -> list[LogEntry]:
+        from geoexport.tasks.log import LogEntry
+
+        return [LogEntry.model_validate_json(item["body"]["S"]) for item in self._query(task_id)]
+
+    def starts(self, task_id: UUID | str, step: str) -> int:
+        return sum(
+            1 for item in self._query(task_id, f"step#{step}#") if item["entry"]["S"].endswith("#start")
+        )
