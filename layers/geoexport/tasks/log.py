@@ -109,22 +109,23 @@ class StepLog:
         try:
             yield
         except Exception as error:
-            seconds = round(time.perf_counter() - started, 3)
-            entry = LogEntry(
-                time=self._clock(),
-                type=LogType.STEP_FAILED,
-                message=f"{step} failed after {seconds} s: {type(error).__name__}: {str(error)[:300]}",
-                step=step,
-                attempt=attempt,
-                durationSeconds=seconds,
+            self._end(
+                task_id, step, attempt, started, LogType.STEP_FAILED, f"{type(error).__name__}: {error}"
             )
-            self._store.add(task_id, entry, step_key(step, attempt, "end"))
             raise
+        self._end(task_id, step, attempt, started, LogType.STEP_FINISH)
+
+    def _end(
+        self, task_id: str, step: str, attempt: int, started: float, kind: LogType, error: str = ""
+    ) -> None:
         seconds = round(time.perf_counter() - started, 3)
+        message = (
+            f"{step} failed after {seconds} s: {error[:300]}" if error else f"{step} finished in {seconds} s"
+        )
         entry = LogEntry(
             time=self._clock(),
-            type=LogType.STEP_FINISH,
-            message=f"{step} finished in {seconds} s",
+            type=kind,
+            message=message,
             step=step,
             attempt=attempt,
             durationSeconds=seconds,
