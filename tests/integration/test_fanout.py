@@ -132,6 +132,9 @@ def test_a_lost_part_is_redone_by_the_merge_within_the_tolerated_share(cloud: Cl
 
 
 def test_more_lost_parts_than_tolerated_fail_the_export_with_a_reason(cloud: Cloud) -> None:
+    """A part lost for a passing reason renders when the merge tries one: the export fails for the count.
+    (A source that cannot be read fails with that reason instead: tests/e2e/test_export_e2e.py, whose stack
+    fans out every export of more than 30 tiles.)"""
     task = make_task(cloud, "landsat-bahamas-rgb", PENTAGON, ZOOM11, "https://example.org/hook")
     with pytest.raises(
         PartsFailed, match=r"1 of the export's \d+ work items failed .*at most 0 may be redone"

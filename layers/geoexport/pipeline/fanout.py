@@ -179,11 +179,18 @@ def merge(
     """Copy every part into the GeoPackage at ``target``; returns tiles per zoom.
 
     Items whose part is missing (the Map caught their failure) are rendered here, up to the tolerated
-    share; more than that fails the export with a reason. One part is on disk at a time."""
+    share; more than that fails the export with the reason one of them fails again with (or, if it
+    renders now, with how many failed). One part is on disk at a time."""
     work = [WorkItem.model_validate(entry) for entry in scratch.get_json(items_key(plan.taskId))]
     missing = {item.index for item in work if scratch.head(part_key(plan.taskId, item.index)) is None}
     allowed = tolerated(len(work), tolerated_percent)
     if len(missing) > allowed:
+        # Why did they fail? Render one of them here: a failure that is the source's or the request's
+        # (unreadable pixels, an unsupported source) is raised with its own reason, which a user can act
+        # on; only if this one renders does the export fail for the count.
+        first = next(item for item in work if item.index in missing)
+        with tempfile.TemporaryDirectory(prefix="geoexport-part-", dir=target.parent) as tmp:
+            render_missing(first, Path(tmp) / "probe.gpkg")
         raise PartsFailed(
             f"{len(missing)} of the export's {len(work)} work items failed after their retries (at most "
             f"{allowed} may be redone by the merge); request the export again, or a smaller ROI"
