@@ -6,6 +6,7 @@ rule and queue receive every status change of the task, in order, with checksums
 from __future__ import annotations
 
 import json
+import random
 import time
 import uuid
 from typing import Any
@@ -14,6 +15,7 @@ import jsonschema
 
 from geoexport_local.template import read_stack
 from tests.e2e.conftest import Service
+from tests.e2e.test_api_e2e import square
 from tests.e2e.test_export_e2e import PENTAGON, export_body
 from tests.support import ROOT
 
@@ -60,16 +62,22 @@ def test_an_event_requests_an_export_once_and_its_status_changes_come_back(servi
     url = subscribe(service)
     landsat = service.records()["landsat-bahamas-rgb"]
     request_id = f"portal-{uuid.uuid4().hex[:12]}"
+    # An ROI of its own: an identical request of an earlier test would be answered by its task (dedupe).
+    west = -78.3 + random.random() * 0.4
     detail = {
-        **export_body(landsat["id"], PENTAGON, Z8),
+        **export_body(landsat["id"], square(west, 24.3, 0.3), Z8),
         "requestOwner": service.client_id,
         "requestId": request_id,
     }
     put(service, detail)
 
     def finished(events: list[dict[str, Any]]) -> bool:
+        """The answer, then its task's COMPLETED (the bus carries every task's changes)."""
+        mine = {e["detail"]["taskId"] for e in events if e["detail-type"] == "ExportRequestAccepted"}
         return any(
-            e["detail-type"] == "ExportTaskStatusChanged" and e["detail"]["status"] == "COMPLETED"
+            e["detail-type"] == "ExportTaskStatusChanged"
+            and e["detail"]["status"] == "COMPLETED"
+            and e["detail"]["taskId"] in mine
             for e in events
         )
 
@@ -117,11 +125,12 @@ def test_an_event_requests_an_export_once_and_its_status_changes_come_back(servi
 
 def test_an_invalid_event_is_rejected_with_the_apis_answer(service: Service) -> None:
     url = subscribe(service)
+    run = uuid.uuid4().hex[:8]  # request ids of their own: a known id gets its first answer, silently
     landsat = service.records()["landsat-bahamas-rgb"]
     bad = {
         **export_body(landsat["id"], PENTAGON, Z8),
         "requestOwner": service.client_id,
-        "requestId": "bad-1",
+        "requestId": f"bad-{run}",
     }
     bad["ROI"]["features"][0]["properties"]["maxResolutionDeg"] = -1
     put(service, bad)
@@ -130,13 +139,13 @@ def test_an_invalid_event_is_rejected_with_the_apis_answer(service: Service) -> 
             landsat["id"], {"type": "Polygon", "coordinates": [[[10, 10], [11, 10], [11, 11], [10, 10]]]}, Z8
         ),
         "requestOwner": service.client_id,
-        "requestId": "outside-1",
+        "requestId": f"outside-{run}",
     }
     put(service, outside)
     stranger = {
         **export_body(landsat["id"], PENTAGON, Z8),
         "requestOwner": "nobody-at-all",
-        "requestId": "who-1",
+        "requestId": f"who-{run}",
     }
     put(service, stranger)
     events = drain(
@@ -145,18 +154,21 @@ def test_an_invalid_event_is_rejected_with_the_apis_answer(service: Service) -> 
     rejected = {
         e["detail"]["requestId"]: e["detail"] for e in events if e["detail-type"] == "ExportRequestRejected"
     }
-    assert rejected["bad-1"]["statusCode"] == 400
-    assert any("maxResolutionDeg" in p["field"] for p in rejected["bad-1"]["errors"]), rejected["bad-1"]
+    assert rejected[f"bad-{run}"]["statusCode"] == 400
+    assert any("maxResolutionDeg" in p["field"] for p in rejected[f"bad-{run}"]["errors"]), rejected[
+        f"bad-{run}"
+    ]
     # The same as POST /export-tasks answers for the same body.
     status, answer, _ = service.request(
         "POST", "/export-tasks", {k: v for k, v in outside.items() if k not in ("requestOwner", "requestId")}
     )
-    assert rejected["outside-1"]["statusCode"] == status == 422
+    assert rejected[f"outside-{run}"]["statusCode"] == status == 422
     assert (
-        rejected["outside-1"]["errors"] == answer["errors"]
-        and rejected["outside-1"]["message"] == answer["message"]
+        rejected[f"outside-{run}"]["errors"] == answer["errors"]
+        and rejected[f"outside-{run}"]["message"] == answer["message"]
     )
     assert (
-        rejected["who-1"]["statusCode"] == 403 and rejected["who-1"]["errors"][0]["field"] == "requestOwner"
+        rejected[f"who-{run}"]["statusCode"] == 403
+        and rejected[f"who-{run}"]["errors"][0]["field"] == "requestOwner"
     )
     assert not any(e["detail-type"] == "ExportRequestAccepted" for e in events)
