@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field, ValidationError
@@ -25,8 +26,16 @@ from geoexport.models.tasks import CreateExportTaskRequest, ExportTask
 from geoexport.tasks.service import CreateOutcome
 
 REQUESTED = "ExportRequested"
-ACCEPTED = "ExportRequestAccepted"
-REJECTED = "ExportRequestRejected"
+
+
+class Outcome(StrEnum):
+    """How a request was answered: also the answer event's detail-type."""
+
+    ACCEPTED = "ExportRequestAccepted"
+    REJECTED = "ExportRequestRejected"
+
+
+ACCEPTED, REJECTED = Outcome.ACCEPTED, Outcome.REJECTED
 SOURCE = "geoexport.exports"
 REQUEST_ID = r"^[A-Za-z0-9._:-]{1,128}$"
 
@@ -43,7 +52,7 @@ class Answer(BaseModel):
 
     requestId: str
     requestOwner: str
-    outcome: str  # ACCEPTED or REJECTED
+    outcome: Outcome
     taskId: str | None = None
     created: bool | None = None  # False: an identical task answered (dedupe)
     status: str | None = None  # the task's status when accepted
@@ -120,7 +129,7 @@ class ExportRequests:
             return known  # redelivered or repeated: the first answer stands, nothing new is made
         answer = self._answer(envelope, create_body)
         self._answers.put(answer)
-        self._publisher.publish(ACCEPTED if answer.outcome == ACCEPTED else REJECTED, answer.model_dump())
+        self._publisher.publish(answer.outcome.value, answer.model_dump(mode="json"))
         return answer
 
     def _answer(self, envelope: Envelope, create_body: dict[str, Any]) -> Answer:
