@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
 
 from geoexport.errors import PartsFailed, UnprocessableRequest
 from geoexport.geometry import grid
@@ -62,11 +63,10 @@ def part_key(task_id: str, index: int) -> str:
     return f"{scratch_prefix(task_id)}parts/{index:05d}.gpkg"
 
 
-def _row_counts(level: LevelPlan, col_lo: int, col_hi: int) -> list[tuple[int, int]]:
+def _row_counts(level: LevelPlan, region: BaseGeometry, col_lo: int, col_hi: int) -> list[tuple[int, int]]:
     """(first row, tiles meeting the region) of each block row of the level, within columns lo..hi."""
     from geoexport.pipeline.clip import count_tiles
 
-    region = shape(level.region)
     _, min_row, _, max_row = level.tiles
     return [
         (
@@ -89,9 +89,10 @@ def _bands(level: LevelPlan, item_tiles: int) -> Iterator[tuple[list[int], int]]
     chunks = min(block_cols, math.ceil(wanted / block_rows))
     chunk_cols = math.ceil(block_cols / chunks) * BLOCK
     cuts = math.ceil(wanted / chunks)  # bands per column chunk
+    region = shape(level.region)  # parsed (and prepared by count_tiles) once for every chunk
     for col_lo in range(min_col, max_col + 1, chunk_cols):
         col_hi = min(max_col, col_lo + chunk_cols - 1)
-        counts = _row_counts(level, col_lo, col_hi)
+        counts = _row_counts(level, region, col_lo, col_hi)
         total = sum(count for _, count in counts)
         start, held, done, band = min_row, 0, 0, 0
         for row, count in counts:
