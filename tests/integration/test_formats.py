@@ -247,10 +247,16 @@ def test_packers_zip_parts_and_tar(cloud: Cloud, tmp_path: Path) -> None:
     assert any(n.endswith(".tif") for n in inside) and any(n.endswith(".qml") for n in inside)
     check_stac(files, view, 4326)
 
-    view, files = export(cloud, "colorado-hillshade", {**base, "packer": "tar.gz"}, tmp_path / "t")
-    (bundle,) = [a for a in view.artifacts if a.type.value == "BUNDLE"]
-    with tarfile.open(files[bundle.name]) as archive:
-        assert sorted(m.name for m in archive.getmembers()) == sorted(
-            e["name"]
-            for e in json.loads(files[bundle.name.replace(".tar.gz", ".json")].read_text())["contents"]
-        )
+    for packer, magic in (("tar.gz", b"\x1f\x8b"), ("tar.bz2", b"BZh")):
+        view, files = export(cloud, "colorado-hillshade", {**base, "packer": packer}, tmp_path / packer)
+        (bundle,) = [a for a in view.artifacts if a.type.value == "BUNDLE"]
+        assert bundle.name.endswith("." + packer)
+        assert files[bundle.name].read_bytes()[:3].startswith(magic)  # really that compression
+        with tarfile.open(files[bundle.name]) as archive:
+            assert sorted(m.name for m in archive.getmembers()) == sorted(
+                e["name"]
+                for e in json.loads(files[bundle.name.replace("." + packer, ".json")].read_text())[
+                    "contents"
+                ]
+            )
+        check_stac(files, view, 4326)

@@ -106,7 +106,7 @@ def test_malformed_json() -> None:
         (lambda b: b.update(ROI={"country": "France", "x": 1}), "ROI.x", "Extra inputs"),
         (lambda b: b.update(ROI=42), "ROI", "expected a FeatureCollection"),
         (lambda b: b.update(artifactCRS="EPSG:abc"), "artifactCRS", "pattern"),
-        (lambda b: b.update(packer="rar"), "packer", "'none', 'zip' or 'tar.gz'"),
+        (lambda b: b.update(packer="rar"), "packer", "'none', 'zip', 'tar.gz' or 'tar.bz2'"),
         (
             lambda b: b["ROI"]["features"][0]["geometry"]["coordinates"][0].pop(),
             "ROI.features[0].geometry.coordinates",

@@ -61,7 +61,7 @@ class ArtifactType(StrEnum):
     SIDECAR = "SIDECAR"  # .tfw, .aux.xml, .qml, .clr next to a GeoTIFF
     METADATA = "METADATA"
     STAC = "STAC"  # a STAC Item describing the export
-    BUNDLE = "BUNDLE"  # a zip or tar.gz (part) holding the data files
+    BUNDLE = "BUNDLE"  # a zip (part), tar.gz or tar.bz2 holding the data files
 
 
 class ExportFormat(StrEnum):
@@ -70,11 +70,13 @@ class ExportFormat(StrEnum):
 
 
 class Packer(StrEnum):
-    """How the data files are delivered (easydb's packers): apart, in one zip (or parts), or one tar.gz."""
+    """How the data files are delivered (easydb's packers): apart, in one zip (or parts), or one tar.gz or
+    tar.bz2 (bzip2: smaller for text-like data such as vector exports, slower to make)."""
 
     NONE = "none"
     ZIP = "zip"
     TAR_GZ = "tar.gz"
+    TAR_BZ2 = "tar.bz2"
 
 
 class Webhook(BaseModel):

@@ -1,4 +1,5 @@
-"""easydb's packers: the data files apart, in one zip, in zip parts no larger than a size, or a tar.gz.
+"""easydb's packers: the data files apart, in one zip, in zip parts no larger than a size, a tar.gz or a
+tar.bz2.
 
 A single file larger than a part goes alone into its own part (splitting one file across archives would
 make every part useless on its own). The metadata JSON and the STAC Item stay outside the bundle so they can
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from geoexport.models.tasks import Packer
 
+_TAR_MODES = {Packer.TAR_GZ: "w:gz", Packer.TAR_BZ2: "w:bz2"}
 ZIP_ENTRY_OVERHEAD = 200  # local header + central directory entry, bytes (plus the name, twice)
 
 
@@ -44,9 +46,9 @@ def pack(files: list[Path], packer: Packer, max_part: int | None, workdir: Path,
     """The files users download: ``files`` themselves (none), or the archives holding them."""
     if packer is Packer.NONE:
         return files
-    if packer is Packer.TAR_GZ:
-        target = workdir / f"{stem}.tar.gz"
-        with tarfile.open(target, "w:gz") as archive:
+    if packer in _TAR_MODES:
+        target = workdir / f"{stem}.{packer.value}"
+        with tarfile.open(target, _TAR_MODES[packer]) as archive:
             for path in files:
                 archive.add(path, arcname=path.name)
         return [target]

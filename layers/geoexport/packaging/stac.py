@@ -25,6 +25,8 @@ def multihash_sha256(hex_digest: str) -> str:
 def media_type(kind: str, name: str) -> str:
     if name.endswith(".tar.gz"):
         return "application/gzip"
+    if name.endswith(".tar.bz2"):
+        return "application/x-bzip2"
     if name.endswith(".tfw") or name.endswith(".clr"):
         return "text/plain"
     if name.endswith(".xml") or name.endswith(".qml"):
