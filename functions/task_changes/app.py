@@ -1,6 +1,7 @@
 """Task changes from the tasks table's stream: the final callback when a status becomes final, TASK_PROGRESS
 at progress milestones, an ExportTaskStatusChanged event on the exports bus and an entry in the task's log
-for every status change (geoexport.notify.changes, geoexport.tasks.log). A record that fails is retried by
+for every status change (geoexport.notify.changes, geoexport.tasks.log), and the task's transports queued
+when it finishes (geoexport.tasks.transports). A record that fails is retried by
 the event source mapping (partial batch failures); the reconciler announces what still was not after that."""
 
 import os
@@ -14,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from geoexport import bootstrap, telemetry
 from geoexport.notify import changes
 from geoexport.settings import TaskChangeSettings
-from geoexport.tasks import log
+from geoexport.tasks import log, transports
 from geoexport.tasks.repository import from_item
 
 settings = TaskChangeSettings.from_environ(os.environ)
@@ -25,6 +26,7 @@ tasks = bootstrap.task_repository(settings)
 deliveries = bootstrap.deliveries(settings)
 status_events = bootstrap.status_events(settings)
 logs = bootstrap.task_log(settings)
+transport_queue = bootstrap.transport_queue(settings)
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
@@ -36,6 +38,8 @@ def handle(record: DynamoDBRecord) -> None:
     if entry is not None and new is not None:
         logs.add(new.id, entry, log.status_key(entry))
     changes.publish_status(old, new, status_events)
+    if transports.needs_delivery(old, new) and new is not None:
+        transport_queue.send(str(new.id))  # queued again on a redelivered record: delivery skips done ones
     if changes.react(old, new, tasks, deliveries) and new is not None:
         logger.info("change announced", extra={"taskId": str(new.id), "status": new.status.value})
         if new.status in changes.ANNOUNCED:

@@ -23,7 +23,9 @@ if TYPE_CHECKING:  # boto3-stubs (a development dependency): the typed client of
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_ses import SESClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
 
@@ -92,6 +94,14 @@ def lambda_(settings: AwsSettings) -> LambdaClient:
 
 def events(settings: AwsSettings) -> EventBridgeClient:
     return cast("EventBridgeClient", client("events", settings))
+
+
+def ses(settings: AwsSettings) -> SESClient:
+    return cast("SESClient", client("ses", settings))
+
+
+def scheduler(settings: AwsSettings) -> EventBridgeSchedulerClient:
+    return cast("EventBridgeSchedulerClient", client("scheduler", settings))
 
 
 def secretsmanager(settings: AwsSettings) -> SecretsManagerClient:

@@ -19,7 +19,9 @@ from geoexport import aws
 from geoexport.settings import (
     AbortSettings,
     CatalogSettings,
+    CatalogUpdateSettings,
     ClientsSettings,
+    DefinitionSettings,
     DeliverySettings,
     ExportEventSettings,
     ExportRequestSettings,
@@ -28,10 +30,13 @@ from geoexport.settings import (
     FeatureRequestSettings,
     FeaturesSettings,
     SigningSettings,
+    TaskActionSettings,
     TaskLogSettings,
     TaskServiceSettings,
     TasksSettings,
     TokenSettings,
+    TransportQueueSettings,
+    TransportSettings,
     ViewSettings,
     WebhookSettings,
     WorkflowSettings,
@@ -41,7 +46,9 @@ if TYPE_CHECKING:  # the builders import what they build: a function imports onl
     from geoexport.auth.clients import ClientRepository
     from geoexport.auth.service import AuthService
     from geoexport.catalog.repository import CatalogRepository
-    from geoexport.features.bus import EventBusPublisher
+    from geoexport.catalog.update import CatalogUpdates
+    from geoexport.definitions.service import DefinitionService
+    from geoexport.features.bus import EventBusPublisher, SqsTaskQueue
     from geoexport.features.repository import RequestRepository
     from geoexport.features.requests import FeatureRequests
     from geoexport.features.service import FeatureService, ModelService
@@ -56,6 +63,7 @@ if TYPE_CHECKING:  # the builders import what they build: a function imports onl
     from geoexport.tasks.repository import ClientQuota, TaskLogRepository, TaskRepository
     from geoexport.tasks.requests import ExportRequests
     from geoexport.tasks.service import TaskService
+    from geoexport.tasks.transports import TransportRetries, Transports
     from geoexport.tasks.views import TaskViews
     from geoexport.tasks.workflow import StepFunctionsWorkflow
 
@@ -156,6 +164,17 @@ def client_repository(settings: ClientsSettings) -> ClientRepository:
     from geoexport.auth.clients import ClientRepository
 
     return ClientRepository(aws.dynamodb(settings), settings.clients_table)
+
+
+def client_enabled(settings: ClientsSettings) -> Callable[[str], bool]:
+    """Whether a client exists and is enabled, now (doors that act for an owner without its token)."""
+    clients = client_repository(settings)
+
+    def enabled(client_id: str) -> bool:
+        client = clients.get(client_id)
+        return client is not None and not client.disabled
+
+    return enabled
 
 
 def webhook_secrets(settings: ClientsSettings) -> Callable[[str], str | None]:
@@ -325,18 +344,12 @@ def export_requests(settings: ExportRequestSettings) -> ExportRequests:
     from geoexport.tasks.repository import RequestAnswers
     from geoexport.tasks.requests import SOURCE, ExportRequests
 
-    clients = client_repository(settings)
-
-    def enabled(client_id: str) -> bool:
-        client = clients.get(client_id)
-        return client is not None and not client.disabled
-
     return ExportRequests(
         task_service(settings),
         RequestAnswers(aws.dynamodb(settings), settings.dedupe_table),
         EventBusPublisher(aws.events(settings), settings.export_event_bus, SOURCE),
         SqsDeadLetters(aws.sqs(settings), settings.export_request_dead_letter_url),
-        client_enabled=enabled,
+        client_enabled=client_enabled(settings),
     )
 
 
@@ -365,3 +378,83 @@ def request_reader(settings: FeaturesSettings) -> RequestRepository:
     from geoexport.features.repository import RequestRepository
 
     return RequestRepository(aws.dynamodb(settings), settings.features_table)
+
+
+def transport_queue(settings: TransportQueueSettings) -> SqsTaskQueue:
+    from geoexport.features.bus import SqsTaskQueue
+
+    return SqsTaskQueue(aws.sqs(settings), settings.transport_queue_url)
+
+
+def transport_retries(settings: TaskActionSettings) -> TransportRetries:
+    from geoexport.tasks.transports import TransportRetries
+
+    return TransportRetries(
+        task_repository(settings), transport_queue(settings), clock=functools.partial(datetime.now, UTC)
+    )
+
+
+def transports(settings: TransportSettings) -> Transports:
+    """Deliveries to buckets (copies read back and checked) and by email (SES), states on the task."""
+    from geoexport.notify.mail import SesMailer
+    from geoexport.storage.s3 import BucketCopier
+    from geoexport.tasks.transports import Transports
+
+    return Transports(
+        task_repository(settings),
+        task_log(settings),
+        BucketCopier(aws.s3(settings), settings.exports_bucket),
+        SesMailer(aws.ses(settings), settings.mail_from),
+        exports_store(settings),
+        bucket_pattern=settings.transport_bucket_pattern,
+        link_ttl_seconds=settings.download_url_ttl_seconds,
+        clock=functools.partial(datetime.now, UTC),
+    )
+
+
+def definition_service(settings: DefinitionSettings) -> DefinitionService:
+    """Definitions on the task service of the API's create path, with schedules in EventBridge Scheduler."""
+    from datetime import timedelta
+
+    from geoexport.definitions.repository import DefinitionRepository
+    from geoexport.definitions.schedules import SchedulerSchedules
+    from geoexport.definitions.service import DefinitionService
+
+    return DefinitionService(
+        DefinitionRepository(aws.dynamodb(settings), settings.definitions_table),
+        SchedulerSchedules(
+            aws.scheduler(settings),
+            settings.schedule_group,
+            settings.definition_run_queue_arn,
+            settings.scheduler_role_arn,
+        ),
+        task_service(settings),
+        owner_enabled=client_enabled(settings),
+        clock=functools.partial(datetime.now, UTC),
+        change_window=timedelta(seconds=settings.source_change_window_seconds),
+    )
+
+
+def catalog_updates(settings: CatalogUpdateSettings) -> CatalogUpdates:
+    """New sources for records, described by GDAL from the sources bucket (the raster layer's code)."""
+    from uuid import UUID
+
+    from geoexport.catalog.ingest import describe_record
+    from geoexport.catalog.update import SOURCE, CatalogUpdates
+    from geoexport.features.bus import EventBusPublisher
+    from geoexport.models.catalog import CatalogRecord, SourceLocation
+
+    def describe(uri: str, record_id: UUID, name: str, location: SourceLocation, text: str) -> CatalogRecord:
+        from geoexport.raster.source import gdal_path  # GDAL loads on the first update, not at cold start
+
+        return describe_record(
+            gdal_path(uri), record_id, name, location, text, settings.gdal_s3_options(), measure_costs=False
+        )
+
+    return CatalogUpdates(
+        catalog_repository(settings),
+        describe,
+        settings.sources_bucket,
+        EventBusPublisher(aws.events(settings), settings.export_event_bus, SOURCE),
+        clock=functools.partial(datetime.now, UTC),
+    )

@@ -38,6 +38,10 @@ class Unauthorized(GeoexportError):
     """No valid credentials (401)."""
 
 
+class Forbidden(GeoexportError):
+    """Authenticated, but the token's scopes do not allow this (403)."""
+
+
 class PayloadTooLarge(GeoexportError):
     """The request is larger than a configured bound (413)."""
 

@@ -225,13 +225,51 @@ class ExportRequestSettings(TaskServiceSettings, ExportEventSettings):
     export_request_dead_letter_url: Required = Field(alias="EXPORT_REQUEST_DEAD_LETTER_URL")
 
 
-class TaskChangeSettings(DeliverySettings, ExportEventSettings, TaskLogSettings):
-    """Reacting to stored task changes: callbacks, status events on the exports bus, the task's log."""
+class TransportQueueSettings(AwsSettings):
+    """Where tasks whose transports are due are queued (TaskChanges, and the retry route)."""
+
+    transport_queue_url: Required = Field(alias="TRANSPORT_QUEUE_URL")
+
+
+class TransportSettings(ViewSettings, TaskLogSettings):
+    """Delivering transports: where copies may go, who mail comes from, how long links in it work."""
+
+    transport_bucket_pattern: Required = Field(alias="TRANSPORT_BUCKET_PATTERN")
+    mail_from: Required = Field(alias="MAIL_FROM")
+
+
+class TaskActionSettings(DeliverySettings, TransportQueueSettings):
+    """POST /export-tasks/{id}/{action}: callbacks:replay and transports:retry."""
+
+
+class CatalogUpdateSettings(CatalogSettings, ExportEventSettings):
+    """A record's new source: the sources bucket it must be in, and the bus CatalogRecordUpdated goes on."""
+
+    sources_bucket: Required = Field(alias="SOURCES_BUCKET")
+
+
+class DefinitionSettings(TaskServiceSettings):
+    """Export definitions: their table, where their schedules go, and the window that coalesces changes."""
+
+    definitions_table: Required = Field(alias="DEFINITIONS_TABLE")
+    schedule_group: Required = Field(alias="SCHEDULE_GROUP")
+    definition_run_queue_arn: Required = Field(alias="DEFINITION_RUN_QUEUE_ARN")
+    scheduler_role_arn: Required = Field(alias="SCHEDULER_ROLE_ARN")
+    source_change_window_seconds: int = Field(300, ge=1, le=86400, alias="SOURCE_CHANGE_WINDOW_SECONDS")
+
+
+class TaskChangeSettings(DeliverySettings, ExportEventSettings, TaskLogSettings, TransportQueueSettings):
+    """Reacting to stored task changes: callbacks, status events on the exports bus, the task's log, and
+    queueing the transports of a task that just finished."""
 
 
 class Settings(
+    CatalogUpdateSettings,
+    DefinitionSettings,
     ExportRequestSettings,
     TaskChangeSettings,
+    TaskActionSettings,
+    TransportSettings,
     TaskServiceSettings,
     AbortSettings,
     DeliverySettings,

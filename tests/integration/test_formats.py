@@ -255,8 +255,6 @@ def test_packers_zip_parts_and_tar(cloud: Cloud, tmp_path: Path) -> None:
         with tarfile.open(files[bundle.name]) as archive:
             assert sorted(m.name for m in archive.getmembers()) == sorted(
                 e["name"]
-                for e in json.loads(files[bundle.name.replace("." + packer, ".json")].read_text())[
-                    "contents"
-                ]
+                for e in json.loads(files[bundle.name.replace("." + packer, ".json")].read_text())["contents"]
             )
         check_stac(files, view, 4326)

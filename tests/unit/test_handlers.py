@@ -140,7 +140,7 @@ def store_task(settings: Settings, status: TaskStatus, owner: str = CLIENT, **ex
         id=TASK,
         status=status,
         progress=10,
-        request=request,
+        request=extra.pop("request", request),
         createdAt=now,
         updatedAt=now,
         owner=owner,
@@ -423,3 +423,134 @@ def test_a_disabled_or_deleted_client_loses_its_tokens(
     with pytest.raises(Exception, match=r"^Unauthorized$"):
         invoke("authorizer", monkeypatch, authorize)
     assert invoke("auth_token", monkeypatch, request)["statusCode"] == 401  # and no new token
+
+
+def test_definitions_schedule_run_once_per_firing_and_list_runs(
+    aws: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sample definition is saved with its schedule in the Scheduler group; a run now and a schedule's
+    firing (delivered twice) make two tasks linked to it; a disabled owner's firing is refused, with why."""
+    ensure_client(aws)
+    put_sample_record(aws)
+    created = invoke("definitions", monkeypatch)
+    assert created["statusCode"] == 201, created["body"]
+    definition = body(created)
+    scheduler = bootstrap.aws.scheduler(aws)
+    (schedule,) = scheduler.list_schedules(GroupName=aws.schedule_group)["Schedules"]
+    detail = scheduler.get_schedule(Name=schedule["Name"], GroupName=aws.schedule_group)
+    assert detail["ScheduleExpression"] == "cron(0 6 * * ? *)"
+    assert detail["Target"]["Arn"] == aws.definition_run_queue_arn
+    assert json.loads(detail["Target"]["Input"])["definitionId"] == definition["id"]
+
+    run_now = event("definitions")
+    run_now.update(
+        httpMethod="POST",
+        resource="/export-definitions/{definition_id}/run",
+        path=f"/export-definitions/{definition['id']}/run",
+        pathParameters={"definition_id": definition["id"]},
+        body=None,
+    )
+    ran = invoke("definitions", monkeypatch, run_now)
+    assert ran["statusCode"] == 201, ran["body"]
+    task = bootstrap.task_repository(aws).get(body(ran)["taskId"])
+    assert task.definitionId == UUID(definition["id"]) and [
+        t.state for t in task.transportStates.values()
+    ] == ["pending"]
+
+    firing = event("definition_runs")
+    message = json.loads(firing["Records"][0]["body"]) | {"definitionId": definition["id"]}
+    firing["Records"][0]["body"] = json.dumps(message)
+    assert invoke("definition_runs", monkeypatch, firing) == {"batchItemFailures": []}
+    assert invoke("definition_runs", monkeypatch, firing) == {"batchItemFailures": []}  # delivered twice
+    runs_event = {**run_now, "httpMethod": "GET", "resource": "/export-definitions/{definition_id}/runs"}
+    runs_event["path"] = f"/export-definitions/{definition['id']}/runs"
+    runs = body(invoke("definitions", monkeypatch, runs_event))["items"]
+    assert sorted(r["cause"] for r in runs) == ["manual", "schedule"]
+    assert all(r["outcome"] == "started" and r["taskStatus"] == "PENDING" for r in runs)
+
+    db = bootstrap.aws.client("dynamodb", aws)
+    assert ClientRepository(db, aws.clients_table).disable(CLIENT)
+    try:
+        later = json.loads(firing["Records"][0]["body"]) | {"scheduledTime": "2026-11-29T06:00:00Z"}
+        firing["Records"][0]["body"] = json.dumps(later)
+        assert invoke("definition_runs", monkeypatch, firing) == {"batchItemFailures": []}
+    finally:  # enabled again for the tests after this one
+        db.update_item(
+            TableName=aws.clients_table, Key={"clientId": {"S": CLIENT}}, UpdateExpression="REMOVE disabled"
+        )
+    newest = body(invoke("definitions", monkeypatch, runs_event))["items"][0]
+    assert newest["outcome"] == "refused" and newest["statusCode"] == 403 and "disabled" in newest["reason"]
+    assert invoke("definition_runs", monkeypatch)["batchItemFailures"] == []  # the sample's is gone: nothing
+
+
+def test_catalog_update_needs_its_scope_and_announces_the_new_version(
+    aws: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put_sample_record(aws)
+    unscoped = event("catalog_update")
+    unscoped["requestContext"]["authorizer"] = {"sub": CLIENT, "scope": "exports:read exports:write"}
+    refused = invoke("catalog_update", monkeypatch, unscoped)
+    assert refused["statusCode"] == 403 and "catalog:write" in body(refused)["message"]
+
+    module = load("catalog_update", monkeypatch)
+    current = bootstrap.catalog_repository(aws).get(RECORD)
+    described: list[str] = []
+
+    def describe(uri: str, record_id: UUID, name: str, location: SourceLocation, text: str) -> CatalogRecord:
+        described.append(uri)  # GDAL cannot reach moto's in-process S3; this test is about the handler
+        return current.model_copy(update={"source": location, "description": text})
+
+    monkeypatch.setattr(module.updates, "_describe", describe)
+    answer = module.lambda_handler(event("catalog_update"), Context())
+    assert answer["statusCode"] == 200, answer["body"]
+    assert described == [f"s3://{aws.sources_bucket}/uploads/sample-v2.tif"]
+    stored = bootstrap.catalog_repository(aws).get(RECORD)
+    assert stored.productVersion == "2" and stored.source.key == "uploads/sample-v2.tif"
+    again = module.lambda_handler(event("catalog_update"), Context())  # already at version 2
+    assert again["statusCode"] == 409 and body(again)["errors"][0]["field"] == "productVersion"
+
+
+def test_transports_deliver_or_fail_with_a_reason(aws: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An email goes out through SES; a bucket outside TransportBucketPattern fails with the reason, the
+    task stays COMPLETED, and a retry puts it back to pending."""
+    from geoexport.models.tasks import Transport
+
+    request = CreateExportTaskRequest.model_validate(
+        json.loads(event("task_changes")["Records"][0]["dynamodb"]["NewImage"]["request"]["S"])
+    )
+    transports = [
+        Transport(type="email", recipients=["ops@example.org"]),  # type: ignore[arg-type]
+        Transport(type="s3", bucket="someone-elses-bucket"),  # type: ignore[arg-type]
+    ]
+    artifact = StoredArtifact(
+        type=ArtifactType.METADATA, name="a.json", size=2, sha256="0" * 64, key="k/a.json"
+    )
+    bootstrap.exports_store(aws)._s3.put_object(Bucket=aws.exports_bucket, Key="k/a.json", Body=b"{}")
+    from geoexport.models.tasks import TransportState, TransportStatus
+
+    states = {
+        str(i): TransportStatus(index=i, type=t.type, target=t.target(), state=TransportState.PENDING)
+        for i, t in enumerate(transports)
+    }
+    store_task(
+        aws,
+        TaskStatus.COMPLETED,
+        artifacts=[artifact],
+        expiredAt=datetime.now(UTC) + timedelta(days=1),
+        transportStates=states,
+        request=request.model_copy(update={"transports": transports}),
+    )
+    assert invoke("transports", monkeypatch) == {"batchItemFailures": []}
+    task = bootstrap.task_repository(aws).get(TASK)
+    email, copy = task.transportStates["0"], task.transportStates["1"]
+    assert email.state == "done" and email.delivered, email
+    assert copy.state == "failed" and "geoexport-drop-*" in (copy.reason or "") and task.status == "COMPLETED"
+    sent = bootstrap.aws.ses(aws).get_send_statistics()["SendDataPoints"]
+    assert sum(point["DeliveryAttempts"] for point in sent) >= 1
+
+    retry = event("replay_callbacks")
+    retry["path"] = retry["path"].replace("callbacks:replay", "transports:retry")
+    retry["pathParameters"] = {**retry["pathParameters"], "action": "transports:retry"}
+    answer = invoke("replay_callbacks", monkeypatch, retry)
+    assert answer["statusCode"] == 202 and [r["index"] for r in body(answer)["retried"]] == [1]
+    assert bootstrap.task_repository(aws).get(TASK).transportStates["1"].state == "pending"

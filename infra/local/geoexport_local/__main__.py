@@ -167,9 +167,12 @@ def _emulated_environment(endpoint: str) -> None:
 
 
 def _run_events(stack: Any, functions: Any, endpoint: str, stop: threading.Event) -> None:
-    """EventBridge schedules, SQS and DynamoDB stream event source mappings of the template, as threads."""
+    """EventBridge schedules, SQS and DynamoDB stream event source mappings of the template, and the
+    Scheduler schedules the service creates at run time, as threads."""
+    from geoexport_local import schedules
     from geoexport_local.emulator import poll_queue, poll_stream
 
+    schedules.start(stack.schedule_groups, endpoint, stack.region, stop)  # the service's own schedules
     for logical_id, seconds in stack.schedules:
         threading.Thread(target=_every, args=(seconds, functions, logical_id), daemon=True).start()
     for mapping in stack.queue_events:
@@ -199,7 +202,7 @@ def data_directory(root: Path) -> Path:
 
 def _demo_client(dynamodb: Any, stack: Any, plans: Any, state: Path) -> Any:
     """The demo client: the one of the last run (same id and secret) when the data directory has it."""
-    from geoexport.auth.clients import ClientRepository, NewClient
+    from geoexport.auth.clients import ALL_SCOPES, CATALOG_WRITE, ClientRepository, NewClient
 
     clients = ClientRepository(dynamodb, stack.physical["ClientsTable"])
     saved: dict[str, Any] = {}
@@ -213,7 +216,8 @@ def _demo_client(dynamodb: Any, stack: Any, plans: Any, state: Path) -> Any:
         dynamodb.delete_item(
             TableName=stack.physical["ClientsTable"], Key={"clientId": {"S": DEMO_CLIENT_ID}}
         )
-    demo = clients.create("demo", client_id=DEMO_CLIENT_ID)
+    # The local operator's client: it may also replace catalog sources (catalog:write).
+    demo = clients.create("demo", (*ALL_SCOPES, CATALOG_WRITE), client_id=DEMO_CLIENT_ID)
     with contextlib.suppress(Exception):  # kept in the usage plan from the last run
         plans.enroll(demo.client.client_id, "standard")
     return demo

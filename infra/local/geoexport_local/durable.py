@@ -12,7 +12,8 @@ and loads it back on the next start:
   step that was uploading is re-run.
 - SQS: each message as moto pickles it, keyed by message id (a move to a dead-letter queue rewrites the
   row); deletes and purges remove rows. Queues come from the template.
-- Secrets Manager, EventBridge and API Gateway (small): the whole backend, pickled after each write.
+- Secrets Manager, EventBridge, API Gateway, EventBridge Scheduler and SES (small): the whole backend,
+  pickled after each write (SES's sent messages included, so a test can read them back after a restart).
 - Step Functions executions are not kept: an export that was running is resumed (or failed) by the
   Reconcile function from the task's own record, as on AWS (see geoexport.pipeline.reconcile).
 
@@ -47,7 +48,7 @@ log = logging.getLogger("geoexport_local.durable")
 
 FORMAT = 1
 ACCOUNT = "123456789012"
-SMALL_BACKENDS = ("secretsmanager", "events", "apigateway")
+SMALL_BACKENDS = ("secretsmanager", "events", "apigateway", "scheduler", "ses")
 _READ_PREFIXES = ("Get", "List", "Describe", "BatchGet", "Test")
 _NOT_STATE = {"PutEvents"}  # EventBridge traffic, not configuration
 

@@ -390,6 +390,36 @@ def _zip() -> bytes:
     return buffer.getvalue()
 
 
+def _provision_messaging(stack: Stack, endpoint: str) -> None:
+    """Event buses and rules, mail identities, schedule groups."""
+    events = client("events", endpoint, stack.region)
+    existing_buses = {bus["Name"] for bus in events.list_event_buses()["EventBuses"]}
+    for bus in stack.event_buses:
+        if bus not in existing_buses:  # a restart: buses (and rules) come back from the data directory
+            events.create_event_bus(Name=bus)
+    for rule, props in stack.event_rules.items():
+        bus = str(props.get("EventBusName", "default"))
+        events.put_rule(
+            Name=rule,
+            EventBusName=bus,
+            EventPattern=json.dumps(props["EventPattern"]),
+            State=str(props.get("State", "ENABLED")),
+        )
+        events.put_targets(
+            Rule=rule,
+            EventBusName=bus,
+            Targets=[{"Id": str(t["Id"]), "Arn": str(t["Arn"])} for t in props.get("Targets", [])],
+        )
+    ses = client("ses", endpoint, stack.region)
+    for identity in stack.email_identities:  # AWS sends a confirmation message; the emulator trusts it
+        ses.verify_email_identity(EmailAddress=identity)
+    scheduler = client("scheduler", endpoint, stack.region)
+    existing_groups = {g["Name"] for g in scheduler.list_schedule_groups()["ScheduleGroups"]}
+    for group in stack.schedule_groups:
+        if group not in existing_groups:  # a restart: groups and schedules come from the data directory
+            scheduler.create_schedule_group(Name=group)
+
+
 def provision(stack: Stack, endpoint: str) -> None:
     """Create every bucket, table, function and state machine of the template in the emulator."""
     s3 = client("s3", endpoint, stack.region)
@@ -433,24 +463,7 @@ def provision(stack: Stack, endpoint: str) -> None:
                     "QueueConfigurations": [{"QueueArn": q["Queue"], "Events": [q["Event"]]} for q in queues]
                 },
             )
-    events = client("events", endpoint, stack.region)
-    existing_buses = {bus["Name"] for bus in events.list_event_buses()["EventBuses"]}
-    for bus in stack.event_buses:
-        if bus not in existing_buses:  # a restart: buses (and rules) come back from the data directory
-            events.create_event_bus(Name=bus)
-    for rule, props in stack.event_rules.items():
-        bus = str(props.get("EventBusName", "default"))
-        events.put_rule(
-            Name=rule,
-            EventBusName=bus,
-            EventPattern=json.dumps(props["EventPattern"]),
-            State=str(props.get("State", "ENABLED")),
-        )
-        events.put_targets(
-            Rule=rule,
-            EventBusName=bus,
-            Targets=[{"Id": str(t["Id"]), "Arn": str(t["Arn"])} for t in props.get("Targets", [])],
-        )
+    _provision_messaging(stack, endpoint)
     apigateway = client("apigateway", endpoint, stack.region)
     plans = {plan["name"]: plan["id"] for plan in apigateway.get_usage_plans(limit=500).get("items", [])}
     for logical, props in stack.usage_plans.items():

@@ -10,6 +10,7 @@ from typing import Any
 
 
 def schemas() -> dict[str, dict[str, Any]]:
+    from geoexport.catalog.update import UPDATED, RecordUpdated
     from geoexport.models.tasks import CreateExportTaskRequest
     from geoexport.notify.changes import STATUS_CHANGED, StatusChanged
     from geoexport.tasks.requests import ACCEPTED, REJECTED, REQUESTED, Answer, Envelope
@@ -29,6 +30,7 @@ def schemas() -> dict[str, dict[str, Any]]:
         ACCEPTED: {**answer, "title": ACCEPTED},
         REJECTED: {**answer, "title": REJECTED},
         STATUS_CHANGED: {**StatusChanged.model_json_schema(), "title": STATUS_CHANGED},
+        UPDATED: {**RecordUpdated.model_json_schema(), "title": UPDATED},
     }
     dialect = "https://json-schema.org/draft/2020-12/schema"
     return {name: {"$schema": dialect, **document} for name, document in documents.items()}

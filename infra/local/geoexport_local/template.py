@@ -114,6 +114,8 @@ class Stack:
     queue_events: list[QueueEvent] = field(default_factory=list)  # SQS event source mappings
     stream_events: list[StreamEvent] = field(default_factory=list)  # DynamoDB stream mappings
     secrets: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> properties
+    email_identities: list[str] = field(default_factory=list)  # SES identities (verified locally)
+    schedule_groups: list[str] = field(default_factory=list)  # EventBridge Scheduler groups
     outputs: dict[str, Any] = field(default_factory=dict)
     physical: dict[str, str] = field(default_factory=dict)  # logical id -> name/ARN for Ref
 
@@ -221,6 +223,13 @@ def _name(stack: Stack, logical: str, kind: str) -> dict[str, str]:
     if kind == "AWS::Events::Rule":
         stack.physical[logical] = name
         return {"Arn": f"arn:aws:events:{region}:{ACCOUNT}:rule/{name}"}
+    if kind == "AWS::Scheduler::ScheduleGroup":
+        name = f"{stack.name}-{_kebab(logical)}"
+        stack.physical[logical] = name  # read_stack puts the template's Name here when it has one
+        return {"Arn": f"arn:aws:scheduler:{region}:{ACCOUNT}:schedule-group/{name}", "Name": name}
+    if kind == "AWS::IAM::Role":
+        stack.physical[logical] = name
+        return {"Arn": f"arn:aws:iam::{ACCOUNT}:role/{name}"}
     if kind == "AWS::SecretsManager::Secret":
         stack.physical[logical] = name  # moto takes the name wherever a SecretId is expected
         return {"Arn": name}
@@ -325,6 +334,28 @@ def _add_function(
             )
 
 
+def _named_resources(
+    stack: Stack, resources: dict[str, Any], resolve: Resolver, attributes: dict[str, dict[str, str]]
+) -> None:
+    """Resources with a Name property: Ref gives that name, so it is set before anyone reads it."""
+    region = stack.region
+    for logical, resource in resources.items():
+        if "Name" not in resource.get("Properties", {}):
+            continue
+        name = str(resolve(resource["Properties"]["Name"]))
+        if resource["Type"] == "AWS::Events::EventBus":
+            stack.physical[logical] = name
+            attributes[logical].update(Name=name, Arn=f"arn:aws:events:{region}:{ACCOUNT}:event-bus/{name}")
+        elif resource["Type"] == "AWS::Scheduler::ScheduleGroup":
+            stack.physical[logical] = name
+            arn = f"arn:aws:scheduler:{region}:{ACCOUNT}:schedule-group/{name}"
+            attributes[logical].update(Name=name, Arn=arn)
+        elif resource["Type"] == "AWS::Serverless::StateMachine":
+            arn = f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{name}"
+            stack.physical[logical] = arn
+            attributes[logical].update(Name=name, Arn=arn)
+
+
 def read_stack(
     root: Path,
     stack_name: str = "geoexport",
@@ -341,17 +372,7 @@ def read_stack(
     resources: dict[str, Any] = template["Resources"]
     attributes = {logical: _name(stack, logical, resource["Type"]) for logical, resource in resources.items()}
     resolve = Resolver(stack, parameters, attributes)
-    for logical, resource in resources.items():  # named resources: Ref gives the Name, before anyone reads it
-        if "Name" not in resource.get("Properties", {}):
-            continue
-        name = str(resolve(resource["Properties"]["Name"]))
-        if resource["Type"] == "AWS::Events::EventBus":
-            stack.physical[logical] = name
-            attributes[logical].update(Name=name, Arn=f"arn:aws:events:{region}:{ACCOUNT}:event-bus/{name}")
-        elif resource["Type"] == "AWS::Serverless::StateMachine":
-            arn = f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{name}"
-            stack.physical[logical] = arn
-            attributes[logical].update(Name=name, Arn=arn)
+    _named_resources(stack, resources, resolve, attributes)
     function_globals = template.get("Globals", {}).get("Function", {})
     for logical, resource in resources.items():
         kind, props = resource["Type"], resource.get("Properties", {})
@@ -373,6 +394,10 @@ def read_stack(
             stack.event_buses.append(stack.physical[logical])
         elif kind == "AWS::Events::Rule":
             stack.event_rules[stack.physical[logical]] = resolve(props)
+        elif kind == "AWS::SES::EmailIdentity":
+            stack.email_identities.append(str(resolve(props["EmailIdentity"])))
+        elif kind == "AWS::Scheduler::ScheduleGroup":
+            stack.schedule_groups.append(stack.physical[logical])
         elif kind == "AWS::Serverless::StateMachine":
             definition = (root / props["DefinitionUri"]).read_text()
             for key, value in resolve(props.get("DefinitionSubstitutions", {})).items():

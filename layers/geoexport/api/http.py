@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from geoexport.errors import (
     Conflict,
     FieldProblem,
+    Forbidden,
     GeoexportError,
     InsufficientStorage,
     InvalidRequest,
@@ -36,6 +37,7 @@ logger = Logger(child=True)
 STATUS_BY_ERROR: dict[type[GeoexportError], int] = {
     InvalidRequest: 400,
     Unauthorized: 401,
+    Forbidden: 403,
     NotFound: 404,
     PayloadTooLarge: 413,
     StaleTransition: 409,
@@ -110,6 +112,17 @@ def _non_json_media(app: APIGatewayRestResolver) -> str | None:
     declared = (app.current_event.headers or {}).get("content-type") or ""
     media = declared.split(";")[0].strip().lower()
     return media if media and not (media in JSON_TYPES or media.endswith("+json")) else None
+
+
+def require_scope(app: APIGatewayRestResolver, scope: str) -> None:
+    """403 unless the caller's token carries ``scope`` (the authorizer's context lists them, space-separated;
+    a Cognito authorizer's claims carry ``scope`` the same way)."""
+    context = (app.current_event.raw_event.get("requestContext") or {}).get("authorizer") or {}
+    granted = str(context.get("scope") or (context.get("claims") or {}).get("scope") or "").split()
+    if scope not in granted:
+        raise Forbidden(
+            f"this needs the {scope} scope", [FieldProblem("Authorization", f"the token lacks {scope}")]
+        )
 
 
 def caller(app: APIGatewayRestResolver) -> str:

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 ALL_SCOPES = ("exports:read", "exports:write")
+#: Operators' scope, never a default: replacing catalog records' sources (PUT /catalog/records/{id}).
+CATALOG_WRITE = "catalog:write"
 
 
 @functools.cache

@@ -47,3 +47,14 @@ class SqsDeadLetters:
             MessageBody=json.dumps({"reason": reason, "message": body}),
             MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000] or "unknown"}},
         )
+
+
+class SqsTaskQueue:
+    """A queue of task ids (the transports' work)."""
+
+    def __init__(self, sqs_client: SQSClient, queue_url: str) -> None:
+        self._sqs = sqs_client
+        self._url = queue_url
+
+    def send(self, task_id: str) -> None:
+        self._sqs.send_message(QueueUrl=self._url, MessageBody=json.dumps({"taskId": task_id}))

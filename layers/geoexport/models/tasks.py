@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
 from geoexport.geometry import grid
 from geoexport.models.geojson import AoiInput, RoiFeature, RoiFeatureCollection
@@ -79,6 +79,87 @@ class Packer(StrEnum):
     TAR_BZ2 = "tar.bz2"
 
 
+class TransportKind(StrEnum):
+    """Where an export goes once it is done (easydb's ``_transports``)."""
+
+    DOWNLOAD = "download"  # presigned links on the task (always; the default)
+    S3 = "s3"  # copies in a bucket the service may write to, checksums verified
+    EMAIL = "email"  # a message with the links and sizes, through SES
+
+
+class TransportState(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+MAX_TRANSPORTS = 5
+MAX_RECIPIENTS = 10
+BUCKET_NAME = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+EMAIL_ADDRESS = r"^[^@\s<>,;]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$"
+
+
+class Transport(BaseModel):
+    """One delivery of a finished export: ``s3`` needs ``bucket``; ``email`` needs ``recipients``."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: TransportKind
+    bucket: str | None = Field(None, pattern=BUCKET_NAME, description="s3: the bucket to copy into")
+    prefix: str = Field(
+        "",
+        max_length=512,
+        pattern=r"^[A-Za-z0-9!_.*'()/-]*$",
+        description="s3: key prefix the artifacts are copied under (e.g. 'exports/')",
+    )
+    recipients: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_RECIPIENTS,
+        description="email: addresses the message goes to",
+    )
+    message: str = Field("", max_length=2000, description="email: text put above the links")
+
+    @model_validator(mode="after")
+    def _complete(self) -> Transport:
+        import re
+
+        if self.type is TransportKind.S3 and not self.bucket:
+            raise ValueError("an s3 transport needs a bucket")
+        if self.type is TransportKind.EMAIL:
+            if not self.recipients:
+                raise ValueError("an email transport needs recipients")
+            for address in self.recipients:
+                if not re.match(EMAIL_ADDRESS, address):
+                    raise ValueError(f"{address!r} is not an email address")
+        if self.type is not TransportKind.S3 and (self.bucket or self.prefix):
+            raise ValueError("bucket and prefix are for s3 transports")
+        if self.type is not TransportKind.EMAIL and (self.recipients or self.message):
+            raise ValueError("recipients and message are for email transports")
+        return self
+
+    def target(self) -> str:
+        """Where it delivers, as a person reads it."""
+        if self.type is TransportKind.S3:
+            return f"s3://{self.bucket}/{self.prefix}"
+        if self.type is TransportKind.EMAIL:
+            return ", ".join(self.recipients)
+        return "presigned links"
+
+
+class TransportStatus(BaseModel):
+    """Where one transport of a task stands."""
+
+    index: int = Field(description="its place in the request's transports")
+    type: TransportKind
+    target: str
+    state: TransportState
+    reason: str | None = Field(default=None, description="why it failed (what to fix before a retry)")
+    attempts: int = 0
+    updatedAt: datetime | None = None
+    delivered: list[str] = Field(
+        default_factory=list, description="what it delivered: the copies' s3:// URIs, or the SES message id"
+    )
+
+
 class Webhook(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: AnyHttpUrl
@@ -115,6 +196,12 @@ class CreateExportTaskRequest(BaseModel):
     keywords: dict[str, Any] = Field(default_factory=dict)
     parameters: dict[str, Any] = Field(default_factory=dict)
     webhooks: list[Webhook] = Field(default_factory=list, max_length=MAX_WEBHOOKS_PER_REQUEST)
+    transports: list[Transport] = Field(
+        default_factory=list,
+        max_length=MAX_TRANSPORTS,
+        description="where the finished export also goes (download links are always there); each has its "
+        "own state on the task, and a failed one does not fail the export",
+    )
 
     def roi_collection(self) -> RoiFeatureCollection:
         """The ROI once normalised (every stored request has one)."""
@@ -205,6 +292,8 @@ class TaskRecord(BaseModel):
     extraWebhooks: list[Webhook] = Field(default_factory=list)  # merged in from duplicate requests
     notes: list[str] = Field(default_factory=list)  # AoI repairs and choices made for the user
     failureKind: FailureKind | None = None
+    transportStates: dict[str, TransportStatus] = Field(default_factory=dict)  # by index, as text
+    definitionId: UUID | None = None  # the export definition this task is a run of
 
     def all_webhooks(self) -> list[Webhook]:
         seen: set[tuple[str, tuple[str, ...]]] = set()
@@ -249,6 +338,8 @@ class ExportTask(BaseModel):
     failureKind: FailureKind | None = None
     isDuplicated: bool = False
     dedupe: DedupeMatch | None = None
+    transports: list[TransportStatus] = Field(default_factory=list, description="each transport's state")
+    definitionId: UUID | None = Field(None, description="the export definition this task is a run of")
     webhookDeliveries: list[WebhookDelivery] | None = Field(
         None, description="Each webhook's latest delivery outcome; only on a single task's GET, not in lists"
     )

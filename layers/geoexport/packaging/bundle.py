@@ -14,7 +14,6 @@ from pathlib import Path
 
 from geoexport.models.tasks import Packer
 
-_TAR_MODES = {Packer.TAR_GZ: "w:gz", Packer.TAR_BZ2: "w:bz2"}
 ZIP_ENTRY_OVERHEAD = 200  # local header + central directory entry, bytes (plus the name, twice)
 
 
@@ -46,9 +45,9 @@ def pack(files: list[Path], packer: Packer, max_part: int | None, workdir: Path,
     """The files users download: ``files`` themselves (none), or the archives holding them."""
     if packer is Packer.NONE:
         return files
-    if packer in _TAR_MODES:
+    if packer in (Packer.TAR_GZ, Packer.TAR_BZ2):
         target = workdir / f"{stem}.{packer.value}"
-        with tarfile.open(target, _TAR_MODES[packer]) as archive:
+        with tarfile.open(target, "w:gz" if packer is Packer.TAR_GZ else "w:bz2") as archive:
             for path in files:
                 archive.add(path, arcname=path.name)
         return [target]

@@ -224,3 +224,58 @@ class S3FileStorage:
 
     def delete_prefix(self, prefix: str) -> int:
         return self._objects.delete_prefix(prefix)
+
+
+class BucketCopier:
+    """Copies of exports into buckets other than ours (the ``s3`` transport), each read back and checked."""
+
+    def __init__(self, s3_client: S3Client, source_bucket: str) -> None:
+        self._s3 = s3_client
+        self._source = source_bucket
+
+    def _reason(self, error: Exception, what: str) -> Exception:
+        """A client-side refusal becomes TransportFailed (the transport's reason); passing faults stay."""
+        from botocore.exceptions import ClientError
+
+        from geoexport.tasks.transports import TransportFailed
+
+        translated = _translate(error, what)
+        if isinstance(translated, TransientError):
+            return translated
+        if isinstance(error, ClientError):
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            known = {
+                "404": "the bucket does not exist",
+                "NoSuchBucket": "the bucket does not exist",
+                "403": "access denied: the bucket's policy does not let the service write",
+                "AccessDenied": "access denied: the bucket's policy does not let the service write",
+            }
+            return TransportFailed(f"{what}: {known.get(code, code or str(error))}")
+        return TransportFailed(f"{what}: {error}")
+
+    def check_writable(self, bucket: str) -> None:
+        try:
+            self._s3.head_bucket(Bucket=bucket)
+        except Exception as error:
+            raise self._reason(error, f"s3://{bucket}") from error
+
+    def copy_verified(self, source_key: str, bucket: str, key: str, sha256: str) -> str:
+        """Copy (multipart when large, by boto3's transfer manager), then hash the copy as it is stored."""
+        import hashlib
+
+        uri = f"s3://{bucket}/{key}"
+        try:
+            self._s3.copy({"Bucket": self._source, "Key": source_key}, bucket, key)
+            digest = hashlib.sha256()
+            body = self._s3.get_object(Bucket=bucket, Key=key)["Body"]
+            for chunk in iter(lambda: body.read(1024 * 1024), b""):
+                digest.update(chunk)
+        except Exception as error:
+            raise self._reason(error, f"copy to {uri}") from error
+        if digest.hexdigest() != sha256:
+            from geoexport.tasks.transports import TransportFailed
+
+            raise TransportFailed(
+                f"the copy at {uri} does not match the export (sha256 {digest.hexdigest()})"
+            )
+        return uri

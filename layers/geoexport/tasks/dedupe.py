@@ -64,7 +64,10 @@ def _digest(document: Any) -> str:
 
 
 def _base(request: CreateExportTaskRequest, record_version: str) -> dict[str, Any]:
-    return {
+    """What, besides the area, makes two requests the same export (with their transports, if any: a
+    request that also sends the export somewhere is not answered by one that did not)."""
+    transports = {"transports": [t.model_dump(mode="json") for t in request.transports]}
+    return (transports if request.transports else {}) | {
         "record": str(request.catalogRecordID),
         "version": record_version,
         "domain": request.domain.value,

@@ -38,6 +38,7 @@ from geoexport.models.tasks import (
     StoredArtifact,
     TaskRecord,
     TaskStatus,
+    TransportStatus,
     Webhook,
 )
 from geoexport.tasks.transitions import ACTIVE, ALLOWED_FROM, RUNNING
@@ -576,6 +577,17 @@ class TaskRepository:
         except self._db.exceptions.ConditionalCheckFailedException as error:
             raise StaleTransition(f"task {task_id} is no longer active") from error
 
+    def set_transport(self, task_id: UUID | str, status: TransportStatus) -> None:
+        """Store one transport's state (the others are untouched)."""
+        self._update(
+            "storing a transport's state",
+            task_id,
+            UpdateExpression="SET transportStates.#i = :v",
+            ConditionExpression="attribute_exists(transportStates.#i)",
+            ExpressionAttributeNames={"#i": str(status.index)},
+            ExpressionAttributeValues={":v": {"S": status.model_dump_json()}},
+        )
+
     def extend_expiry(self, task_id: UUID | str, expired_at: datetime) -> bool:
         """Push expiredAt later; False when the task is not completed or already expires that late."""
         condition = _Condition()
@@ -746,8 +758,14 @@ def _json_list(models: Iterable[BaseModel]) -> dict[str, Any]:
 
 def to_item(record: TaskRecord) -> dict[str, Any]:
     """The stored item of a task: the indexed scalars as attributes, nested models as JSON."""
-    values = record.model_dump(exclude={*JSON_FIELDS, *JSON_LISTS, "notes"}, exclude_none=True)
+    values = record.model_dump(
+        exclude={*JSON_FIELDS, *JSON_LISTS, "notes", "transportStates"}, exclude_none=True
+    )
     item = {name: serialize(value) for name, value in values.items()}
+    if record.transportStates:  # one JSON string per transport: each is updated on its own
+        item["transportStates"] = {
+            "M": {k: {"S": v.model_dump_json()} for k, v in record.transportStates.items()}
+        }
     item["request"] = serialize(record.request)
     item["artifacts"] = serialize(record.artifacts)
     item["ownerStatus"] = {"S": f"{record.owner}#{record.status.value}"}
@@ -766,6 +784,7 @@ def from_item(item: dict[str, Any]) -> TaskRecord:
             values[name] = json.loads(values[name])
     for name in JSON_LISTS:
         values[name] = [json.loads(entry) for entry in values.get(name, [])]
+    values["transportStates"] = {k: json.loads(v) for k, v in values.get("transportStates", {}).items()}
     values.pop("ownerStatus", None)
     values.pop("notifiedEvents", None)
     values.pop("itemsDone", None)  # work items of a fanned-out export (progress says how far it is)

@@ -28,6 +28,9 @@ from geoexport.models.tasks import (
     ExportTask,
     TaskRecord,
     TaskStatus,
+    TransportKind,
+    TransportState,
+    TransportStatus,
 )
 from geoexport.tasks import dedupe
 from geoexport.tasks.estimate import Estimate, estimate
@@ -117,24 +120,31 @@ class TaskService(TaskViews):
         )
 
     def create(
-        self, request: CreateExportTaskRequest, owner: str = "anonymous", api: Api = Api.V2
+        self,
+        request: CreateExportTaskRequest,
+        owner: str = "anonymous",
+        api: Api = Api.V2,
+        definition: UUID | None = None,
     ) -> CreateOutcome:
+        """A new task, or the live identical one. A run of an export definition (``definition``) is always
+        a new task: a scheduled re-export must run, and its transports deliver again; it takes over the
+        dedupe claim, so later identical requests are answered by the newest run."""
         prepared = self.prepare(request)
         request, record, notes = prepared.request, prepared.record, prepared.notes
         if record is None:
-            return self._create_vector(request, owner, api, notes)
+            return self._create_vector(request, owner, api, notes, definition)
         fingerprint = dedupe.fingerprint(request, f"{record.productVersion}|{owner}")
         scope = dedupe.scope(request, f"{record.productVersion}|{owner}")
         result: Estimate | None = None
         for _ in range(MAX_CREATE_ATTEMPTS):
             claimed = self._tasks.claimed_task(fingerprint)
-            existing = self._tasks.find(claimed) if claimed else None
+            existing = self._tasks.find(claimed) if claimed and definition is None else None
             if existing is not None and self._alive(existing):
                 answer = self._answer_duplicate(existing, request, DedupeRule.EXACT)
                 if answer is not None:
                     return answer
                 continue
-            if request.parameters.get("dedupe") == DedupeRule.CONTAINMENT:
+            if request.parameters.get("dedupe") == DedupeRule.CONTAINMENT and definition is None:
                 for candidate in self._tasks.in_scope(scope):
                     if self._alive(candidate) and dedupe.contained(
                         request.roi_features(),
@@ -154,6 +164,7 @@ class TaskService(TaskViews):
                 estimatedSize=result.bytes,
                 estimatedTime=result.seconds,
                 reservedBytes=result.bytes,
+                definitionId=definition,
             )
             try:
                 self._tasks.create(
@@ -177,8 +188,20 @@ class TaskService(TaskViews):
         **extra: Any,
     ) -> TaskRecord:
         now = self._clock()
+        transports = {
+            str(index): TransportStatus(
+                index=index,
+                type=transport.type,
+                target=transport.target(),
+                state=TransportState.DONE
+                if transport.type is TransportKind.DOWNLOAD
+                else TransportState.PENDING,
+            )
+            for index, transport in enumerate(request.transports)
+        }
         return TaskRecord(
             id=self._new_id(),
+            transportStates=transports,
             status=TaskStatus.PENDING,
             progress=0,
             request=request,
@@ -191,11 +214,16 @@ class TaskService(TaskViews):
         )
 
     def _create_vector(
-        self, request: CreateExportTaskRequest, owner: str, api: Api, notes: list[str]
+        self,
+        request: CreateExportTaskRequest,
+        owner: str,
+        api: Api,
+        notes: list[str],
+        definition: UUID | None,
     ) -> CreateOutcome:
         """Features change any time, so a vector export is never answered by an earlier one (no dedupe);
         its size is known only once written (nothing reserved ahead, the quota counts it on upload)."""
-        task = self._new_task(request, owner, api, notes)
+        task = self._new_task(request, owner, api, notes, definitionId=definition)
         self._tasks.create(
             task,
             quota=self._limits.storage_quota_bytes,

@@ -70,13 +70,25 @@ class TaskViews:
         """The secret the owner's callbacks are signed with."""
         return self._secrets(owner)
 
+    def find(self, task_id: UUID | str) -> TaskRecord | None:
+        return self._tasks.find(task_id)
+
+    def _link_lifetime(self, task: TaskRecord) -> int:
+        lifetime = self._limits.download_url_ttl_seconds
+        if task.expiredAt is not None:
+            lifetime = min(lifetime, int((task.expiredAt - self._clock()).total_seconds()))
+        return lifetime
+
+    def presign(self, task: TaskRecord, key: str, name: str) -> str | None:
+        """A download link for one of the task's files (None: it has expired)."""
+        lifetime = self._link_lifetime(task)
+        return self._store.presign_get(key, lifetime, name) if lifetime > 0 else None
+
     def view(self, task: TaskRecord, with_deliveries: bool = True) -> ExportTask:
         """Download links are minted now, short-lived, and never outlive ``expiredAt``."""
         artifacts: list[Artifact] = []
         if task.status is TaskStatus.COMPLETED:
-            lifetime = self._limits.download_url_ttl_seconds
-            if task.expiredAt is not None:
-                lifetime = min(lifetime, int((task.expiredAt - self._clock()).total_seconds()))
+            lifetime = self._link_lifetime(task)
             for stored in task.artifacts:
                 url = self._store.presign_get(stored.key, lifetime, stored.name) if lifetime > 0 else None
                 artifacts.append(
@@ -110,4 +122,6 @@ class TaskViews:
             errorReason=task.errorReason,
             failureKind=task.failureKind,
             webhookDeliveries=self._deliveries.latest(task.id) if with_deliveries else None,
+            transports=[task.transportStates[k] for k in sorted(task.transportStates, key=int)],
+            definitionId=task.definitionId,
         )

@@ -1,0 +1,1 @@
+"""Export definitions: saved, re-runnable, scheduled and subscribed exports (issue 15)."""
