@@ -1,5 +1,6 @@
-"""The definition run queue: schedules firing (EventBridge Scheduler sends their input here) and catalog
-records' new sources (CatalogRecordUpdated, by a rule on the exports bus). A firing runs its definition once
+"""The definition run queue: schedules firing (EventBridge Scheduler sends their input here), catalog
+records' new sources and clients' changed features (CatalogRecordUpdated, FeaturesChanged: a rule on the
+exports bus). A firing runs its definition once
 (its scheduled time is the run's key); a source change schedules one run per following definition after the
 coalescing window (geoexport.definitions)."""
 
@@ -26,8 +27,8 @@ processor = BatchProcessor(event_type=EventType.SQS)
 def handle(record: SQSRecord) -> None:
     trigger = triggers.parse(record.body)
     if isinstance(trigger, triggers.SourceChanged):
-        scheduled = definitions.source_changed(trigger.record_id)
-        logger.info("source changed", extra={"recordId": str(trigger.record_id), "scheduled": len(scheduled)})
+        scheduled = definitions.source_changed(trigger.source, trigger.bbox, trigger.models)
+        logger.info("source changed", extra={"source": trigger.source, "scheduled": len(scheduled)})
         return
     run = definitions.run(trigger.definition_id, trigger.cause, trigger.due)
     logger.info(

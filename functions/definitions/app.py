@@ -39,7 +39,12 @@ definitions = bootstrap.definition_service(settings)
 def create_definition(body: Annotated[DefinitionInput, Body()]) -> Response[str]:
     definition = definitions.create(body, caller(app))
     logger.info("definition created", extra={"definitionId": str(definition.id)})
-    return json_response(201, definition, headers={"Location": f"/export-definitions/{definition.id}"})
+    return json_response(201, shown(definition), headers={"Location": f"/export-definitions/{definition.id}"})
+
+
+def shown(definition: ExportDefinition) -> dict[str, Any]:
+    """As stored, without the members nobody set (the request's GeoJSON reads as it was sent)."""
+    return definition.model_dump(mode="json", exclude_none=True)
 
 
 @app.get(
@@ -52,7 +57,7 @@ def list_definitions(
     nextToken: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[str]:
     items, token = definitions.page(caller(app), limit, nextToken)
-    return json_response(200, DefinitionList(items=items, nextToken=token))
+    return json_response(200, {"items": [shown(d) for d in items], "nextToken": token})
 
 
 @app.get(
@@ -61,7 +66,7 @@ def list_definitions(
     responses=responses({200: ("The definition", ExportDefinition)}, 404),
 )
 def get_definition(definition_id: UUID) -> Response[str]:
-    return json_response(200, definitions.owned(definition_id, caller(app)))
+    return json_response(200, shown(definitions.owned(definition_id, caller(app))))
 
 
 @app.put(
@@ -70,7 +75,7 @@ def get_definition(definition_id: UUID) -> Response[str]:
     responses=responses({200: ("Replaced", ExportDefinition)}, 404, 415, 422),
 )
 def replace_definition(definition_id: UUID, body: Annotated[DefinitionInput, Body()]) -> Response[str]:
-    return json_response(200, definitions.replace(definition_id, body, caller(app)))
+    return json_response(200, shown(definitions.replace(definition_id, body, caller(app))))
 
 
 @app.delete(

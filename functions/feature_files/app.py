@@ -12,12 +12,12 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from geoexport import bootstrap
-from geoexport.settings import FeatureFilesSettings
+from geoexport.settings import FeatureWriterSettings
 
-settings = FeatureFilesSettings.from_environ(os.environ)
+settings = FeatureWriterSettings.from_environ(os.environ)
 logger = Logger()
 tracer = Tracer()
-features = bootstrap.feature_service(settings, bootstrap.file_shares(settings))
+features = bootstrap.feature_writer(settings)
 processor = BatchProcessor(event_type=EventType.SQS)
 
 

@@ -25,12 +25,12 @@ from geoexport.features.feature import (
     parse_bbox,
 )
 from geoexport.features.requests import RequestRecord, request_of
-from geoexport.settings import FeatureFilesSettings
+from geoexport.settings import FeatureWriterSettings
 
-settings = FeatureFilesSettings.from_environ(os.environ)
+settings = FeatureWriterSettings.from_environ(os.environ)
 logger = Logger()
 app = make_resolver()
-features = bootstrap.feature_service(settings, bootstrap.file_shares(settings))
+features = bootstrap.feature_writer(settings)
 requests = bootstrap.request_reader(settings)
 
 

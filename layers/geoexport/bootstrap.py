@@ -29,6 +29,7 @@ from geoexport.settings import (
     FeatureFilesSettings,
     FeatureRequestSettings,
     FeaturesSettings,
+    FeatureWriterSettings,
     SigningSettings,
     TaskActionSettings,
     TaskLogSettings,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:  # the builders import what they build: a function imports onl
     from geoexport.catalog.update import CatalogUpdates
     from geoexport.definitions.service import DefinitionService
     from geoexport.features.bus import EventBusPublisher, SqsTaskQueue
+    from geoexport.features.feature import Feature
     from geoexport.features.repository import RequestRepository
     from geoexport.features.requests import FeatureRequests
     from geoexport.features.service import FeatureService, ModelService
@@ -304,7 +306,21 @@ def file_shares(settings: FeatureFilesSettings) -> FileShares:
     return FileShares(aws.dynamodb(settings), settings.counters_table, quota)
 
 
-def feature_service(settings: FeaturesSettings, shares: FileShares | None = None) -> FeatureService:
+def feature_writer(settings: FeatureWriterSettings) -> FeatureService:
+    """Features as the API, the messaging API and the file check write them: stored files counted against
+    the owners' quotas, and each write announced (FeaturesChanged) for the definitions that follow them."""
+    from geoexport.features.bus import EventBusPublisher
+    from geoexport.features.journal import SOURCE, ChangeAnnouncer
+
+    announcer = ChangeAnnouncer(EventBusPublisher(aws.events(settings), settings.export_event_bus, SOURCE))
+    return feature_service(settings, file_shares(settings), announcer)
+
+
+def feature_service(
+    settings: FeaturesSettings,
+    shares: FileShares | None = None,
+    announce: Callable[[str, list[Feature]], None] | None = None,
+) -> FeatureService:
     """Features with their files; ``shares`` counts stored files against the owners' quotas (the API,
     the messaging API and the file check do; a VECTOR export only reads)."""
     from geoexport.features.repository import FeatureIndex, FeatureRepository
@@ -320,6 +336,7 @@ def feature_service(settings: FeaturesSettings, shares: FileShares | None = None
         files=S3FileStorage(aws.s3(settings), settings.feature_files_bucket, settings.file_storage_id),
         upload_ttl_seconds=settings.upload_url_ttl_seconds,
         shares=shares,
+        announce=announce,
     )
 
 
@@ -330,7 +347,7 @@ def feature_requests(settings: FeatureRequestSettings) -> FeatureRequests:
 
     clients = client_repository(settings)
     return FeatureRequests(
-        feature_service(settings, file_shares(settings)),
+        feature_writer(settings),
         request_reader(settings),
         EventBusPublisher(aws.events(settings), settings.feature_event_bus),
         SqsDeadLetters(aws.sqs(settings), settings.feature_request_dead_letter_url),

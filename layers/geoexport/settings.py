@@ -156,7 +156,13 @@ class FeatureFilesSettings(FeaturesSettings, ClientsSettings):
     client_storage_quota_bytes: int = Field(20 * 1024**3, ge=0, alias="CLIENT_STORAGE_QUOTA_BYTES")
 
 
-class FeatureRequestSettings(FeatureFilesSettings):
+class FeatureWriterSettings(FeatureFilesSettings):
+    """Writing features: where their changes are announced (FeaturesChanged on the exports bus)."""
+
+    export_event_bus: Required = Field(alias="EXPORT_EVENT_BUS")
+
+
+class FeatureRequestSettings(FeatureWriterSettings):
     """The messaging API: where outcomes are published and unreadable messages go."""
 
     feature_event_bus: Required = Field(alias="FEATURE_EVENT_BUS")

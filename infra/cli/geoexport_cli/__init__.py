@@ -27,7 +27,9 @@ from geoexport.auth.usage import PLANS, UsagePlans
 
 
 def _state() -> dict[str, Any]:
-    path = Path(os.environ.get("GEOEXPORT_STATE", ".geoexport/local.json"))
+    """The local stack's state file: GEOEXPORT_STATE, else local.json in its data directory."""
+    data = Path(os.environ.get("GEOEXPORT_DATA_DIR") or ".geoexport")
+    path = Path(os.environ.get("GEOEXPORT_STATE") or data / "local.json")
     return json.loads(path.read_text()) if path.exists() else {}
 
 

@@ -25,6 +25,43 @@ log = logging.getLogger("geoexport_local")
 _ROLE = "geoexport-local-role"
 
 
+class SentMail:
+    """``GET /_aws/ses`` as LocalStack answers it: the messages SES accepted (moto keeps them but has no API
+    to read them back), optionally filtered by ``id`` or sender ``email``. Everything else passes through."""
+
+    def __init__(self, app: Any, region: str) -> None:
+        self._app = app
+        self._region = region
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") != "/_aws/ses" or environ.get("REQUEST_METHOD") != "GET":
+            return self._app(environ, start_response)
+        from urllib.parse import parse_qs
+
+        from moto.ses.models import ses_backends
+
+        query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        messages = []
+        for message in ses_backends[ACCOUNT][self._region].sent_messages:
+            if not hasattr(message, "subject"):  # raw and templated messages: not sent by the service
+                continue
+            if query.get("id") not in (None, message.id) or query.get("email") not in (None, message.source):
+                continue
+            messages.append(
+                {
+                    "Id": message.id,
+                    "Region": self._region,
+                    "Source": message.source,
+                    "Destination": message.destinations,
+                    "Subject": message.subject,
+                    "Body": {"text_part": message.body, "html_part": None},
+                }
+            )
+        body = json.dumps({"messages": messages}).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+
 def start_moto(host: str, port: int, region: str = "us-east-1") -> Any:
     """Start moto's server in a thread, with real ASL execution switched on and every accepted write
     saved by :mod:`geoexport_local.durable` once a data directory is attached."""
@@ -60,7 +97,9 @@ def start_moto(host: str, port: int, region: str = "us-east-1") -> Any:
 
     class Server(ThreadedMotoServer):
         def _server_entry(self) -> None:
-            app = PresignedS3(DurableApp(DomainDispatcherApplication(create_backend_app), region))
+            app = SentMail(
+                PresignedS3(DurableApp(DomainDispatcherApplication(create_backend_app), region)), region
+            )
             self._server = make_server(self._ip_address, self._port, app, True, request_handler=KeepAlive)
             self._server_ready_event.set()
             self._server.serve_forever(poll_interval=0.1)

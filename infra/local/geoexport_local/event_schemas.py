@@ -11,6 +11,7 @@ from typing import Any
 
 def schemas() -> dict[str, dict[str, Any]]:
     from geoexport.catalog.update import UPDATED, RecordUpdated
+    from geoexport.features.journal import FEATURES_CHANGED, FeaturesChanged
     from geoexport.models.tasks import CreateExportTaskRequest
     from geoexport.notify.changes import STATUS_CHANGED, StatusChanged
     from geoexport.tasks.requests import ACCEPTED, REJECTED, REQUESTED, Answer, Envelope
@@ -31,6 +32,7 @@ def schemas() -> dict[str, dict[str, Any]]:
         REJECTED: {**answer, "title": REJECTED},
         STATUS_CHANGED: {**StatusChanged.model_json_schema(), "title": STATUS_CHANGED},
         UPDATED: {**RecordUpdated.model_json_schema(), "title": UPDATED},
+        FEATURES_CHANGED: {**FeaturesChanged.model_json_schema(), "title": FEATURES_CHANGED},
     }
     dialect = "https://json-schema.org/draft/2020-12/schema"
     return {name: {"$schema": dialect, **document} for name, document in documents.items()}

@@ -54,7 +54,13 @@ class DefinitionType(StrEnum):
 
 
 class Trigger(StrEnum):
-    ON_SOURCE_CHANGE = "on-source-change"  # run again when the catalog record's source is replaced
+    # Run again when what it reads changes: the catalog record's source is replaced (RASTER), or the
+    # owner's features in its AoI (of its model) are created, changed or deleted (VECTOR).
+    ON_SOURCE_CHANGE = "on-source-change"
+
+
+def features_key(owner: str) -> str:
+    return f"features#{owner}"
 
 
 class RunCause(StrEnum):
@@ -81,7 +87,11 @@ class DefinitionInput(BaseModel):
     )
     transports: list[Transport] = Field(default_factory=list, max_length=MAX_TRANSPORTS)
     type: DefinitionType = DefinitionType.EXPORT
-    trigger: Trigger | None = Field(None, description="on-source-change: run when the record is replaced")
+    trigger: Trigger | None = Field(
+        None,
+        description="on-source-change: run again when the record's source is replaced (RASTER) or when the "
+        "owner's features in the AoI change (VECTOR), once per burst",
+    )
     enabled: bool = Field(True, description="a disabled definition keeps its runs but does not run")
 
     @field_validator("schedules")
@@ -101,11 +111,15 @@ class DefinitionInput(BaseModel):
             raise ValueError(
                 "export_incremental is for VECTOR exports (features change; rasters are replaced)"
             )
-        if self.trigger is Trigger.ON_SOURCE_CHANGE and self.request.domain is not Domain.RASTER:
-            raise ValueError(
-                "on-source-change follows catalog records (RASTER); VECTOR definitions run on schedules"
-            )
         return self
+
+    def source_key(self, owner: str) -> str | None:
+        """What an on-source-change definition follows: its catalog record, or its owner's features."""
+        if self.trigger is not Trigger.ON_SOURCE_CHANGE:
+            return None
+        if self.request.domain is Domain.VECTOR:
+            return features_key(owner)
+        return str(self.request.catalogRecordID) if self.request.catalogRecordID else None
 
 
 class ExportDefinition(DefinitionInput):

@@ -3,8 +3,8 @@
 One partition per definition: the definition itself (sort key ``DEF``) and its runs (``RUN#<time>#<cause>``,
 so a Query newest first lists them in order, and a run's key is its idempotency key: a schedule delivered
 twice for the same time makes one run). The definition item carries ``owner`` (index ``ByOwner``) and, when
-it follows a catalog record, ``sourceRecord`` (index ``BySource``); run items carry neither, so both indexes
-hold definitions only.
+it follows a source, ``sourceRecord`` (index ``BySource``: a catalog record's id, or ``features#<owner>``);
+run items carry neither, so both indexes hold definitions only.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from geoexport import aws
-from geoexport.definitions.models import DefinitionRun, ExportDefinition, Trigger
+from geoexport.definitions.models import DefinitionRun, ExportDefinition
 from geoexport.errors import FieldProblem, InvalidRequest, NotFound
 
 if TYPE_CHECKING:
@@ -66,8 +66,9 @@ class DefinitionRepository:
             "createdAt": {"S": definition.createdAt.isoformat()},
             "body": {"S": definition.model_dump_json()},
         }
-        if definition.trigger is Trigger.ON_SOURCE_CHANGE and definition.request.catalogRecordID:
-            item["sourceRecord"] = {"S": str(definition.request.catalogRecordID)}
+        followed = definition.source_key(definition.owner)
+        if followed:
+            item["sourceRecord"] = {"S": followed}
         condition = "attribute_not_exists(definitionId)" if new else "attribute_exists(definitionId)"
         try:
             self._call("storing the definition", "put_item", Item=item, ConditionExpression=condition)
@@ -116,13 +117,13 @@ class DefinitionRepository:
         last = answer.get("LastEvaluatedKey")
         return items, _encode(last) if last else None
 
-    def subscribed(self, record_id: UUID | str) -> list[UUID]:
-        """Definitions that follow this catalog record (trigger on-source-change)."""
+    def subscribed(self, source: str) -> list[UUID]:
+        """Definitions that follow this source: a catalog record's id, or ``features#<owner>``."""
         ids: list[UUID] = []
         request: dict[str, Any] = {
             "IndexName": BY_SOURCE,
             "KeyConditionExpression": "sourceRecord = :r",
-            "ExpressionAttributeValues": {":r": {"S": str(record_id)}},
+            "ExpressionAttributeValues": {":r": {"S": source}},
         }
         while True:
             answer = self._call("finding subscribed definitions", "query", **request)

@@ -48,7 +48,7 @@ class Definitions(Protocol):
     def page(
         self, owner: str, limit: int, token: str | None
     ) -> tuple[list[ExportDefinition], str | None]: ...
-    def subscribed(self, record_id: UUID | str) -> list[UUID]: ...
+    def subscribed(self, source: str) -> list[UUID]: ...
     def claim_run(self, run: DefinitionRun) -> DefinitionRun | None: ...
     def save_run(self, run: DefinitionRun) -> None: ...
     def get_run(self, definition_id: UUID | str, run_id: str) -> DefinitionRun | None: ...
@@ -192,9 +192,10 @@ class DefinitionService:
         since = None
         if definition.type is DefinitionType.INCREMENTAL:
             last = self._last_success(definition.id)
-            if last is not None:
+            if last is not None:  # windows meet: [last success's time, this run's time)
                 since = last.at
                 parameters["changedSince"] = since.isoformat()
+                parameters["changedUntil"] = run.at.isoformat()
         try:
             outcome = self._tasks.create(
                 definition.run_request(parameters), definition.owner, definition=definition.id
@@ -268,11 +269,44 @@ class DefinitionService:
         raise NotFound(f"export definition {definition_id} has no completed run to download yet")
 
     # -- source changes --------------------------------------------------------------------------------------
-    def source_changed(self, record_id: UUID | str) -> list[UUID]:
-        """Schedule a run of every definition following the record, ``change_window`` from now; a run
-        already waiting covers this change too. Returns the definitions newly scheduled."""
+    def source_changed(
+        self, source: str, bbox: list[float] | None = None, models: list[str] | None = None
+    ) -> list[UUID]:
+        """Schedule a run of every definition following ``source`` (a record id, or ``features#<owner>``
+        with the changes' bbox and models: a definition whose AoI or model they miss is left alone),
+        ``change_window`` from now; a run already waiting covers this change too. Returns those scheduled."""
         scheduled = []
-        for definition_id in self._definitions.subscribed(record_id):
+        for definition_id in self._definitions.subscribed(source):
+            if bbox is not None or models is not None:
+                definition = self._definitions.find(definition_id)
+                if definition is None or not _meets(definition, bbox, models):
+                    continue
             if self._schedules.coalesce(definition_id, self._clock() + self._window):
                 scheduled.append(definition_id)
         return scheduled
+
+
+def _meets(definition: ExportDefinition, bbox: list[float] | None, models: list[str] | None) -> bool:
+    """Whether changed features (their bbox and models) may concern a VECTOR definition."""
+    model = definition.request.parameters.get("model")
+    if model and models is not None and model not in models:
+        return False
+    roi = definition.request.ROI
+    if bbox is None or roi is None:
+        return True
+    from geoexport.models.geojson import RoiFeatureCollection
+
+    if not isinstance(roi, RoiFeatureCollection):
+        return True  # a country or WKT AoI: its bounds are known once prepared; run rather than miss it
+    x0, y0, x1, y1 = bbox
+    for feature in roi.features:
+        fx0, fy0, fx1, fy1 = _bounds(feature.geometry_mapping())
+        if fx0 <= x1 and x0 <= fx1 and fy0 <= y1 and y0 <= fy1:
+            return True
+    return False
+
+
+def _bounds(geometry: dict[str, Any]) -> tuple[float, float, float, float]:
+    from geoexport.features.spatial import bounds_of
+
+    return bounds_of(geometry)

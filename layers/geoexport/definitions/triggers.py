@@ -1,4 +1,5 @@
-"""What arrives on the definition run queue: a schedule's firing, or a catalog record's new source."""
+"""What arrives on the definition run queue: a schedule's firing, a catalog record's new source, or a
+client's changed features."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from geoexport.definitions.models import RunCause
+from geoexport.definitions.models import RunCause, features_key
+from geoexport.features.journal import FEATURES_CHANGED
 
 RECORD_UPDATED = "CatalogRecordUpdated"
 
@@ -23,9 +25,12 @@ class RunDue:
 
 @dataclass(frozen=True)
 class SourceChanged:
-    """A CatalogRecordUpdated event from the exports bus."""
+    """A CatalogRecordUpdated or FeaturesChanged event from the exports bus: what changed (a record id, or
+    ``features#<owner>`` with the changes' bbox and models)."""
 
-    record_id: UUID
+    source: str
+    bbox: list[float] | None = None
+    models: list[str] | None = None
 
 
 def parse(body: str) -> RunDue | SourceChanged:
@@ -34,7 +39,15 @@ def parse(body: str) -> RunDue | SourceChanged:
     if not isinstance(message, dict):
         raise ValueError("not a JSON object")
     if message.get("detail-type") == RECORD_UPDATED:
-        return SourceChanged(UUID(str(message["detail"]["recordId"])))
+        return SourceChanged(str(UUID(str(message["detail"]["recordId"]))))
+    if message.get("detail-type") == FEATURES_CHANGED:
+        detail = message["detail"]
+        bbox = detail.get("bbox")
+        return SourceChanged(
+            features_key(str(detail["owner"])),
+            [float(v) for v in bbox] if bbox else None,
+            [str(m) for m in detail.get("models", [])],
+        )
     if "definitionId" in message:
         due = None
         if message.get("scheduledTime"):

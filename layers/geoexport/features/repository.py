@@ -7,11 +7,13 @@ import json
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from geoexport.errors import Conflict, FieldProblem, GeoexportError, NotFound, PreconditionFailed
 from geoexport.features import spatial
 from geoexport.features.feature import Feature
+from geoexport.features.journal import Change, ChangeKind, journal_item, stamp
 from geoexport.features.models import FeatureModel
 from geoexport.features.requests import RequestRecord
 from geoexport.features.spatial import Indexed, Position
@@ -89,8 +91,12 @@ class FeatureRepository:
             "document": {"S": feature.model_dump_json()},
         }
 
+    def _journal(self, base: str, feature: Feature, owner: str, change: ChangeKind) -> dict[str, Any]:
+        """The change's entry in its owner's journal (written in the same transaction as the change)."""
+        return {"Put": {"TableName": self._table, "Item": journal_item(base, feature, owner, change)}}
+
     def _creation(self, base: str, feature: Feature, owner: str, etag: str) -> list[dict[str, Any]]:
-        """A new feature's writes: its provider-id claim (refused when taken), HEAD and version 1."""
+        """A new feature's writes: its provider-id claim (refused when taken), HEAD, version 1, journal."""
         claim = self._claim_key(owner, feature.model, feature.id)
         return [
             {
@@ -102,6 +108,7 @@ class FeatureRepository:
             },
             {"Put": {"TableName": self._table, "Item": self._item(base, "HEAD", feature, owner, etag)}},
             {"Put": {"TableName": self._table, "Item": self._item(base, "V#00000001", feature, owner, etag)}},
+            self._journal(base, feature, owner, ChangeKind.CREATED),
         ]
 
     def create(self, base: str, feature: Feature, owner: str, etag: str) -> None:
@@ -120,14 +127,14 @@ class FeatureRepository:
             ) from error
 
     def create_many(self, created: list[tuple[str, Feature, str]], owner: str) -> dict[str, GeoexportError]:
-        """Store many new features, up to 33 to a transaction (99 items, under 4 MB); a transaction refused
+        """Store many new features, up to 25 to a transaction (100 items, under 4 MB); a transaction refused
         because a provider id is taken is redone one feature at a time. Returns the refusals by urn base."""
         failed: dict[str, GeoexportError] = {}
         chunks: list[list[tuple[str, Feature, str]]] = [[]]
         size = 0
-        for entry in created:  # at most 100 items and 4 MB per transaction; a feature is HEAD + version 1
+        for entry in created:  # at most 100 items and 4 MB per transaction: claim, HEAD, version 1, journal
             weight = 2 * len(entry[1].model_dump_json()) + 1024
-            if len(chunks[-1]) == 33 or (chunks[-1] and size + weight > 3_500_000):
+            if len(chunks[-1]) == 25 or (chunks[-1] and size + weight > 3_500_000):
                 chunks.append([])
                 size = 0
             chunks[-1].append(entry)
@@ -218,6 +225,7 @@ class FeatureRepository:
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
                     },
+                    self._journal(base, feature, owner, ChangeKind.UPDATED),  # type: ignore[list-item]
                 ]
             )
         except self._db.exceptions.TransactionCanceledException as error:
@@ -245,6 +253,8 @@ class FeatureRepository:
                             "ConditionExpression": "attribute_exists(pk)",
                         }
                     },
+                    # its files' state changed: a change for subscribers too
+                    self._journal(base, feature, owner, ChangeKind.UPDATED),  # type: ignore[list-item]
                 ]
             )
         except self._db.exceptions.TransactionCanceledException as error:
@@ -252,13 +262,20 @@ class FeatureRepository:
 
     def delete(self, base: str, feature: Feature, owner: str, etag: str) -> None:
         try:
-            self._db.delete_item(
-                TableName=self._table,
-                Key={"pk": {"S": f"F#{base}"}, "sk": {"S": "HEAD"}},
-                ConditionExpression="etag = :etag",
-                ExpressionAttributeValues={":etag": {"S": etag}},
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Delete": {
+                            "TableName": self._table,
+                            "Key": {"pk": {"S": f"F#{base}"}, "sk": {"S": "HEAD"}},
+                            "ConditionExpression": "etag = :etag",
+                            "ExpressionAttributeValues": {":etag": {"S": etag}},
+                        }
+                    },
+                    self._journal(base, feature, owner, ChangeKind.DELETED),  # type: ignore[list-item]
+                ]
             )
-        except self._db.exceptions.ConditionalCheckFailedException as error:
+        except self._db.exceptions.TransactionCanceledException as error:
             raise PreconditionFailed(
                 "the feature changed meanwhile", [FieldProblem("If-Match", "stale: GET it again, then retry")]
             ) from error
@@ -280,6 +297,29 @@ class FeatureRepository:
             self._db.batch_write_item(
                 RequestItems={self._table: [{"DeleteRequest": {"Key": k}} for k in keys[start : start + 25]]}
             )
+
+    def changes(self, owner: str, since: datetime, until: datetime) -> list[Change]:
+        """The owner's journal from ``since`` (inclusive) to ``until`` (exclusive), oldest first."""
+        found: list[Change] = []
+        day = since.astimezone(UTC).date()
+        while day <= until.astimezone(UTC).date():
+            request: dict[str, Any] = {
+                "TableName": self._table,
+                "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": f"C#{owner}#{day.isoformat()}"},
+                    ":a": {"S": stamp(since)},
+                    ":b": {"S": stamp(until)},
+                },
+                "ConsistentRead": True,
+            }
+            for page in self._db.get_paginator("query").paginate(**request):
+                for item in page["Items"]:
+                    change = Change.model_validate_json(item["change"]["S"])
+                    if since <= change.at < until:
+                        found.append(change)
+            day += timedelta(days=1)
+        return found
 
 
 class FeatureIndex:

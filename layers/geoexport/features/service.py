@@ -37,6 +37,7 @@ from geoexport.features.feature import (
     merge_patch,
 )
 from geoexport.features.files import FilePlanner, FileStorage, StorageTarget, base_of, feature_prefix, verify
+from geoexport.features.journal import Change, ChangeKind, latest_per_feature
 from geoexport.features.models import FeatureModel, ModelIn
 from geoexport.features.schemas import schema_problems, violations
 from geoexport.features.spatial import Indexed, Position
@@ -126,6 +127,7 @@ class FeatureStore(Protocol):
         self, created: list[tuple[str, Feature, str]], owner: str
     ) -> dict[str, GeoexportError]: ...
     def all_heads(self) -> Iterator[tuple[str, Feature, str]]: ...
+    def changes(self, owner: str, since: datetime, until: datetime) -> list[Change]: ...
 
 
 class Index(Protocol):
@@ -174,7 +176,9 @@ class FeatureService:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         new_id: Callable[[], uuid.UUID] = uuid.uuid4,
         shares: Shares | None = None,
+        announce: Callable[[str, list[Feature]], None] | None = None,
     ) -> None:
+        self._announce = announce or (lambda owner, features: None)
         self._shares = shares
         self._features = features
         self._models = models
@@ -226,6 +230,7 @@ class FeatureService:
         if self._index:
             self._index.put(indexed(owner, base, feature))
         self._features.create(base, feature, owner, etag)
+        self._announce(owner, [feature])
         return answer, etag
 
     def create_batch(
@@ -253,6 +258,7 @@ class FeatureService:
         failed = self._features.create_many([(base, f, etag) for _, base, f, etag, _ in prepared], owner)
         if self._index and failed:  # their entries would only be skipped; do not leave them behind
             self._index.remove(*(indexed(owner, b, f) for _, b, f, _, _ in prepared if b in failed))
+        self._announce(owner, [f for _, b, f, _, _ in prepared if b not in failed])
         for index, base, _, _, answer in prepared:
             item = body.features[index]
             if base in failed:
@@ -346,6 +352,7 @@ class FeatureService:
         if index:
             index.put(indexed(owner, base, feature))
         self._features.add_version(base, feature, owner, new_etag, etag)
+        self._announce(owner, [head, feature])  # where it was and where it is
         if index:
             index.drop_stale(indexed(owner, base, head), indexed(owner, base, feature))
         return FeatureAnswer(**feature.model_dump(), uploads=uploads), new_etag
@@ -357,6 +364,7 @@ class FeatureService:
                 f"{urn} changed", [FieldProblem("If-Match", f"stale: the current ETag is {etag}")]
             )
         self._features.delete(base, head, owner, etag)
+        self._announce(owner, [head])
         if self._index:
             self._index.remove(indexed(owner, base, head))
         if self._files:  # every version's files sit under one prefix
@@ -398,10 +406,23 @@ class FeatureService:
                     self._features.replace_head(base or "", feature, owner, etag_of(feature), etag)
                 except PreconditionFailed:
                     continue  # patched meanwhile: look again
+                self._announce(owner, [feature])
             if self._shares and base and any(files[i].state == FileState.STORED for i in due):
                 self._shares.stored(owner, base, key, digests.size)  # once per object, whatever the events
             return [f"{key}: {files[i].state.value} for {head.urn} files[{i}]" for i in due]
         raise PreconditionFailed(f"{key}: the feature kept changing", [])
+
+    def changed_since(
+        self, owner: str, since: datetime, until: datetime
+    ) -> tuple[list[Feature], list[Change]]:
+        """The owner's features changed in [since, until) at their current versions, and the deletions
+        (a feature's last change in the window decides which it is)."""
+        latest = latest_per_feature(self._features.changes(owner, since, until))
+        alive = [base for base, change in latest.items() if change.kind is not ChangeKind.DELETED]
+        heads = self._features.heads(alive)
+        current = [heads[b][0] for b in alive if b in heads and heads[b][1] == owner]
+        deleted = [change for change in latest.values() if change.kind is ChangeKind.DELETED]
+        return current, deleted
 
     def list(
         self,

@@ -131,8 +131,12 @@ def run(
     if task.request.domain is Domain.VECTOR:
         if features is None:
             raise UnprocessableRequest("this deployment has no feature repository")
-        selected = vector.select(task, features)
-        plan = vector.build_vector_plan(task, selected)
+        if vector.change_window(task) is not None:
+            selected, deleted = vector.select_changes(task, features)
+            plan = vector.build_vector_plan(task, selected, deleted)
+        else:
+            selected = vector.select(task, features)
+            plan = vector.build_vector_plan(task, selected)
         scratch.put_json(vector.features_key(task_id), {"type": "FeatureCollection", "features": selected})
         scratch.put_json(plan_key(task_id), plan.model_dump(mode="json"))
         tasks.report_progress(task_id, 10)

@@ -130,7 +130,8 @@ def _merged(
 def _vector(plan: ExportPlan, workdir: Path, scratch: Store, part_bytes: int) -> Produced:
     assert plan.featuresKey, "a VECTOR plan names its features"
     features = vector.reproject(scratch.get_json(plan.featuresKey)["features"], plan.crs)
-    paths = vector.write_parts(features, plan.crs, part_bytes, workdir, plan.fileStem)
+    # An incremental export with nothing changed has no GeoPackage: its metadata says so (and what went).
+    paths = vector.write_parts(features, plan.crs, part_bytes, workdir, plan.fileStem) if features else []
     counts = {layer.name: len(layer.features) for layer in vector.layers_of(features)}
     return Produced([(ArtifactType.GPKG, path) for path in paths], vector.vector_details(plan, paths, counts))
 

@@ -48,6 +48,7 @@ class ExportPlan(BaseModel):
     maxPartSize: int | None = None
     featuresKey: str | None = None  # VECTOR: the clipped features (GeoJSON, EPSG:4326) in scratch
     filters: dict[str, Any] = {}  # VECTOR: model / entityType asked for
+    changes: dict[str, Any] | None = None  # incremental VECTOR: {since, until, deleted: [...]}
     notes: list[str] = []  # what Clip changed from what was asked (also on the task)
 
     @property

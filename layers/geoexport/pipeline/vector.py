@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,6 +23,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geoexport.errors import UnprocessableRequest
 from geoexport.features.feature import Feature
+from geoexport.features.journal import Change
 from geoexport.models.tasks import TaskRecord
 from geoexport.pipeline.plan import ExportPlan, PlanFormat, scratch_prefix
 
@@ -30,6 +32,10 @@ BASE_FIELDS = ("urn", "featureId", "entityType", "version")
 
 
 class FeatureSource(Protocol):
+    def changed_since(
+        self, owner: str, since: datetime, until: datetime
+    ) -> tuple[list[Feature], list[Change]]: ...
+
     def list(
         self,
         owner: str,
@@ -71,10 +77,30 @@ def clip_feature(feature: Feature, aoi: BaseGeometry) -> BaseGeometry | None:
     return _dimension_parts(geometry.intersection(aoi), dimension)
 
 
-def select(task: TaskRecord, source: FeatureSource) -> list[dict[str, Any]]:
-    """The task owner's features (of the asked model / entity type) clipped to the AoI, as GeoJSON."""
+def _exported(feature: Feature, clipped: BaseGeometry) -> dict[str, Any]:
+    return {
+        "type": "Feature",
+        "geometry": mapping(clipped),
+        "properties": {
+            "urn": feature.urn,
+            "featureId": feature.id,
+            "entityType": feature.entityType.value,
+            "version": feature.version,
+            "model": feature.model,
+            "properties": feature.properties,
+        },
+    }
+
+
+def _aoi(task: TaskRecord) -> BaseGeometry:
     aoi = shapely.union_all([shape(f.geometry_mapping()) for f in task.roi.features])
     shapely.prepare(aoi)
+    return aoi
+
+
+def select(task: TaskRecord, source: FeatureSource) -> list[dict[str, Any]]:
+    """The task owner's features (of the asked model / entity type) clipped to the AoI, as GeoJSON."""
+    aoi = _aoi(task)
     model = task.request.parameters.get("model")
     entity = task.request.parameters.get("entityType")
     x0, y0, x1, y1 = (float(v) for v in aoi.bounds)
@@ -85,31 +111,73 @@ def select(task: TaskRecord, source: FeatureSource) -> list[dict[str, Any]]:
         page, token = source.list(task.owner, (x0, y0, x1, y1), model, entity, 5000, token)
         for feature in page:
             clipped = clip_feature(feature, aoi)
-            if clipped is None:
-                continue
-            selected.append(
-                {
-                    "type": "Feature",
-                    "geometry": mapping(clipped),
-                    "properties": {
-                        "urn": feature.urn,
-                        "featureId": feature.id,
-                        "entityType": feature.entityType.value,
-                        "version": feature.version,
-                        "model": feature.model,
-                        "properties": feature.properties,
-                    },
-                }
-            )
+            if clipped is not None:
+                selected.append(_exported(feature, clipped))
         if token is None:
             return selected
 
 
-def build_vector_plan(task: TaskRecord, features: list[dict[str, Any]]) -> ExportPlan:
-    if not features:
+def change_window(task: TaskRecord) -> tuple[datetime, datetime] | None:
+    """An incremental export's window: ``parameters.changedSince`` to ``changedUntil`` (default: when the
+    task was created); None for a whole export."""
+    from geoexport.tasks.prepare import changed_time
+
+    params = task.request.parameters
+    since = changed_time(params.get("changedSince"))
+    if since is None:
+        return None
+    return since, changed_time(params.get("changedUntil")) or task.createdAt
+
+
+def select_changes(
+    task: TaskRecord, source: FeatureSource
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """An incremental export: the owner's features changed in the window (current versions, filtered and
+    clipped as a whole export would be), and those deleted in it whose extent met the AoI."""
+    window = change_window(task)
+    assert window is not None, "only for incremental exports"
+    aoi = _aoi(task)
+    model = task.request.parameters.get("model")
+    entity = task.request.parameters.get("entityType")
+    changed, deleted = source.changed_since(task.owner, *window)
+    selected = []
+    for feature in changed:
+        if (model and feature.model != model) or (entity and feature.entityType.value != entity):
+            continue
+        clipped = clip_feature(feature, aoi)
+        if clipped is not None:
+            selected.append(_exported(feature, clipped))
+    deletions = [
+        {
+            "urn": change.urn,
+            "featureId": change.featureId,
+            "model": change.model,
+            "entityType": change.entityType,
+            "version": change.version,
+            "deletedAt": change.at.isoformat(),
+        }
+        for change in deleted
+        if (not model or change.model == model)
+        and (not entity or change.entityType == entity)
+        and (change.bbox is None or aoi.intersects(shapely.box(*change.bbox)))
+    ]
+    return selected, deletions
+
+
+def build_vector_plan(
+    task: TaskRecord, features: list[dict[str, Any]], deleted: list[dict[str, Any]] | None = None
+) -> ExportPlan:
+    """``deleted`` (incremental exports): what the metadata lists as deleted. An incremental export may be
+    empty (nothing changed is an answer); a whole one may not."""
+    window = change_window(task)
+    if not features and window is None:
         raise UnprocessableRequest("no feature of yours meets the ROI (with the asked model and entityType)")
     aoi = shapely.union_all([shape(f.geometry_mapping()) for f in task.roi.features])
-    extent = shapely.box(*shapely.total_bounds([shape(f["geometry"]) for f in features]))
+    extent = (
+        shapely.box(*shapely.total_bounds([shape(f["geometry"]) for f in features]))
+        if features
+        else aoi.envelope
+    )
     exported = extent.intersection(aoi.envelope)  # what the files cover (a box: no union of everything)
     params = task.request.parameters
     label = "_".join(str(params[k]) for k in ("model", "entityType") if params.get(k)) or "features"
@@ -135,6 +203,9 @@ def build_vector_plan(task: TaskRecord, features: list[dict[str, Any]]) -> Expor
         maxPartSize=task.request.maxPartSize,
         featuresKey=features_key(str(task.id)),
         filters={k: params[k] for k in ("model", "entityType") if params.get(k)},
+        changes=None
+        if window is None
+        else {"since": window[0].isoformat(), "until": window[1].isoformat(), "deleted": deleted or []},
     )
 
 
@@ -268,7 +339,7 @@ def _split(features: list[dict[str, Any]], size: int) -> list[list[dict[str, Any
 
 
 def vector_details(plan: ExportPlan, paths: list[Path], counts: dict[str, int]) -> dict[str, Any]:
-    return {
+    details = {
         "format": "GPKG",
         "domain": "VECTOR",
         "crs": f"EPSG:{plan.crs}",
@@ -276,3 +347,6 @@ def vector_details(plan: ExportPlan, paths: list[Path], counts: dict[str, int]) 
         "layers": counts,
         "parts": len(paths),
     }
+    if plan.changes is not None:  # incremental: the window, and what was deleted in it
+        details["incremental"] = {**plan.changes, "changed": sum(counts.values())}
+    return details

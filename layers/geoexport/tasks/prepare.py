@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from geoexport.errors import FieldProblem, InvalidRequest, UnprocessableRequest
@@ -132,6 +133,17 @@ def check_output(request: CreateExportTaskRequest, crs_problem: Callable[[str], 
 WORLD = {"type": "Polygon", "coordinates": [[[-180, -90], [180, -90], [180, 90], [-180, 90], [-180, -90]]]}
 
 
+def changed_time(value: Any) -> datetime | None:
+    """``parameters.changedSince``/``changedUntil`` of an incremental VECTOR export (None: not a time)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
 def vector_defaults(
     request: CreateExportTaskRequest,
     crs_problem: Callable[[str], str | None],
@@ -151,6 +163,9 @@ def vector_defaults(
     entity = request.parameters.get("entityType")
     if entity is not None and entity not in ("COLLECTION", "DATA", "DATASET"):
         problems.append(FieldProblem("parameters.entityType", "one of COLLECTION, DATA, DATASET"))
+    for name in ("changedSince", "changedUntil"):
+        if name in request.parameters and changed_time(request.parameters[name]) is None:
+            problems.append(FieldProblem(f"parameters.{name}", "an ISO 8601 time with its UTC offset"))
     crs = request.artifactCRS.removeprefix("EPSG:")
     if national_crs and "artifactCRS" not in request.model_fields_set:
         crs = national_crs

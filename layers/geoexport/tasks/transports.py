@@ -164,7 +164,9 @@ class Transports:
         title = task.request.description or f"export {task.id}"
         lines = [spec.message, ""] if spec.message else []
         lines += [
-            f"Your export {title!r} is ready ({len(task.artifacts)} files).",
+            f"Your export {task.request.description!r} ({task.id}) is ready ({len(task.artifacts)} files)."
+            if task.request.description
+            else f"Your export {task.id} is ready ({len(task.artifacts)} files).",
             f"The links below work for {lifetime // 60} minutes; the files are kept until "
             f"{task.expiredAt:%Y-%m-%d %H:%M} UTC. GET /export-tasks/{task.id} gives fresh links."
             if task.expiredAt
