@@ -194,9 +194,14 @@ def service() -> Iterator[Service]:
     # Every e2e request comes from 127.0.0.1, and the API fuzzing alone sends dozens of wrong credentials:
     # the per-address lockout is tested in tests/integration/test_token_attempts.py, not on this stack.
     # GeoPackages over 30 tiles fan out (items of 16): the sample scenes are small, and every bigger export
-    # on this stack then goes through the Distributed Map (tests/e2e/test_fanout_e2e.py).
+    # on this stack then goes through the Distributed Map (tests/e2e/test_fanout_e2e.py). Source changes
+    # wake subscribed definitions 3 s later (5 minutes by default), so a test sees the coalesced run soon.
     process, stack = start_stack(
-        {"GEOEXPORT_PARAMETERS": "TokenSourceLockThreshold=100000,FanOutTiles=30,FanOutItemTiles=16"}
+        {
+            "GEOEXPORT_PARAMETERS": (
+                "TokenSourceLockThreshold=100000,FanOutTiles=30,FanOutItemTiles=16,SourceChangeWindowSeconds=3"
+            )
+        }
     )
     yield stack
     stop_stack(process)

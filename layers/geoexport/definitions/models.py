@@ -70,6 +70,7 @@ class RunCause(StrEnum):
 
 
 class RunOutcome(StrEnum):
+    STARTING = "starting"  # claimed; its task is being created (a retried trigger finishes it)
     STARTED = "started"  # a task was created (or, for a failed start, see the task)
     REFUSED = "refused"  # no task: the reason says why (the owner is disabled, the request no longer fits)
 

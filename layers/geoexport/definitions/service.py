@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
-from uuid import UUID, uuid4
+from uuid import UUID, uuid4, uuid5
 
 from geoexport.api.http import status_for
 from geoexport.definitions.models import (
@@ -36,6 +36,8 @@ from geoexport.errors import (
 from geoexport.models.tasks import ArtifactType, CreateExportTaskRequest, TaskRecord, TaskStatus
 from geoexport.tasks.service import CreateOutcome
 
+#: Namespace of the task ids of runs (uuid5 of the definition and the run's key).
+RUN_TASKS = UUID("6f1d1b9e-3c4a-5e2b-9d7f-2a8c4e6b0d13")
 #: Runs looked through for the newest successful one (stable link, incremental window).
 RECENT_RUNS = 100
 _DATA = (ArtifactType.BUNDLE, ArtifactType.GPKG, ArtifactType.GTIFF)
@@ -67,7 +69,12 @@ class Schedules(Protocol):
 class Tasks(Protocol):
     def prepare(self, request: CreateExportTaskRequest) -> Any: ...
     def create(
-        self, request: CreateExportTaskRequest, owner: str = ..., *, definition: UUID | None = ...
+        self,
+        request: CreateExportTaskRequest,
+        owner: str = ...,
+        *,
+        definition: UUID | None = ...,
+        task_id: UUID | None = ...,
     ) -> CreateOutcome: ...
     def find(self, task_id: UUID | str) -> TaskRecord | None: ...
     def presign(self, task: TaskRecord, key: str, name: str) -> str | None: ...
@@ -149,7 +156,8 @@ class DefinitionService:
         self, definition_id: UUID | str, cause: RunCause, due: datetime | None = None
     ) -> DefinitionRun | None:
         """Run once (None: the definition is gone). ``due`` (a schedule's time) makes the run's key, so the
-        same trigger delivered twice makes one run; a manual run is always new."""
+        same trigger delivered twice makes one run; a manual run is always new. The run's task id derives
+        from its key: a trigger retried after a crash finishes the run it began, with the same task."""
         definition = self._definitions.find(definition_id)
         if definition is None:
             return None
@@ -162,27 +170,42 @@ class DefinitionService:
             runId=f"{at.isoformat()}#{suffix}",
             at=at,
             cause=cause,
-            outcome=RunOutcome.REFUSED,
+            outcome=RunOutcome.STARTING,
             statusCode=0,
-            reason="starting",
         )
         if self._definitions.claim_run(run) is None:
-            return self._definitions.get_run(definition.id, run.runId)
-        try:
-            run = self._start(definition, run)
-        except (TransientError, ServiceUnavailable) as error:
-            run = run.model_copy(update={"statusCode": 503, "reason": f"could not start: {error.message}"})
-            self._definitions.save_run(run)
-            raise
+            existing = self._definitions.get_run(definition.id, run.runId)
+            if existing is not None and existing.outcome is not RunOutcome.STARTING:
+                return existing  # delivered again: the first delivery's run stands
+        task_id = uuid5(RUN_TASKS, f"{definition.id}#{run.runId}")
+        made = self._tasks.find(task_id)
+        if made is not None:  # begun before a crash: the task is there
+            run = run.model_copy(update={"outcome": RunOutcome.STARTED, "taskId": made.id, "statusCode": 201})
+        else:
+            try:
+                run = self._start(definition, run, task_id)
+            except (TransientError, ServiceUnavailable) as error:
+                if cause is RunCause.MANUAL:  # no trigger retries it: say so, the caller gets the 503
+                    failed = {"outcome": RunOutcome.REFUSED, "statusCode": 503, "reason": error.message}
+                    self._definitions.save_run(run.model_copy(update=failed))
+                raise  # a schedule's or a source change's: its message is delivered again
         self._definitions.save_run(run)
         return run
 
-    def _start(self, definition: ExportDefinition, run: DefinitionRun) -> DefinitionRun:
+    def _start(self, definition: ExportDefinition, run: DefinitionRun, task_id: UUID) -> DefinitionRun:
+        """The run's task, or why there is none (a passing fault is raised: the trigger is retried)."""
         if not definition.enabled and run.cause is not RunCause.MANUAL:
-            return run.model_copy(update={"statusCode": 409, "reason": "the definition is disabled"})
+            return run.model_copy(
+                update={
+                    "outcome": RunOutcome.REFUSED,
+                    "statusCode": 409,
+                    "reason": "the definition is disabled",
+                }
+            )
         if not self._owner_enabled(definition.owner):
             return run.model_copy(
                 update={
+                    "outcome": RunOutcome.REFUSED,
                     "statusCode": 403,
                     "reason": f"the definition's owner {definition.owner} is disabled or gone: runs act with "
                     "its rights, so nothing was exported",
@@ -198,14 +221,19 @@ class DefinitionService:
                 parameters["changedUntil"] = run.at.isoformat()
         try:
             outcome = self._tasks.create(
-                definition.run_request(parameters), definition.owner, definition=definition.id
+                definition.run_request(parameters),
+                definition.owner,
+                definition=definition.id,
+                task_id=task_id,
             )
         except (TransientError, ServiceUnavailable):
             raise
         except GeoexportError as error:
             problems = "; ".join(f"{p.field}: {p.reason}" for p in error.problems)
             reason = f"{error.message} ({problems})" if problems else error.message
-            return run.model_copy(update={"statusCode": status_for(error), "reason": reason})
+            return run.model_copy(
+                update={"outcome": RunOutcome.REFUSED, "statusCode": status_for(error), "reason": reason}
+            )
         return run.model_copy(
             update={
                 "outcome": RunOutcome.STARTED,

@@ -125,14 +125,16 @@ class TaskService(TaskViews):
         owner: str = "anonymous",
         api: Api = Api.V2,
         definition: UUID | None = None,
+        task_id: UUID | None = None,
     ) -> CreateOutcome:
         """A new task, or the live identical one. A run of an export definition (``definition``) is always
         a new task: a scheduled re-export must run, and its transports deliver again; it takes over the
-        dedupe claim, so later identical requests are answered by the newest run."""
+        dedupe claim, so later identical requests are answered by the newest run. ``task_id`` (a run's
+        own, derived from its key) makes a retried run find the task it made instead of making another."""
         prepared = self.prepare(request)
         request, record, notes = prepared.request, prepared.record, prepared.notes
         if record is None:
-            return self._create_vector(request, owner, api, notes, definition)
+            return self._create_vector(request, owner, api, notes, definition, task_id)
         fingerprint = dedupe.fingerprint(request, f"{record.productVersion}|{owner}")
         scope = dedupe.scope(request, f"{record.productVersion}|{owner}")
         result: Estimate | None = None
@@ -165,6 +167,7 @@ class TaskService(TaskViews):
                 estimatedTime=result.seconds,
                 reservedBytes=result.bytes,
                 definitionId=definition,
+                task_id=task_id,
             )
             try:
                 self._tasks.create(
@@ -185,6 +188,7 @@ class TaskService(TaskViews):
         owner: str,
         api: Api,
         notes: list[str],
+        task_id: UUID | None = None,
         **extra: Any,
     ) -> TaskRecord:
         now = self._clock()
@@ -200,7 +204,7 @@ class TaskService(TaskViews):
             for index, transport in enumerate(request.transports)
         }
         return TaskRecord(
-            id=self._new_id(),
+            id=task_id or self._new_id(),
             transportStates=transports,
             status=TaskStatus.PENDING,
             progress=0,
@@ -220,10 +224,11 @@ class TaskService(TaskViews):
         api: Api,
         notes: list[str],
         definition: UUID | None,
+        task_id: UUID | None,
     ) -> CreateOutcome:
         """Features change any time, so a vector export is never answered by an earlier one (no dedupe);
         its size is known only once written (nothing reserved ahead, the quota counts it on upload)."""
-        task = self._new_task(request, owner, api, notes, definitionId=definition)
+        task = self._new_task(request, owner, api, notes, task_id, definitionId=definition)
         self._tasks.create(
             task,
             quota=self._limits.storage_quota_bytes,
