@@ -319,22 +319,28 @@ def _meets(definition: ExportDefinition, bbox: list[float] | None, models: list[
     model = definition.request.parameters.get("model")
     if model and models is not None and model not in models:
         return False
-    roi = definition.request.ROI
-    if bbox is None or roi is None:
+    boxes = _roi_boxes(definition)
+    if bbox is None or boxes is None:
         return True
-    from geoexport.models.geojson import RoiFeatureCollection
-
-    if not isinstance(roi, RoiFeatureCollection):
-        return True  # a country or WKT AoI: its bounds are known once prepared; run rather than miss it
     x0, y0, x1, y1 = bbox
-    for feature in roi.features:
-        fx0, fy0, fx1, fy1 = _bounds(feature.geometry_mapping())
-        if fx0 <= x1 and x0 <= fx1 and fy0 <= y1 and y0 <= fy1:
-            return True
-    return False
+    return any(fx0 <= x1 and x0 <= fx1 and fy0 <= y1 and y0 <= fy1 for fx0, fy0, fx1, fy1 in boxes)
 
 
-def _bounds(geometry: dict[str, Any]) -> tuple[float, float, float, float]:
+def _roi_boxes(definition: ExportDefinition) -> list[tuple[float, float, float, float]] | None:
+    """The bounds of each part of a GeoJSON AoI (None: the whole world, or a country or WKT AoI whose
+    shape is known once prepared: the definition then runs rather than miss a change)."""
+    from pydantic import BaseModel
+
     from geoexport.features.spatial import bounds_of
 
-    return bounds_of(geometry)
+    roi = definition.request.ROI
+    if not isinstance(roi, BaseModel):
+        return None
+    document = roi.model_dump(mode="json", exclude_none=True)
+    if document.get("type") == "FeatureCollection":
+        return [bounds_of(f["geometry"]) for f in document["features"]]
+    if document.get("type") == "Feature":
+        return [bounds_of(document["geometry"])]
+    if document.get("type") in ("Polygon", "MultiPolygon"):
+        return [bounds_of(document)]
+    return None

@@ -68,8 +68,9 @@ def build_metadata(
 ) -> dict[str, Any]:
     """Record id, exported footprint, ROI, format details, the files delivered (parts, when packed, with
     what each holds), CRS, checksums, time, description. The first data file keeps seed 000's top-level
-    ``fileName``/``fileSize``/``sha256``."""
-    data = next((f for f in files if f["type"] not in ("SIDECAR",)), files[0])
+    ``fileName``/``fileSize``/``sha256`` (null when there is none: an incremental export with nothing
+    changed delivers its metadata alone)."""
+    data = next((f for f in files if f["type"] not in ("SIDECAR",)), files[0] if files else {})
     return {
         "jobId": plan.taskId,
         "recordCatalogId": plan.recordId,
@@ -77,9 +78,9 @@ def build_metadata(
         "productVersion": plan.productVersion,
         "description": plan.description,
         **details,
-        "fileName": data["name"],
-        "fileSize": data["size"],
-        "sha256": data["sha256"],
+        "fileName": data.get("name"),
+        "fileSize": data.get("size"),
+        "sha256": data.get("sha256"),
         "packer": plan.packer,
         "files": files,
         "contents": contents,

@@ -1,0 +1,139 @@
+"""Incremental VECTOR exports (issue 15) over moto with the real steps: the feature journal written with
+each change, and an export of a window holding only what was created or changed in it, with its deletions
+in the metadata; a window with nothing in it completes with metadata alone."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyogrio
+
+from geoexport import bootstrap
+from geoexport.features.feature import FeatureIn
+from geoexport.features.journal import ChangeKind
+from geoexport.features.models import ModelIn
+from geoexport.models import CreateExportTaskRequest, TaskRecord, TaskStatus
+from geoexport.pipeline import clip, notify, package, upload
+from tests.integration.conftest import Cloud
+from tests.integration.test_vector_exports import service
+
+AREA = {"type": "Polygon", "coordinates": [[[20, 60], [22, 60], [22, 61], [20, 61], [20, 60]]]}
+
+
+def moment() -> datetime:
+    """Now, with a little room on both sides (journal times are the writers' clocks)."""
+    time.sleep(0.01)
+    now = datetime.now(UTC)
+    time.sleep(0.01)
+    return now
+
+
+def point(name: str, model: str, x: float, y: float = 60.5) -> FeatureIn:
+    return FeatureIn.model_validate(
+        {
+            "id": name,
+            "model": model,
+            "entityType": "DATA",
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [x, y]},
+            "properties": {"name": name},
+        }
+    )
+
+
+def export(cloud: Cloud, owner: str, parameters: dict[str, Any], tmp: Path) -> tuple[Any, dict[str, Path]]:
+    tmp.mkdir(parents=True, exist_ok=True)
+    body = {"domain": "VECTOR", "ROI": AREA, "parameters": parameters}
+    prepared, _, _ = service(cloud).prepare(CreateExportTaskRequest.model_validate(body))
+    now = datetime.now(UTC)
+    task = TaskRecord(
+        id=uuid.uuid4(),
+        status=TaskStatus.PENDING,
+        progress=0,
+        request=prepared,
+        createdAt=now,
+        updatedAt=now,
+        owner=owner,
+    )
+    s = cloud.settings
+    tasks, store = bootstrap.task_repository(s), bootstrap.exports_store(s)
+    tasks.create(task)
+    planned = clip.run(
+        str(task.id), tasks, bootstrap.catalog_repository(s), store, {}, bootstrap.feature_service(s)
+    )
+    packaged = package.run(
+        str(task.id), planned["planKey"], tasks, store, 2, {}, lambda: datetime.now(UTC), 1, 100 * 1024**2
+    )
+    upload.run(str(task.id), packaged["files"], tasks, store)
+    notify.run(str(task.id), tasks, store, lambda: datetime.now(UTC), 1)
+    view = service(cloud).get(task.id, owner)
+    assert view.status is TaskStatus.COMPLETED, view.errorReason
+    files = {}
+    for artifact in view.artifacts:
+        with urllib.request.urlopen(artifact.url or "", timeout=30) as answer:
+            (tmp / artifact.name).write_bytes(answer.read())
+        files[artifact.name] = tmp / artifact.name
+    return view, files
+
+
+def ids(paths: list[Path]) -> set[str]:
+    found: set[str] = set()
+    for path in paths:
+        for layer, _ in pyogrio.list_layers(path):
+            meta, _, _, fields = pyogrio.raw.read(path, layer=layer, read_geometry=False)
+            found |= {str(i) for i in fields[list(meta["fields"]).index("featureId")]}
+    return found
+
+
+def test_a_window_exports_what_changed_in_it_and_lists_what_went(cloud: Cloud, tmp_path: Path) -> None:
+    owner, model = f"incremental-{uuid.uuid4().hex[:6]}", f"sensor_{uuid.uuid4().hex[:6]}"
+    bootstrap.model_service(cloud.settings).register(
+        ModelIn.model_validate({"name": model, "schema": {"type": "object"}}), owner
+    )
+    features = bootstrap.feature_service(cloud.settings)
+    t0 = moment()
+    answers = {
+        name: features.create(point(name, model, x), owner)[0]
+        for name, x in (("a", 20.5), ("b", 21.0), ("c", 21.5), ("far", 40.0))
+    }
+    t1 = moment()
+    first_window = {"model": model, "changedSince": t0.isoformat(), "changedUntil": t1.isoformat()}
+    first = export(cloud, owner, first_window, tmp_path / "first")[1]
+    assert ids([p for n, p in first.items() if n.endswith(".gpkg")]) == {"a", "b", "c"}  # not "far"
+    features.patch(
+        answers["a"].urn, {"geometry": {"type": "Point", "coordinates": [20.7, 60.6]}}, None, owner
+    )
+    features.delete(answers["b"].urn, None, owner)
+    features.create(point("d", model, 21.8), owner)
+    features.delete(answers["far"].urn, None, owner)  # deleted, but never in the AoI
+    t2 = moment()
+
+    journal = bootstrap.aws.dynamodb(cloud.settings)
+    from geoexport.features.repository import FeatureRepository
+
+    changes = FeatureRepository(journal, cloud.settings.features_table).changes(owner, t0, t2)
+    assert [(c.featureId, c.kind) for c in changes if c.at >= t1] == [
+        ("a", ChangeKind.UPDATED),
+        ("b", ChangeKind.DELETED),
+        ("d", ChangeKind.CREATED),
+        ("far", ChangeKind.DELETED),
+    ]
+
+    window = {"model": model, "changedSince": t1.isoformat(), "changedUntil": t2.isoformat()}
+    files = export(cloud, owner, window, tmp_path / "second")[1]
+    assert ids([p for n, p in files.items() if n.endswith(".gpkg")]) == {"a", "d"}
+    metadata = json.loads(
+        next(p for n, p in files.items() if n.endswith(".json") and ".stac" not in n).read_text()
+    )
+    incremental = metadata["incremental"]
+    assert incremental["changed"] == 2 and [d["featureId"] for d in incremental["deleted"]] == ["b"]
+    assert incremental["since"] == t1.isoformat() and incremental["until"] == t2.isoformat()
+
+    quiet = export(cloud, owner, {"model": model, "changedSince": t2.isoformat()}, tmp_path / "quiet")[0]
+    assert {a.type.value for a in quiet.artifacts} == {"METADATA", "STAC"}  # nothing changed: no GeoPackage
