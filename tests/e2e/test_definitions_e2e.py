@@ -26,6 +26,7 @@ import pytest
 from tests.e2e.conftest import Service
 from tests.e2e.test_api_e2e import square
 from tests.e2e.test_export_e2e import export_body
+from tests.e2e.test_export_events_e2e import BUS, drain
 from tests.e2e.test_vector_e2e import create, download
 
 Z5 = 0.02197265625
@@ -191,6 +192,7 @@ def test_replacing_a_records_source_reruns_a_subscribed_definition_once(service:
     }
     status, definition, _ = service.request("POST", "/export-definitions", body)
     assert status == 201, definition
+    announcements = service.subscribe(BUS, "geoexport.catalog")
     s3, bucket = service.client("s3"), record["source"]["bucket"]
     key = f"uploads/world-{uuid.uuid4().hex[:6]}.tif"
     s3.copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": record["source"]["key"]})
@@ -200,6 +202,9 @@ def test_replacing_a_records_source_reruns_a_subscribed_definition_once(service:
         assert status == 200, updated
         versions.append(updated["productVersion"])
     assert len(set(versions)) == 3
+    updated = drain(service, announcements, lambda seen: len(seen) >= 3, timeout=30)  # schema-checked
+    assert [e["detail"]["productVersion"] for e in updated] == versions
+    assert {e["detail-type"] for e in updated} == {"CatalogRecordUpdated"}
     missing = service.request("PUT", f"/catalog/records/{record['id']}", {"key": "uploads/none.tif"})
     assert missing[0] == 422 and missing[1]["errors"][0]["field"] == "key", missing
     (run,) = wait_for(lambda: runs(service, definition["id"]), 60, "the source-change run")
@@ -240,6 +245,7 @@ def test_an_incremental_definition_follows_its_features(service: Service, tmp_pa
     }
     status, definition, _ = service.request("POST", "/export-definitions", body)
     assert status == 201, definition
+    announcements = service.subscribe(BUS, "geoexport.features")
 
     def point(name: str, x: float) -> dict[str, Any]:
         return {
@@ -249,6 +255,10 @@ def test_an_incremental_definition_follows_its_features(service: Service, tmp_pa
         }
 
     create(service, [point("a", 20.5), point("b", 21.0), point("c", 21.5)])
+    (announced,) = drain(service, announcements, lambda seen: len(seen) >= 1, timeout=30)  # schema-checked
+    assert announced["detail"] == {
+        "owner": service.client_id, "count": 3, "models": [model], "bbox": [20.5, 60.5, 21.5, 60.5]
+    }  # fmt: skip
     (first,) = wait_for(lambda: runs(service, definition["id"]), 60, "the first run")
     assert first["cause"] == "source-change" and first["changedSince"] is None, first
     done = service.wait(first["taskId"])[-1]
