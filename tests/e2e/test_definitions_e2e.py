@@ -113,7 +113,7 @@ def test_a_definition_is_saved_checked_and_listed(service: Service, scheduled: d
         assert any(e["field"].startswith(field) for e in answer["errors"]), (change, answer)
     far = {**scheduled["request"], "ROI": square(100.0, 10.0, 0.5)}
     status, answer, _ = service.request("POST", "/export-definitions", {**base, "request": far})
-    assert status == 422 and answer["errors"][0]["field"].startswith("ROI"), answer
+    assert status == 422 and answer["errors"][0]["field"].startswith("request.ROI"), answer
     other = service.request("GET", f"/export-definitions/{scheduled['id']}", token=new_token(service))
     assert other[0] == 404  # another client's definition does not exist for it
 

@@ -289,3 +289,22 @@ def test_feature_changes_wake_only_the_definitions_they_concern() -> None:
     assert runs.source_changed("features#bob", [21, 60, 21, 60], ["roads"]) == []  # another owner
     assert runs.source_changed("features#alice", [21, 60, 21, 60], ["roads"]) == [follows.id]
     assert runs.source_changed("features#alice", [21, 60, 21, 60], ["roads"]) == []  # one run waits already
+
+
+def test_a_definition_that_could_never_run_is_refused_with_its_fields() -> None:
+    from geoexport.errors import FieldProblem
+
+    memory = Memory()
+    runs = service(memory)
+
+    def refuse(request: CreateExportTaskRequest) -> None:
+        raise UnprocessableRequest("outside", [FieldProblem("ROI.features[0]", "outside the record")])
+
+    runs._tasks.prepare = refuse  # type: ignore[method-assign]
+    body = DefinitionInput.model_validate(
+        {"name": "x", "request": {"catalogRecordID": RECORD, "domain": "RASTER"}}
+    )
+    with pytest.raises(UnprocessableRequest) as refused:
+        runs.create(body, "alice")
+    assert [p.field for p in refused.value.problems] == ["request.ROI.features[0]"]
+    assert memory.definitions == {}

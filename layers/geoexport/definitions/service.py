@@ -109,7 +109,7 @@ class DefinitionService:
     def create(self, body: DefinitionInput, owner: str) -> ExportDefinition:
         """Checked as a task would be (record, ROI, limits) before it is saved: a definition that could
         never run is refused now, with the fields, not at its first scheduled run."""
-        self._tasks.prepare(body.request)
+        _checked(self._tasks, body)
         now = self._clock()
         definition = ExportDefinition(
             **body.model_dump(), id=self._new_id(), owner=owner, createdAt=now, updatedAt=now
@@ -130,7 +130,7 @@ class DefinitionService:
 
     def replace(self, definition_id: UUID, body: DefinitionInput, owner: str) -> ExportDefinition:
         current = self.owned(definition_id, owner)
-        self._tasks.prepare(body.request)
+        _checked(self._tasks, body)
         definition = ExportDefinition(
             **body.model_dump(),
             id=current.id,
@@ -312,6 +312,17 @@ class DefinitionService:
             if self._schedules.coalesce(definition_id, self._clock() + self._window):
                 scheduled.append(definition_id)
         return scheduled
+
+
+def _checked(tasks: Tasks, body: DefinitionInput) -> None:
+    """The request checked as its tasks' will be; problems name their field inside the definition."""
+    try:
+        tasks.prepare(body.request)
+    except GeoexportError as error:
+        if isinstance(error, TransientError | ServiceUnavailable):
+            raise
+        error.problems = [FieldProblem(f"request.{p.field}", p.reason) for p in error.problems]
+        raise
 
 
 def _meets(definition: ExportDefinition, bbox: list[float] | None, models: list[str] | None) -> bool:
