@@ -1,4 +1,5 @@
-"""POST /export-tasks/{id}/abort: stop the workflow; the task ends ABORTED and TASK_FAILED callbacks fire."""
+"""Task control: POST /export-tasks/{id}/abort (the task ends ABORTED, TASK_FAILED callbacks fire), /pause
+(the workflow stops at the next step boundary) and /resume (it continues where it stopped)."""
 
 import os
 from typing import Any
@@ -19,6 +20,7 @@ settings = AbortSettings.from_environ(os.environ)
 logger = Logger()
 app = make_resolver()
 service = bootstrap.abort_service(settings)
+pauses = bootstrap.pause_service(settings)
 
 
 @app.post(
@@ -29,6 +31,29 @@ service = bootstrap.abort_service(settings)
 def abort_export_task(task_id: UUID) -> Response[str]:
     task = service.abort(task_id, caller(app))
     logger.info("export task aborted", extra={"taskId": str(task_id)})
+    return json_response(200, task)
+
+
+@app.post(
+    "/export-tasks/<task_id>/pause",
+    summary="Pause a pending or running export: it stops at the next step boundary (or work item), keeping "
+    "its progress and storage reservation",
+    responses=responses({200: ("The paused task", ExportTask)}, 404, 409, 503),
+)
+def pause_export_task(task_id: UUID) -> Response[str]:
+    task = pauses.pause(task_id, caller(app))
+    logger.info("export task paused", extra={"taskId": str(task_id)})
+    return json_response(200, task)
+
+
+@app.post(
+    "/export-tasks/<task_id>/resume",
+    summary="Resume a paused export: it continues from what is stored",
+    responses=responses({200: ("The resumed task", ExportTask)}, 404, 409, 503),
+)
+def resume_export_task(task_id: UUID) -> Response[str]:
+    task = pauses.resume(task_id, caller(app))
+    logger.info("export task resumed", extra={"taskId": str(task_id)})
     return json_response(200, task)
 
 

@@ -1,4 +1,5 @@
-"""POST /export-tasks (and v1's POST /create/roi): dedupe, estimate, reserve storage, start the workflow."""
+"""POST /export-tasks (and v1's POST /create/roi and deprecated POST /create): dedupe, estimate, reserve
+storage, start the workflow."""
 
 import os
 from typing import Annotated, Any
@@ -15,7 +16,7 @@ from geoexport.api import caller, json_response, make_resolver
 from geoexport.api.schema import responses
 from geoexport.models import CreateExportTaskRequest, ExportTask
 from geoexport.models.tasks import Api, TaskStatus
-from geoexport.models.v1 import CompletedAnswer, CreateRoiRequest, InProgressAnswer
+from geoexport.models.v1 import CompletedAnswer, CreateGetMapRequest, CreateRoiRequest, InProgressAnswer
 from geoexport.notify.callback import v1_body
 from geoexport.settings import TaskServiceSettings
 from geoexport.tasks.service import DryRun
@@ -83,11 +84,45 @@ def create_export_task(
     ),
 )
 def create_roi_v1(request: Annotated[CreateRoiRequest, Body()]) -> Response[str]:
-    outcome = service.create(request.to_canonical(), owner=caller(app), api=Api.V1)
-    task = outcome.task
+    return v1_answer(service.create(request.to_canonical(), owner=caller(app), api=Api.V1).task)
+
+
+def v1_answer(task: ExportTask, headers: dict[str, str] | None = None) -> Response[str]:
+    """Appendix 4 for a completed (cached) export, else Appendix 3."""
     if task.status is TaskStatus.COMPLETED:
-        return json_response(200, CompletedAnswer.model_validate(v1_body(task)))
-    return json_response(200, InProgressAnswer(id=str(task.id), taskIds=[str(task.id)]))
+        return json_response(200, CompletedAnswer.model_validate(v1_body(task)), headers=headers)
+    return json_response(200, InProgressAnswer(id=str(task.id), taskIds=[str(task.id)]), headers=headers)
+
+
+#: RFC 9745 (the date it was deprecated here) and RFC 8288 (where to go instead).
+DEPRECATION = {"Deprecation": "@1767225600", "Link": '</create/roi>; rel="successor-version"'}
+
+
+@app.post(
+    "/create",
+    summary="v1, deprecated (seed 000: create 'in use of GetMap'): a bbox, a resolution or pixel size, a "
+    "record; use /create/roi",
+    deprecated=True,
+    responses=responses(
+        {
+            200: (
+                "In progress (Appendix 3) or cached and completed (Appendix 4); Deprecation and Link headers",
+                InProgressAnswer | CompletedAnswer,
+            )
+        },
+        404,
+        413,
+        415,
+        422,
+        429,
+        503,
+        507,
+    ),
+)
+def create_getmap_v1(request: Annotated[CreateGetMapRequest, Body()]) -> Response[str]:
+    logger.info("deprecated v1 create", extra={"dbId": request.dbId})
+    task = service.create(request.to_canonical(), owner=caller(app), api=Api.V1).task
+    return v1_answer(task, headers=DEPRECATION)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -61,6 +61,7 @@ if TYPE_CHECKING:  # the builders import what they build: a function imports onl
     from geoexport.storage.s3 import ObjectStore
     from geoexport.tasks.abort import AbortService
     from geoexport.tasks.log import StepLog
+    from geoexport.tasks.pause import PauseService
     from geoexport.tasks.prepare import Limits
     from geoexport.tasks.repository import ClientQuota, TaskLogRepository, TaskRepository
     from geoexport.tasks.requests import ExportRequests
@@ -159,6 +160,17 @@ def abort_service(settings: AbortSettings) -> AbortService:
         store=exports_store(settings),
         limits=limits(settings),
         notifier=LambdaNotifier(aws.lambda_(settings), settings.notify_function),
+    )
+
+
+def pause_service(settings: AbortSettings) -> PauseService:
+    from geoexport.tasks.pause import PauseService
+
+    return PauseService(
+        tasks=task_repository(settings),
+        workflow=workflow(settings),
+        store=exports_store(settings),
+        limits=limits(settings),
     )
 
 

@@ -118,6 +118,11 @@ class PartsFailed(GeoexportError):
     """More work items of a fanned-out export failed than the merge may redo."""
 
 
+class TaskPaused(GeoexportError):
+    """The task was paused: its workflow stops at this step boundary (the state machine catches it) and a
+    resume continues from what is stored."""
+
+
 class StaleTransition(GeoexportError):
     """A status change lost a race or would move a task backwards; the caller keeps the stored state."""
 

@@ -216,6 +216,43 @@ def test_v1_create_roi_task_status_and_callback(service: Service, receiver: Rece
     assert service.request("POST", "/create/roi", {**body, "crs": "EPSG:3857"})[0] == 400
 
 
+def test_v1_deprecated_getmap_create(service: Service, receiver: Receiver) -> None:
+    """Seed 000's create "in use of GetMap": bbox, pixel size, record; answered as v1 answers, with RFC 9745's
+    Deprecation header and a Link to /create/roi; the cached answer comes back the same way."""
+    record = landsat(service)
+    body = {
+        "dbId": record,
+        "bbox": [-77.6, 23.9, -77.4, 24.1],
+        "width": 73,  # ~0.00274 deg/px: zoom 8
+        "height": 73,
+        "callbackURLs": [receiver.url("/v1-getmap")],
+        "description": "v1 GetMap client",
+    }
+    status, answer, headers = service.request("POST", "/create", body)
+    assert status == 200 and answer["status"] == "In-Progress", answer
+    assert headers["Deprecation"].startswith("@") and 'rel="successor-version"' in headers["Link"]
+    task = service.wait(answer["id"])[-1]
+    assert task["status"] == "COMPLETED", task
+    (feature,) = task["ROI"]["features"]
+    assert feature["properties"]["maxResolutionDeg"] == pytest.approx(0.2 / 73, rel=1e-9)
+    (call,) = receiver.wait_for(1)
+    assert set(call["body"]) == V1_KEYS and call["body"]["jobId"] == answer["id"]
+    status, cached, headers = service.request("POST", "/create", body)
+    assert status == 200 and cached["status"] == "Completed" and cached["jobId"] == answer["id"]
+    assert "Deprecation" in headers
+    status, refused, _ = service.request("POST", "/create", {**body, "bbox": [-77.4, 23.9, -77.6, 24.1]})
+    assert status == 400 and refused["errors"][0]["field"] == "bbox", refused
+    assert service.request("GET", "/openapi.json", token=None)[1]["paths"]["/create"]["post"]["deprecated"]
+
+
+def test_3d_is_refused_naming_what_is_supported(service: Service) -> None:
+    body = {**export_body(landsat(service), square(-77.1, 24.1, 0.2), Z8), "domain": "3D"}
+    status, answer, _ = service.request("POST", "/export-tasks", body)
+    assert status == 422 and answer["errors"] == [
+        {"field": "domain", "reason": "3D is not supported; supported domains: RASTER, VECTOR"}
+    ]
+
+
 def test_expiry_sweep_marks_expired_frees_storage_and_tells(service: Service, receiver: Receiver) -> None:
     record = landsat(service)
     body = export_body(record, square(-76.9, 23.7, 0.2), Z8)

@@ -25,11 +25,12 @@ class Workflow:
         self.started: list[tuple[str, int]] = []
         self.unavailable: set[str] = set()
 
-    def start(self, task_id: object, resume: int = 0) -> str:
+    def start(self, task_id: object, resume: int = 0, continued: int = 0) -> str:
         if str(task_id) in self.unavailable:
             raise ServiceUnavailable("the export workflow could not be started; try again")
         self.started.append((str(task_id), resume))
-        arn = f"{ARN}:{task_id}" + (f"-resume-{resume}" if resume else "")
+        arn = f"{ARN}:{task_id}" + (f"-continue-{continued}" if continued else "")
+        arn += f"-resume-{resume}" if resume else ""
         self.states[arn] = ExecutionState.RUNNING
         return arn
 
@@ -131,3 +132,14 @@ def test_an_end_no_change_announced_is_announced_once_by_the_sweep(cloud: Cloud)
     assert str(ended.id) in first.announced and str(recent.id) not in first.announced
     assert not tasks.claim_notification(ended.id)  # claimed by the sweep
     assert str(ended.id) not in run(cloud, workflow).announced  # never twice
+
+
+def test_a_task_resumed_while_its_execution_stopped_at_the_pause_is_continued(cloud: Cloud) -> None:
+    """Resume found the paused execution still running, so it started nothing; the execution then ended at
+    its Paused state. The reconciler continues the task in a new execution (not a crash restart)."""
+    tasks = bootstrap.task_repository(cloud.settings)
+    resumed = unfinished_task(cloud, TaskStatus.IN_PROGRESS, f"{ARN}:paused", timedelta(hours=1))
+    workflow = Workflow({f"{ARN}:paused": ExecutionState.PAUSED})
+    assert str(resumed.id) in run(cloud, workflow).resumed
+    assert tasks.get(resumed.id).executionArn == f"{ARN}:{resumed.id}-continue-1"
+    assert tasks.get(resumed.id).status is TaskStatus.IN_PROGRESS

@@ -65,9 +65,11 @@ def test_state_machine_chains_the_steps_with_retry_and_catch() -> None:
         assert state["Parameters"]["FunctionName"] in function_arns
         assert any("TransientError" in r["ErrorEquals"] for r in state["Retry"])
         assert "TransientError" not in json.dumps(state["Catch"])
-        catch = state["Catch"][0]
+        paused, catch = state["Catch"]  # a paused task stops at the boundary; anything else fails it
+        assert paused == {"ErrorEquals": ["TaskPaused"], "ResultPath": "$.paused", "Next": "Paused"}
         assert catch["ErrorEquals"] == ["States.ALL"]
         assert states[catch["Next"]]["Next"] == "MarkFailed"
+    assert states["Paused"] == {**states["Paused"], "Type": "Pass", "Result": {"paused": True}, "End": True}
     assert (
         states["MarkFailed"]["Parameters"]["FunctionName"] == states["Notify"]["Parameters"]["FunctionName"]
     )

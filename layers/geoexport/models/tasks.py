@@ -34,6 +34,7 @@ FINAL_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.
 class Domain(StrEnum):
     RASTER = "RASTER"  # a catalog record's raster, tiled (GPKG) or as a COG (GTiff)
     VECTOR = "VECTOR"  # the caller's features of the feature repository, as GeoPackage vector layers
+    THREE_D = "3D"  # seed 001's third domain: accepted by the schema, refused with a 422 (not supported)
 
 
 class FailureKind(StrEnum):

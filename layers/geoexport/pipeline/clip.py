@@ -15,7 +15,7 @@ from geoexport.errors import UnprocessableRequest
 from geoexport.geometry import grid
 from geoexport.models.catalog import CatalogRecord
 from geoexport.models.tasks import Domain, ExportFormat, TaskRecord
-from geoexport.pipeline import fanout, vector
+from geoexport.pipeline import fanout, pause, vector
 from geoexport.pipeline.items import FanOut
 from geoexport.pipeline.plan import ExportPlan, LevelPlan, PlanFormat, plan_key
 from geoexport.raster.source import describe, gdal_env, gdal_path
@@ -127,6 +127,7 @@ def run(
     GeoPackage the work items the Distributed Map runs (see :mod:`geoexport.pipeline.fanout`).
 
     VECTOR: select the owner's features in the AoI and clip them (written to scratch beside the plan)."""
+    pause.boundary(tasks, task_id)
     task = tasks.start(task_id)
     if task.request.domain is Domain.VECTOR:
         if features is None:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from geoexport.errors import INPUT_ERRORS, USER_FACING_STEP_ERRORS, StaleTransition
 from geoexport.models.tasks import FailureKind, TaskStatus
+from geoexport.pipeline.pause import stop_if_paused
 from geoexport.pipeline.plan import exports_prefix, scratch_prefix
 from geoexport.tasks.ports import TaskWriter
 
@@ -77,6 +78,7 @@ def run(
     finished = now()
     task = tasks.get(task_id)
     if outcome is Outcome.COMPLETED:
+        stop_if_paused(task)  # a failure still ends a paused task; completing waits for the resume
         used = sum(artifact.size for artifact in task.artifacts)
         try:
             tasks.advance(

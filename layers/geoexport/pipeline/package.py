@@ -21,7 +21,7 @@ from geoexport.models.tasks import ArtifactType, Packer
 from geoexport.packaging.bundle import pack
 from geoexport.packaging.metadata import build_metadata, cog_details, gpkg_details, sha256_file
 from geoexport.packaging.stac import build_item, media_type
-from geoexport.pipeline import fanout, vector
+from geoexport.pipeline import fanout, pause, vector
 from geoexport.pipeline.items import WorkItem
 from geoexport.pipeline.plan import ExportPlan, PlanFormat, scratch_prefix
 
@@ -37,7 +37,7 @@ class Store(fanout.Store, Protocol):
     def put_file(self, key: str, path: Path, sha256_hex: str, content_type: str) -> None: ...
 
 
-class Progress(Protocol):
+class Progress(pause.TaskReader, Protocol):
     def report_progress(self, task_id: UUID | str, progress: int) -> bool: ...
 
 
@@ -163,7 +163,12 @@ def run(
     merge_tolerating: float | None = None,
 ) -> dict[str, Any]:
     """Render the whole export in this invocation (the single path), or with ``merge_tolerating`` (the
-    share of failed work items it may redo) assemble a fanned-out export's parts; then deliver it."""
+    share of failed work items it may redo) assemble a fanned-out export's parts; then deliver it. A run
+    after a pause (or any re-run) that finds the package staged and intact reuses it."""
+    pause.boundary(tasks, task_id)
+    staged = _staged(task_id, scratch)
+    if staged is not None:
+        return {"taskId": task_id, "files": staged}
     plan = ExportPlan.model_validate(scratch.get_json(plan_key))
     with tempfile.TemporaryDirectory(prefix="geoexport-") as tmp:
         workdir = Path(tmp)
@@ -176,8 +181,25 @@ def run(
         else:
             produced = _gpkg(plan, workdir, threads, gdal_options, _progress(task_id, tasks))
         files = _deliver(task_id, plan, produced, workdir, scratch, now, retention_days)
+    scratch.put_json(staged_key(task_id), {"files": files})
     tasks.report_progress(task_id, PACKAGE_PROGRESS[1])
     return {"taskId": task_id, "files": files}
+
+
+def staged_key(task_id: str) -> str:
+    return f"{scratch_prefix(task_id)}packaged.json"
+
+
+def _staged(task_id: str, scratch: Store) -> list[dict[str, Any]] | None:
+    """The files an earlier run of this step staged, if every one is still there with its size."""
+    if scratch.head(staged_key(task_id)) is None:
+        return None
+    files: list[dict[str, Any]] = scratch.get_json(staged_key(task_id))["files"]
+    for entry in files:
+        head = scratch.head(str(entry["key"]))
+        if head is None or int(head.get("ContentLength", -1)) != int(entry["size"]):
+            return None
+    return files
 
 
 def run_item(
@@ -191,16 +213,19 @@ def run_item(
     gdal_options: dict[str, str],
 ) -> dict[str, Any]:
     """One work item of a fanned-out export: its part, under a key a retry overwrites; progress counts
-    finished items."""
+    finished items. A paused task renders no more items; an item whose part is already stored (a resumed
+    export) is not rendered again."""
     from geoexport.raster.source import gdal_path
 
-    plan = ExportPlan.model_validate(scratch.get_json(plan_key))
-    with tempfile.TemporaryDirectory(prefix="geoexport-") as tmp:
-        path = Path(tmp) / "part.gpkg"
-        tiles = fanout.render_part(plan, item, gdal_path(plan.sourceUri), path, threads, gdal_options)
-        scratch.put_file(
-            fanout.part_key(task_id, item.index), path, sha256_file(path), "application/geopackage+sqlite3"
-        )
+    pause.boundary(tasks, task_id)
+    key = fanout.part_key(task_id, item.index)
+    tiles: int | None = None  # None: the part was there already
+    if scratch.head(key) is None:
+        plan = ExportPlan.model_validate(scratch.get_json(plan_key))
+        with tempfile.TemporaryDirectory(prefix="geoexport-") as tmp:
+            path = Path(tmp) / "part.gpkg"
+            tiles = fanout.render_part(plan, item, gdal_path(plan.sourceUri), path, threads, gdal_options)
+            scratch.put_file(key, path, sha256_file(path), "application/geopackage+sqlite3")
     done = tasks.finish_item(task_id, item.index)
     low, high = PACKAGE_PROGRESS
     tasks.report_progress(task_id, low + (high - low - 5) * done // max(1, total))  # the merge has the rest

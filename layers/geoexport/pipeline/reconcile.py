@@ -5,6 +5,7 @@ whose emulator loses running executions when it stops: one mechanism for both. F
 PENDING or IN_PROGRESS and has not changed for ``grace``:
 
 - its execution is RUNNING: nothing to do;
+- its execution stopped at the Paused state but the task was resumed meanwhile: continue it;
 - it has no execution (never started, or lost with a restarted emulator): start the workflow again; the
   steps are idempotent, so a re-run resumes from what is stored. After ``max_resumes`` restarts it ends
   FAILED instead, so a task that keeps dying cannot loop;
@@ -31,7 +32,7 @@ from geoexport.models.tasks import TaskRecord, TaskStatus
 from geoexport.notify import changes
 from geoexport.notify.delivery import Deliveries
 from geoexport.pipeline import notify
-from geoexport.tasks.workflow import ExecutionState, resume_count
+from geoexport.tasks.workflow import ExecutionState, continue_count, resume_count
 
 MAX_RESUMES = 2
 ANNOUNCE_WINDOW = timedelta(days=1)  # as long as a stream keeps its records
@@ -47,7 +48,7 @@ class Tasks(notify.Tasks, Protocol):
 
 
 class Workflow(Protocol):
-    def start(self, task_id: Any, resume: int = 0) -> str: ...
+    def start(self, task_id: Any, resume: int = 0, continued: int = 0) -> str: ...
     def state(self, execution_arn: str) -> ExecutionState: ...
 
 
@@ -93,6 +94,10 @@ def run(
         if state in (ExecutionState.RUNNING, ExecutionState.PENDING_REDRIVE):
             outcome.running.append(task_id)
             continue
+        if state is ExecutionState.PAUSED:  # resumed while its execution was stopping at the boundary
+            if _continue(task, tasks, workflow):
+                outcome.resumed.append(task_id)
+            continue
         if state is ExecutionState.MISSING and resume_count(task.executionArn) < max_resumes:
             if _resume(task, tasks, workflow):
                 outcome.resumed.append(task_id)
@@ -116,10 +121,19 @@ def run(
     return outcome
 
 
+def _continue(task: TaskRecord, tasks: Tasks, workflow: Workflow) -> bool:
+    try:
+        execution = workflow.start(task.id, continued=continue_count(task.executionArn) + 1)
+    except ServiceUnavailable:
+        return False
+    tasks.set_execution(task.id, execution)
+    return True
+
+
 def _resume(task: TaskRecord, tasks: Tasks, workflow: Workflow) -> bool:
     attempt = resume_count(task.executionArn) + (1 if task.executionArn else 0)
     try:
-        execution = workflow.start(task.id, resume=attempt)
+        execution = workflow.start(task.id, resume=attempt, continued=continue_count(task.executionArn))
     except ServiceUnavailable:
         return False  # the next run tries again; the task stays as it is
     tasks.set_execution(task.id, execution)

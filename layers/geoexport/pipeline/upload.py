@@ -7,6 +7,7 @@ from uuid import UUID
 
 from geoexport.errors import ArtifactMismatch, NotFound, StaleTransition
 from geoexport.models.tasks import StoredArtifact, TaskRecord, TaskStatus
+from geoexport.pipeline.pause import stop_if_paused
 from geoexport.pipeline.plan import exports_prefix, scratch_prefix
 
 
@@ -32,6 +33,7 @@ def _matches(head: dict[str, Any] | None, size: int, sha256: str) -> bool:
 
 def run(task_id: str, files: list[dict[str, Any]], tasks: Artifacts, store: Store) -> dict[str, Any]:
     task = tasks.get(task_id)
+    stop_if_paused(task)
     if task.status is TaskStatus.COMPLETED and {a.sha256 for a in task.artifacts} == {
         f["sha256"] for f in files
     }:

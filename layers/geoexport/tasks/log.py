@@ -30,6 +30,8 @@ class LogType(StrEnum):
     EXPORT_FAILED = "EXPORT_FAILED"
     EXPORT_STOPPED = "EXPORT_STOPPED"
     EXPORT_EXPIRED = "EXPORT_EXPIRED"
+    EXPORT_PAUSED = "EXPORT_PAUSED"
+    EXPORT_RESUMED = "EXPORT_RESUMED"
     STEP_START = "STEP_START"
     STEP_RETRY = "STEP_RETRY"
     STEP_FINISH = "STEP_FINISH"
@@ -60,6 +62,7 @@ _STATUS: dict[TaskStatus, tuple[LogType, str]] = {
     TaskStatus.FAILED: (LogType.EXPORT_FAILED, "export failed"),
     TaskStatus.ABORTED: (LogType.EXPORT_STOPPED, "export stopped (aborted)"),
     TaskStatus.EXPIRED: (LogType.EXPORT_EXPIRED, "export expired; its files are deleted"),
+    TaskStatus.PAUSED: (LogType.EXPORT_PAUSED, "export paused: it stops at the next step boundary"),
 }
 
 
@@ -68,6 +71,8 @@ def status_entry(old: TaskRecord | None, new: TaskRecord | None) -> LogEntry | N
     if new is None or (old is not None and old.status is new.status) or new.status not in _STATUS:
         return None
     kind, message = _STATUS[new.status]
+    if old is not None and old.status is TaskStatus.PAUSED and new.status is TaskStatus.IN_PROGRESS:
+        kind, message = LogType.EXPORT_RESUMED, "export resumed"
     if new.status is TaskStatus.COMPLETED:
         size = sum(artifact.size for artifact in new.artifacts)
         message = f"{message}: {len(new.artifacts)} files, {size} bytes"

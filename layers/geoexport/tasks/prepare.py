@@ -251,6 +251,11 @@ def prepare(
     request: CreateExportTaskRequest, catalog: Catalog, geometry: Geometry, limits: Limits
 ) -> Prepared:
     """The request as it will be stored, its record, and notes; or the 4xx saying what is wrong."""
+    if request.domain is Domain.THREE_D:  # seed 001 names it; nothing here renders 3D tiles or meshes
+        raise UnprocessableRequest(
+            "3D exports are not supported",
+            [FieldProblem("domain", "3D is not supported; supported domains: RASTER, VECTOR")],
+        )
     check_webhooks(request, limits.allow_loopback_webhooks)
     notes: list[str] = []
     national: str | None = None

@@ -9,11 +9,12 @@ S = TaskStatus
 # target status -> statuses it may be reached from
 ALLOWED_FROM: dict[TaskStatus, frozenset[TaskStatus]] = {
     S.PENDING: frozenset(),
-    S.IN_PROGRESS: frozenset({S.PENDING, S.IN_PROGRESS}),
-    S.COMPLETED: frozenset({S.IN_PROGRESS}),
-    S.FAILED: frozenset({S.PENDING, S.IN_PROGRESS}),
+    S.IN_PROGRESS: frozenset({S.PENDING, S.IN_PROGRESS, S.PAUSED}),  # from PAUSED: resumed
+    # A step that finished or failed after the pause request but before its boundary check: the end wins.
+    S.COMPLETED: frozenset({S.IN_PROGRESS, S.PAUSED}),
+    S.FAILED: frozenset({S.PENDING, S.IN_PROGRESS, S.PAUSED}),
     S.ABORTED: frozenset({S.PENDING, S.IN_PROGRESS, S.PAUSED}),
-    S.PAUSED: frozenset({S.IN_PROGRESS}),
+    S.PAUSED: frozenset({S.PENDING, S.IN_PROGRESS}),
     S.EXPIRED: frozenset({S.COMPLETED}),
     S.ARCHIVED: frozenset({S.EXPIRED, S.COMPLETED}),
 }

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
 RESUME_MARK = "-resume-"
+CONTINUE_MARK = "-continue-"
+PAUSED_OUTPUT = {"paused": True}  # the state machine's Paused state's output
 
 
 class ExecutionState(StrEnum):
@@ -23,6 +25,7 @@ class ExecutionState(StrEnum):
 
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
+    PAUSED = "PAUSED"  # SUCCEEDED at the state machine's Paused state: the task was paused
     FAILED = "FAILED"
     TIMED_OUT = "TIMED_OUT"
     ABORTED = "ABORTED"
@@ -38,15 +41,24 @@ def resume_count(execution_arn: str | None) -> int:
     return int(suffix) if suffix.isdigit() else 0
 
 
+def continue_count(execution_arn: str | None) -> int:
+    """How often a paused task was resumed: its execution is named ``<task id>-continue-K[-resume-N]``."""
+    if not execution_arn or CONTINUE_MARK not in execution_arn:
+        return 0
+    digits = execution_arn.rsplit(CONTINUE_MARK, 1)[1].split("-", 1)[0]
+    return int(digits) if digits.isdigit() else 0
+
+
 class StepFunctionsWorkflow:
     def __init__(self, sfn_client: SFNClient, state_machine_arn: str) -> None:
         self._sfn = sfn_client
         self._arn = state_machine_arn
 
-    def start(self, task_id: UUID | str, resume: int = 0) -> str:
-        """Start one execution named after the task (and its resume count), so a repeated start cannot run
-        the export twice."""
-        name = f"{task_id}{RESUME_MARK}{resume}" if resume else str(task_id)
+    def start(self, task_id: UUID | str, resume: int = 0, continued: int = 0) -> str:
+        """Start one execution named after the task, its resumes after a pause (``continued``) and restarts
+        after an interruption (``resume``), so a repeated start cannot run the export twice."""
+        name = str(task_id) + (f"{CONTINUE_MARK}{continued}" if continued else "")
+        name += f"{RESUME_MARK}{resume}" if resume else ""
         try:
             response = self._sfn.start_execution(
                 stateMachineArn=self._arn, name=name, input=json.dumps({"taskId": str(task_id)})
@@ -60,11 +72,14 @@ class StepFunctionsWorkflow:
 
     def state(self, execution_arn: str) -> ExecutionState:
         try:
-            status = self._sfn.describe_execution(executionArn=execution_arn)["status"]
+            described = self._sfn.describe_execution(executionArn=execution_arn)
         except self._sfn.exceptions.ExecutionDoesNotExist:
             return ExecutionState.MISSING
         except Exception as error:
             raise TransientError(f"describe execution {execution_arn}: {error}") from error
+        status = described["status"]
+        if status == "SUCCEEDED" and json.loads(described.get("output") or "{}") == PAUSED_OUTPUT:
+            return ExecutionState.PAUSED
         try:
             return ExecutionState(status)
         except ValueError:

@@ -1,0 +1,73 @@
+"""Pausing and resuming a task (seed 001's PAUSED): stop-and-restart from the task's own record.
+
+Pause sets PAUSED (from PENDING or IN_PROGRESS); the step running now finishes, and the next step boundary
+(or work item of a fanned-out export) sees PAUSED, raises TaskPaused, and the state machine ends at its
+Paused state: nothing runs, the storage reservation and the progress stay. Resume sets IN_PROGRESS again
+and, unless the paused execution is still running (it then simply carries on), starts a new execution
+named ``<task>-continue-K``; the steps skip what is already stored (the plan is rebuilt, a staged package
+and rendered work items are reused), so the export continues where it stopped. Both are status changes
+like any other: ExportTaskStatusChanged on the exports bus and an entry in the task's log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from geoexport.errors import Conflict, FieldProblem, StaleTransition
+from geoexport.models.tasks import ExportTask, TaskStatus
+from geoexport.tasks.ports import Store, TaskStore
+from geoexport.tasks.prepare import Limits
+from geoexport.tasks.views import TaskViews, utcnow
+from geoexport.tasks.workflow import ExecutionState, continue_count
+
+
+class Workflow(Protocol):
+    def start(self, task_id: UUID | str, resume: int = 0, continued: int = 0) -> str: ...
+    def state(self, execution_arn: str) -> ExecutionState: ...
+
+
+class PauseService(TaskViews):
+    def __init__(
+        self,
+        tasks: TaskStore,
+        workflow: Workflow,
+        store: Store,
+        limits: Limits,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        super().__init__(tasks, store, limits, clock=clock)
+        self._tasks: TaskStore = tasks
+        self._workflow = workflow
+
+    def pause(self, task_id: UUID, owner: str) -> ExportTask:
+        task = self.owned(task_id, owner)
+        if task.status not in (TaskStatus.PENDING, TaskStatus.IN_PROGRESS):
+            raise Conflict(
+                f"only a PENDING or IN_PROGRESS export can be paused; this one is {task.status.value}",
+                [FieldProblem("id", f"the task is {task.status.value}")],
+            )
+        try:
+            self._tasks.advance(task.id, TaskStatus.PAUSED, self._clock())
+        except StaleTransition as error:
+            raise Conflict(f"export task {task_id} changed meanwhile; look again") from error
+        return self.view(self._tasks.get(task.id), with_deliveries=False)
+
+    def resume(self, task_id: UUID, owner: str) -> ExportTask:
+        task = self.owned(task_id, owner)
+        if task.status is not TaskStatus.PAUSED:
+            raise Conflict(
+                f"only a PAUSED export can be resumed; this one is {task.status.value}",
+                [FieldProblem("id", f"the task is {task.status.value}")],
+            )
+        try:
+            self._tasks.advance(task.id, TaskStatus.IN_PROGRESS, self._clock())
+        except StaleTransition as error:
+            raise Conflict(f"export task {task_id} changed meanwhile; look again") from error
+        running = task.executionArn and self._workflow.state(task.executionArn) is ExecutionState.RUNNING
+        if not running:  # it stopped at a boundary: continue in a new execution
+            execution = self._workflow.start(task.id, continued=continue_count(task.executionArn) + 1)
+            self._tasks.set_execution(task.id, execution)
+        return self.view(self._tasks.get(task.id), with_deliveries=False)
