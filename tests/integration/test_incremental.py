@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,10 +17,8 @@ from geoexport import bootstrap
 from geoexport.features.feature import FeatureIn
 from geoexport.features.journal import ChangeKind
 from geoexport.features.models import ModelIn
-from geoexport.models import CreateExportTaskRequest, TaskRecord, TaskStatus
-from geoexport.pipeline import clip, notify, package, upload
 from tests.integration.conftest import Cloud
-from tests.integration.test_vector_exports import service
+from tests.integration.test_vector_exports import export as vector_export
 
 AREA = {"type": "Polygon", "coordinates": [[[20, 60], [22, 60], [22, 61], [20, 61], [20, 60]]]}
 
@@ -48,38 +45,9 @@ def point(name: str, model: str, x: float, y: float = 60.5) -> FeatureIn:
 
 
 def export(cloud: Cloud, owner: str, parameters: dict[str, Any], tmp: Path) -> tuple[Any, dict[str, Path]]:
-    tmp.mkdir(parents=True, exist_ok=True)
-    body = {"domain": "VECTOR", "ROI": AREA, "parameters": parameters}
-    prepared, _, _ = service(cloud).prepare(CreateExportTaskRequest.model_validate(body))
-    now = datetime.now(UTC)
-    task = TaskRecord(
-        id=uuid.uuid4(),
-        status=TaskStatus.PENDING,
-        progress=0,
-        request=prepared,
-        createdAt=now,
-        updatedAt=now,
-        owner=owner,
-    )
-    s = cloud.settings
-    tasks, store = bootstrap.task_repository(s), bootstrap.exports_store(s)
-    tasks.create(task)
-    planned = clip.run(
-        str(task.id), tasks, bootstrap.catalog_repository(s), store, {}, bootstrap.feature_service(s)
-    )
-    packaged = package.run(
-        str(task.id), planned["planKey"], tasks, store, 2, {}, lambda: datetime.now(UTC), 1, 100 * 1024**2
-    )
-    upload.run(str(task.id), packaged["files"], tasks, store)
-    notify.run(str(task.id), tasks, store, lambda: datetime.now(UTC), 1)
-    view = service(cloud).get(task.id, owner)
-    assert view.status is TaskStatus.COMPLETED, view.errorReason
-    files = {}
-    for artifact in view.artifacts:
-        with urllib.request.urlopen(artifact.url or "", timeout=30) as answer:
-            (tmp / artifact.name).write_bytes(answer.read())
-        files[artifact.name] = tmp / artifact.name
-    return view, files
+    """The real steps over moto, as the vector export tests run them, for ``owner``'s features."""
+    body = {"ROI": AREA, "parameters": parameters}
+    return vector_export(cloud, body, tmp, 100 * 1024**2, owner=owner)
 
 
 def ids(paths: list[Path]) -> set[str]:

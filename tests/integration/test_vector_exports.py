@@ -122,7 +122,9 @@ def service(cloud: Cloud) -> TaskService:
     )
 
 
-def export(cloud: Cloud, body: dict[str, Any], tmp: Path, part_bytes: int) -> tuple[Any, dict[str, Path]]:
+def export(
+    cloud: Cloud, body: dict[str, Any], tmp: Path, part_bytes: int, owner: str = OWNER
+) -> tuple[Any, dict[str, Path]]:
     tmp.mkdir(parents=True, exist_ok=True)
     prepared, record, _ = service(cloud).prepare(
         CreateExportTaskRequest.model_validate({"domain": "VECTOR", **body})
@@ -136,7 +138,7 @@ def export(cloud: Cloud, body: dict[str, Any], tmp: Path, part_bytes: int) -> tu
         request=prepared,
         createdAt=now,
         updatedAt=now,
-        owner=OWNER,
+        owner=owner,
     )
     s = cloud.settings
     tasks, store = bootstrap.task_repository(s), bootstrap.exports_store(s)
@@ -148,7 +150,7 @@ def export(cloud: Cloud, body: dict[str, Any], tmp: Path, part_bytes: int) -> tu
     )
     upload.run(str(task.id), packaged["files"], tasks, store)
     notify.run(str(task.id), tasks, store, lambda: datetime.now(UTC), 1)
-    view = service(cloud).get(task.id, OWNER)
+    view = service(cloud).get(task.id, owner)
     assert view.status is TaskStatus.COMPLETED, view.errorReason
     files = {}
     for artifact in view.artifacts:
