@@ -64,24 +64,15 @@ def create_export_task(
     )
 
 
+def v1_responses(text: str) -> dict[int, Any]:
+    """What both v1 creates answer: Appendix 3 or 4, and the create path's errors."""
+    return responses({200: (text, InProgressAnswer | CompletedAnswer)}, 404, 413, 415, 422, 429, 503, 507)
+
+
 @app.post(
     "/create/roi",
     summary="v1 (seed 000): create an export from an ROI",
-    responses=responses(
-        {
-            200: (
-                "In progress (Appendix 3) or cached and completed (Appendix 4)",
-                InProgressAnswer | CompletedAnswer,
-            )
-        },
-        404,
-        413,
-        415,
-        422,
-        429,
-        503,
-        507,
-    ),
+    responses=v1_responses("In progress (Appendix 3) or cached and completed (Appendix 4)"),
 )
 def create_roi_v1(request: Annotated[CreateRoiRequest, Body()]) -> Response[str]:
     return v1_answer(service.create(request.to_canonical(), owner=caller(app), api=Api.V1).task)
@@ -103,20 +94,8 @@ DEPRECATION = {"Deprecation": "@1767225600", "Link": '</create/roi>; rel="succes
     summary="v1, deprecated (seed 000: create 'in use of GetMap'): a bbox, a resolution or pixel size, a "
     "record; use /create/roi",
     deprecated=True,
-    responses=responses(
-        {
-            200: (
-                "In progress (Appendix 3) or cached and completed (Appendix 4); Deprecation and Link headers",
-                InProgressAnswer | CompletedAnswer,
-            )
-        },
-        404,
-        413,
-        415,
-        422,
-        429,
-        503,
-        507,
+    responses=v1_responses(
+        "In progress (Appendix 3) or cached and completed (Appendix 4); Deprecation and Link headers"
     ),
 )
 def create_getmap_v1(request: Annotated[CreateGetMapRequest, Body()]) -> Response[str]:
