@@ -189,17 +189,23 @@ def stop_stack(process: subprocess.Popen[str]) -> None:
         process.kill()
 
 
+CHANGE_WINDOW = 10
+
+
 @pytest.fixture(scope="session")
 def service() -> Iterator[Service]:
     # Every e2e request comes from 127.0.0.1, and the API fuzzing alone sends dozens of wrong credentials:
     # the per-address lockout is tested in tests/integration/test_token_attempts.py, not on this stack.
     # GeoPackages over 30 tiles fan out (items of 16): the sample scenes are small, and every bigger export
     # on this stack then goes through the Distributed Map (tests/e2e/test_fanout_e2e.py). Source changes
-    # wake subscribed definitions 3 s later (5 minutes by default), so a test sees the coalesced run soon.
+    # wake subscribed definitions CHANGE_WINDOW s later (5 minutes by default), so a test sees the coalesced
+    # run soon; long enough that a burst's events, each delivered to a cold function on a busy CI machine,
+    # all arrive within it.
     process, stack = start_stack(
         {
             "GEOEXPORT_PARAMETERS": (
-                "TokenSourceLockThreshold=100000,FanOutTiles=30,FanOutItemTiles=16,SourceChangeWindowSeconds=3"
+                "TokenSourceLockThreshold=100000,FanOutTiles=30,FanOutItemTiles=16,"
+                f"SourceChangeWindowSeconds={CHANGE_WINDOW}"
             )
         }
     )

@@ -116,6 +116,9 @@ def build(root: Path) -> dict[str, Any]:
             serving = serving_route(stack.routes, method, name)
             if serving is not None and serving.authorizer:
                 operation["security"] = [{"bearerAuth": []}]
+            # powertools documents a body for every response (from the handler's return type); a 204 has none.
+            if "204" in operation.get("responses", {}):
+                operation["responses"]["204"].pop("content", None)
     document["components"]["securitySchemes"] = {
         "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     }
