@@ -284,7 +284,8 @@ def test_an_incremental_definition_follows_its_features(service: Service, tmp_pa
     assert service.request("DELETE", f"/features/{urns[run_id + '-b']}")[0] == 204
     create(service, [point("d", 21.8)])
     second = wait_for(
-        lambda: (r := runs(service, definition["id"]))[0]["runId"] != first["runId"] and r[0],
+        # runs() is empty while a run is still starting: wait until it has started.
+        lambda: (r := runs(service, definition["id"])) and r[0]["runId"] != first["runId"] and r[0],
         60,
         "the second run",
     )
