@@ -184,9 +184,10 @@ def test_everything_survives_kill_9_and_the_running_export_is_resumed(
         assert storage["reserved"] == 0
         assert storage["used"] == used_before + sum(a["size"] for a in resumed["artifacts"])
 
-        # A graceful stop is quick and loses nothing either.
+        # A graceful stop loses nothing either. It ends by itself; no bound on how fast (5 s was exceeded
+        # under CI load, and a timing bound would be a timed assertion).
         second.send_signal(signal.SIGTERM)
-        second.wait(5)
+        second.wait(60)
     finally:
         if second.poll() is None:
             kill_group(second)
