@@ -85,8 +85,8 @@ integration: $(STAMP) gdal-tools
 e2e: $(STAMP) gdal-tools
 	$(BIN)/pytest -q tests/e2e
 
-# Unit + integration tests (two workers) with line coverage of the Lambda code (fails under 85%), then the build and
-# end-to-end tiers (whole processes: their coverage is not measured).
+# Unit + integration tests on two workers, with line coverage of the Lambda code (fails under 85%), then
+# the build and end-to-end tiers (whole processes: their coverage is not measured).
 test: $(STAMP) gdal-tools lint typecheck cfn-lint build
 	$(SAM_ENV) $(BIN)/pytest -q -n 2 --cov --cov-report=term --cov-fail-under=85 tests/unit tests/integration
 	$(SAM_ENV) $(BIN)/pytest -q tests/build tests/e2e

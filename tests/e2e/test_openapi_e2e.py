@@ -73,9 +73,16 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(service: Ser
         )
         for side, output in zip(sides, outputs, strict=True)
     ]
+    try:
+        for run in runs:
+            run.wait(timeout=600)
+    finally:  # a run that timed out must not go on fuzzing the stack the next tests use
+        for run, output in zip(runs, outputs, strict=True):
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+            output.close()
     for run, output in zip(runs, outputs, strict=True):
-        run.wait(timeout=600)
-        output.close()
         printed = Path(output.name).read_text()
         summary = printed[-3000:]
         failures = printed.partition("=== FAILURES ===")[2][:6000]  # each failing case, to reproduce
