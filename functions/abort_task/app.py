@@ -1,5 +1,6 @@
 """Task control: POST /export-tasks/{id}/abort (the task ends ABORTED, TASK_FAILED callbacks fire), /pause
-(the workflow stops at the next step boundary) and /resume (it continues where it stopped)."""
+(the workflow stops at the next step boundary), /resume (it continues where it stopped), /archive (its files
+move to the archive storage class) and /restore (they come back; 202 while the archive thaws them)."""
 
 import os
 from typing import Any
@@ -21,6 +22,7 @@ logger = Logger()
 app = make_resolver()
 service = bootstrap.abort_service(settings)
 pauses = bootstrap.pause_service(settings)
+archives = bootstrap.archive_service(settings)
 
 
 @app.post(
@@ -55,6 +57,39 @@ def resume_export_task(task_id: UUID) -> Response[str]:
     task = pauses.resume(task_id, caller(app))
     logger.info("export task resumed", extra={"taskId": str(task_id)})
     return json_response(200, task)
+
+
+@app.post(
+    "/export-tasks/<task_id>/archive",
+    summary="Archive a completed export: its files move to the archive storage class and out of the storage "
+    "quota; the task is ARCHIVED, with no download links, until it is restored",
+    responses=responses({200: ("The archived task", ExportTask)}, 404, 409, 503),
+)
+def archive_export_task(task_id: UUID) -> Response[str]:
+    task = archives.archive(task_id, caller(app))
+    logger.info("export task archived", extra={"taskId": str(task_id)})
+    return json_response(200, task)
+
+
+@app.post(
+    "/export-tasks/<task_id>/restore",
+    summary="Restore an archived export: 200 when it is COMPLETED again (fresh links, a new expiredAt); 202 "
+    "while the archive storage thaws the files (hours on AWS; the task's archive.restoreRequestedAt says "
+    "since when, and TASK_COMPLETED is sent again when it is done)",
+    responses=responses(
+        {
+            200: ("The restored task, COMPLETED", ExportTask),
+            202: ("The task, still ARCHIVED, with its restore under way", ExportTask),
+        },
+        404,
+        409,
+        503,
+    ),
+)
+def restore_export_task(task_id: UUID) -> Response[str]:
+    done, task = archives.restore(task_id, caller(app))
+    logger.info("export task restore", extra={"taskId": str(task_id), "done": done})
+    return json_response(200 if done else 202, task)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from geoexport import aws
 from geoexport.settings import (
     AbortSettings,
+    ArchiveSettings,
     CatalogSettings,
     CatalogUpdateSettings,
     ClientsSettings,
@@ -60,6 +61,7 @@ if TYPE_CHECKING:  # the builders import what they build: a function imports onl
     from geoexport.notify.webhooks import WebhookSender
     from geoexport.storage.s3 import ObjectStore
     from geoexport.tasks.abort import AbortService
+    from geoexport.tasks.archive import Archiver, ArchiveService
     from geoexport.tasks.log import StepLog
     from geoexport.tasks.pause import PauseService
     from geoexport.tasks.prepare import Limits
@@ -169,6 +171,28 @@ def pause_service(settings: AbortSettings) -> PauseService:
     return PauseService(
         tasks=task_repository(settings),
         workflow=workflow(settings),
+        store=exports_store(settings),
+        limits=limits(settings),
+    )
+
+
+def archiver(settings: ArchiveSettings) -> Archiver:
+    from geoexport.tasks.archive import ArchivePolicy, Archiver
+
+    policy = ArchivePolicy(
+        storage_class=settings.archive_storage_class,
+        restore_tier=settings.archive_restore_tier,
+        retention_days=settings.retention_days,
+    )
+    return Archiver(task_repository(settings), exports_store(settings), policy)
+
+
+def archive_service(settings: AbortSettings) -> ArchiveService:
+    from geoexport.tasks.archive import ArchiveService
+
+    return ArchiveService(
+        tasks=task_repository(settings),
+        archiver=archiver(settings),
         store=exports_store(settings),
         limits=limits(settings),
     )

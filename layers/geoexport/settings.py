@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Self
+from typing import TYPE_CHECKING, Annotated, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -207,8 +207,20 @@ class ViewSettings(TasksSettings, ExportsSettings, ClientsSettings):
     """Reading tasks: the table, links to the exports, and the owner's webhook secret."""
 
 
-class AbortSettings(TasksSettings, ExportsSettings, WorkflowSettings, NotifierSettings):
-    """Aborting: the task, its workflow, and the Notify function that cleans up after it."""
+class ArchiveSettings(TasksSettings, ExportsSettings):
+    """Archiving and restoring exports (the task-control API and the expiry sweep)."""
+
+    archive_storage_class: Literal["GLACIER", "DEEP_ARCHIVE", "GLACIER_IR", "STANDARD_IA"] = Field(
+        "GLACIER", alias="ARCHIVE_STORAGE_CLASS"
+    )
+    archive_restore_tier: Literal["Expedited", "Standard", "Bulk"] = Field(
+        "Standard", alias="ARCHIVE_RESTORE_TIER"
+    )
+
+
+class AbortSettings(ArchiveSettings, WorkflowSettings, NotifierSettings):
+    """Task control: aborting (the task, its workflow, the Notify function that cleans up after it),
+    pausing and resuming, archiving and restoring."""
 
 
 class DeliverySettings(WebhookSettings, ViewSettings):

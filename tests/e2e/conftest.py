@@ -104,6 +104,18 @@ class Service:
         (machine,) = sfn.list_state_machines()["stateMachines"]
         return len(sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"])
 
+    def log_with(self, task_id: str, kind: str, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """The task's log once it holds an entry of ``kind``: status entries are written by the reaction
+        to the stored change (the tasks stream), just after the change itself."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status, log, _ = self.request("GET", f"/export-tasks/{task_id}/log")
+            assert status == 200, log
+            entries: list[dict[str, Any]] = log["entries"]
+            if any(entry["type"] == kind for entry in entries) or time.monotonic() > deadline:
+                return entries
+            time.sleep(0.2)
+
     def wait(self, task_id: str, timeout: float = 120.0) -> list[dict[str, Any]]:
         """Poll until the task ends; returns every distinct (status, progress) seen, in order."""
         seen: list[dict[str, Any]] = []
@@ -220,7 +232,8 @@ def faulty_service() -> Iterator[Service]:
     process, stack = start_stack(
         {
             "GEOEXPORT_FAULTS": "Clip:transient:1,Package:delay:3,Upload:timeout:1",
-            "GEOEXPORT_FUNCTION_TIMEOUTS": "UploadFunction=3",
+            # 10 s: with 3 s the real (second) Upload run also timed out on a loaded CI machine.
+            "GEOEXPORT_FUNCTION_TIMEOUTS": "UploadFunction=10",
         }
     )
     yield stack

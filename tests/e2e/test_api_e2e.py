@@ -249,7 +249,7 @@ def test_3d_is_refused_naming_what_is_supported(service: Service) -> None:
     body = {**export_body(landsat(service), square(-77.1, 24.1, 0.2), Z8), "domain": "3D"}
     status, answer, _ = service.request("POST", "/export-tasks", body)
     assert status == 422 and answer["errors"] == [
-        {"field": "domain", "reason": "3D is not supported; supported domains: RASTER, VECTOR"}
+        {"field": "domain", "reason": "3D is not supported; supported domains: RASTER, DEM, VECTOR"}
     ]
 
 

@@ -104,9 +104,7 @@ def test_an_event_requests_an_export_once_and_its_status_changes_come_back(servi
     assert "http" not in json.dumps(mine)  # never a presigned URL in an event
 
     # The task's log (easydb's event log): status changes and every step's run with its duration.
-    status, log, _ = service.request("GET", f"/export-tasks/{task_id}/log")
-    assert status == 200 and log["taskId"] == task_id
-    entries = log["entries"]
+    entries = service.log_with(task_id, "EXPORT_FINISH")
     assert [e["time"] for e in entries] == sorted(e["time"] for e in entries)
     kinds = [e["type"] for e in entries]
     assert [k for k in kinds if k.startswith("EXPORT_")] == ["EXPORT_INSERT", "EXPORT_START", "EXPORT_FINISH"]

@@ -15,7 +15,8 @@ def test_transient_fault_is_retried_and_the_export_completes(faulty_service: Ser
         "POST", "/export-tasks", export_body(landsat(faulty_service), square(-78.0, 24.0, 0.2), Z8)
     )
     assert status == 201
-    assert faulty_service.wait(created["id"])[-1]["status"] == "COMPLETED"
+    done = faulty_service.wait(created["id"])[-1]
+    assert done["status"] == "COMPLETED", done.get("errorReason")
     deadline = time.monotonic() + 30  # the task is COMPLETED inside Notify; the execution ends just after
     while (execution := faulty_service.execution(created["id"]))["status"] == "RUNNING":
         assert time.monotonic() < deadline

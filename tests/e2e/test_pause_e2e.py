@@ -68,8 +68,7 @@ def test_pause_mid_export_then_resume(service: Service, tmp_path: Path) -> None:
     assert service.request("POST", f"/export-tasks/{task['id']}/resume")[0] == 409
     continued = sfn.list_executions(stateMachineArn=execution["stateMachineArn"])["executions"]
     assert any(e["name"] == f"{task['id']}-continue-1" and e["status"] == "SUCCEEDED" for e in continued)
-    entries = service.request("GET", f"/export-tasks/{task['id']}/log")[1]["entries"]
-    kinds = [e["type"] for e in entries]
+    kinds = [e["type"] for e in service.log_with(task["id"], "EXPORT_FINISH")]
     assert kinds.index("EXPORT_PAUSED") < kinds.index("EXPORT_RESUMED") < kinds.index("EXPORT_FINISH"), kinds
 
     unpaused = service.wait(reference["id"], timeout=300)[-1]

@@ -19,6 +19,7 @@ def test_transient_faults_fail_the_first_runs_per_task_only() -> None:
     with pytest.raises(TransientError):
         faults.before("Clip", "t2")  # counted per task
     faults.before("Package", "t1")  # other steps untouched
+    Faults("Clip:transient:2").before("Clip", "t1")  # another instance (a second local "container") too
 
 
 def test_permanent_timeout_and_garbage() -> None:

@@ -22,6 +22,7 @@ class Sample:
     name: str
     description: str
     as_cog: bool = True
+    heights: str | None = None  # a DEM: the unit of its heights
 
 
 SAMPLES = (
@@ -37,6 +38,13 @@ SAMPLES = (
     ),
     Sample(
         "world.rgb.tif", "world-rgb", "Whole-world RGB image at 0.703125 deg, EPSG:4326 (rasterio test data)"
+    ),
+    Sample(
+        "jacksboro-dem.tif",
+        "jacksboro-dem",
+        "Elevation around the Jacksboro fault, Tennessee: int16 heights in metres, 3 arc-seconds, EPSG:4326 "
+        "(USGS data, from matplotlib's sample data)",
+        heights="metre",
     ),
     # A real broken input: the header opens, pixel reads fail. Uploaded as is, to show the failure path.
     Sample(
@@ -74,6 +82,7 @@ def seed_catalog(data_dir: Path, s3: Any, bucket: str, catalog: CatalogRepositor
                 sample.name,
                 SourceLocation(bucket=bucket, key=key),
                 sample.description,
+                height_unit=sample.heights,
             )
             catalog.put(record)
             records.append(record)

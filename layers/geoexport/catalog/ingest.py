@@ -16,8 +16,11 @@ def describe_record(
     description: str = "",
     gdal_options: dict[str, str] | None = None,
     measure_costs: bool = True,
+    height_unit: str | None = None,
+    vertical_datum: str | None = None,
 ) -> CatalogRecord:
-    """The record for the raster at ``path`` (GDAL path); tile costs feed the API's estimates."""
+    """The record for the raster at ``path`` (GDAL path); tile costs feed the API's estimates. With a
+    ``height_unit`` it is a DEM record (its tiles are not PNG imagery: estimates use DEM_TILE_BYTES)."""
     from shapely.geometry import shape
 
     from geoexport.geometry import grid
@@ -27,7 +30,7 @@ def describe_record(
     with gdal_env(gdal_options or {}):
         info = describe(path)
     costs: dict[int, tuple[float, float]] = {}
-    if measure_costs:
+    if measure_costs and height_unit is None:
         try:
             with gdal_env(gdal_options or {}):
                 bands = inspect_bands(path, info.resolution_deg)
@@ -38,6 +41,9 @@ def describe_record(
     return CatalogRecord(
         id=record_id,
         name=name,
+        domain="DEM" if height_unit else "RASTER",
+        heightUnit=height_unit,
+        verticalDatum=vertical_datum,
         description=description,
         footprint=info.footprint,
         maxResolutionDeg=info.resolution_deg,

@@ -105,6 +105,9 @@ class CatalogUpdates:
         record = described.model_copy(
             update={
                 "productVersion": version,
+                "domain": current.domain,  # a new version of a DEM is still a DEM, with its units
+                "heightUnit": current.heightUnit,
+                "verticalDatum": current.verticalDatum,
                 "tileBytesByZoom": described.tileBytesByZoom or current.tileBytesByZoom,
                 "tileSecondsByZoom": described.tileSecondsByZoom or current.tileSecondsByZoom,
             }

@@ -34,6 +34,7 @@ FINAL_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.
 class Domain(StrEnum):
     RASTER = "RASTER"  # a catalog record's raster, tiled (GPKG) or as a COG (GTiff)
     VECTOR = "VECTOR"  # the caller's features of the feature repository, as GeoPackage vector layers
+    DEM = "DEM"  # an elevation record's heights: a GPKG 2D gridded coverage (float32 TIFF tiles) or a COG
     THREE_D = "3D"  # seed 001's third domain: accepted by the schema, refused with a 422 (not supported)
 
 
@@ -213,6 +214,24 @@ class CreateExportTaskRequest(BaseModel):
         return self.roi_collection().features
 
 
+class OnExpiry(StrEnum):
+    """What happens to a completed export at its expiredAt (``parameters.onExpiry``)."""
+
+    DELETE = "delete"  # EXPIRED: the files are deleted (the default)
+    ARCHIVE = "archive"  # ARCHIVED: the files move to archive storage; POST .../restore brings them back
+
+
+class ArchiveInfo(BaseModel):
+    """Where an archived export's files went, and how far a restore is (``restoreRequestedAt`` set and the
+    task still ARCHIVED: the archive storage is thawing the files; on AWS that takes hours)."""
+
+    storageClass: str
+    archivedAt: datetime
+    restoreTier: str | None = None
+    restoreRequestedAt: datetime | None = None
+    restoredAt: datetime | None = None
+
+
 class StoredArtifact(BaseModel):
     """An artifact as stored on the task: where it lives, not a link (links are minted per GET)."""
 
@@ -295,6 +314,7 @@ class TaskRecord(BaseModel):
     failureKind: FailureKind | None = None
     transportStates: dict[str, TransportStatus] = Field(default_factory=dict)  # by index, as text
     definitionId: UUID | None = None  # the export definition this task is a run of
+    archive: ArchiveInfo | None = None  # set when the export was archived (kept after a restore)
 
     def all_webhooks(self) -> list[Webhook]:
         seen: set[tuple[str, tuple[str, ...]]] = set()
@@ -341,6 +361,10 @@ class ExportTask(BaseModel):
     dedupe: DedupeMatch | None = None
     transports: list[TransportStatus] = Field(default_factory=list, description="each transport's state")
     definitionId: UUID | None = Field(None, description="the export definition this task is a run of")
+    archive: ArchiveInfo | None = Field(
+        None,
+        description="ARCHIVED: the archive's storage class and a restore's progress; kept after a restore",
+    )
     webhookDeliveries: list[WebhookDelivery] | None = Field(
         None, description="Each webhook's latest delivery outcome; only on a single task's GET, not in lists"
     )

@@ -60,6 +60,15 @@ def announce(task: TaskRecord, claims: Claims, deliveries: Deliveries) -> bool:
     return True
 
 
+def restored(task: TaskRecord, claims: Claims, deliveries: Deliveries) -> bool:
+    """TASK_COMPLETED again when an archived export is restored (once per restore: each has its own
+    expiredAt), so a caller waiting on a slow restore hears when it can download."""
+    if not claims.claim_notification(task.id, f"restored-{task.expiredAt}"):
+        return False
+    deliveries.first(task, WebhookEvent.TASK_COMPLETED)
+    return True
+
+
 def progress(task: TaskRecord, claims: Claims, deliveries: Deliveries) -> bool:
     """TASK_PROGRESS for a milestone, once per value (best effort: a late progress report is worthless)."""
     hooks = [hook for hook in task.all_webhooks() if WebhookEvent.TASK_PROGRESS in hook.events]
@@ -73,6 +82,8 @@ def react(old: TaskRecord | None, new: TaskRecord | None, claims: Claims, delive
     """One stored change of a task: True when it sent callbacks."""
     if new is None:
         return False  # deleted
+    if old is not None and old.status is TaskStatus.ARCHIVED and new.status is TaskStatus.COMPLETED:
+        return restored(new, claims, deliveries)
     if new.status in ANNOUNCED and (old is None or old.status is not new.status):
         return announce(new, claims, deliveries)
     if (

@@ -18,23 +18,21 @@ def sha256_file(path: Path, chunk: int = 4 * 1024 * 1024) -> str:
     return digest.hexdigest()
 
 
-def gpkg_details(plan: Any, tiles_per_zoom: dict[int, int]) -> dict[str, Any]:
+def gpkg_details(plan: Any, tiles_per_zoom: dict[int, int], zooms: list[int] | None = None) -> dict[str, Any]:
+    """Tiled GeoPackage details: every zoom of the plan's levels, or ``zooms`` when given (a DEM)."""
+    levels = zooms if zooms is not None else [level.zoom for level in plan.levels]
     return {
         "format": "GPKG",
         "crs": "EPSG:4326",
         "tilingScheme": "WorldCRS84Quad",
         "tileFormat": "image/png",
         "tileSize": grid.TILE_SIZE,
-        "minZoom": min(level.zoom for level in plan.levels),
+        "minZoom": min(levels),
         "maxZoom": plan.maxZoom,
         "maxResolutionDeg": grid.resolution(plan.maxZoom),
         "zoomLevels": [
-            {
-                "zoom": level.zoom,
-                "resolutionDeg": grid.resolution(level.zoom),
-                "tiles": tiles_per_zoom.get(level.zoom, 0),
-            }
-            for level in plan.levels
+            {"zoom": zoom, "resolutionDeg": grid.resolution(zoom), "tiles": tiles_per_zoom.get(zoom, 0)}
+            for zoom in levels
         ],
     }
 

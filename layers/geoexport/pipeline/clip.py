@@ -17,7 +17,7 @@ from geoexport.models.catalog import CatalogRecord
 from geoexport.models.tasks import Domain, ExportFormat, TaskRecord
 from geoexport.pipeline import fanout, pause, vector
 from geoexport.pipeline.items import FanOut
-from geoexport.pipeline.plan import ExportPlan, LevelPlan, PlanFormat, plan_key
+from geoexport.pipeline.plan import ExportPlan, HeightsPlan, LevelPlan, PlanFormat, plan_key
 from geoexport.raster.source import describe, gdal_env, gdal_path
 
 
@@ -100,6 +100,11 @@ def build_plan(task: TaskRecord, record: CatalogRecord) -> ExportPlan:
         packer=task.request.packer,
         maxPartSize=task.request.maxPartSize,
         notes=notes,
+        heights=(
+            HeightsPlan(unit=record.heightUnit, verticalDatum=record.verticalDatum)
+            if record.domain == Domain.DEM.value
+            else None
+        ),
     )
 
 

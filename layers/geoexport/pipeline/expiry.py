@@ -1,4 +1,6 @@
-"""The scheduled sweep: completed exports past their expiredAt become EXPIRED and their files go.
+"""The scheduled sweep: completed exports past their expiredAt become EXPIRED and their files go, or, when
+the request said ``parameters.onExpiry: "archive"``, they are archived (ARCHIVED); restores whose files have
+thawed are finished (see :mod:`geoexport.tasks.archive`).
 
 The exports bucket's lifecycle rule deletes the objects a day later in any case; the sweep frees the storage
 ledger on time. Subscribers hear of it (TASK_EXPIRED) from the stored status change, as of every other.
@@ -10,7 +12,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
+from geoexport.errors import StaleTransition
 from geoexport.pipeline import notify
+from geoexport.tasks.archive import Archiver, archives_on_expiry
 
 
 class Tasks(notify.Tasks, Protocol):
@@ -18,10 +22,23 @@ class Tasks(notify.Tasks, Protocol):
 
 
 def run(
-    tasks: Tasks, store: notify.Store, now: Callable[[], datetime], retention_days: int
+    tasks: Tasks,
+    store: notify.Store,
+    now: Callable[[], datetime],
+    retention_days: int,
+    archiver: Archiver | None = None,
 ) -> dict[str, Any]:
-    expired = []
+    expired, archived = [], []
     for task_id in tasks.due_for_expiry(now()):
+        task = tasks.get(task_id)
+        if archiver is not None and archives_on_expiry(task):
+            try:
+                archiver.archive(task, now())
+            except StaleTransition:
+                continue  # archived (or restored) by someone else meanwhile
+            archived.append(task_id)
+            continue
         notify.run(task_id, tasks, store, now, retention_days, outcome=notify.Outcome.EXPIRED)
         expired.append(task_id)
-    return {"expired": expired}
+    restored = archiver.sweep_restores(now()) if archiver is not None else []
+    return {"expired": expired, "archived": archived, "restored": restored}

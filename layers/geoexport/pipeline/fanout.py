@@ -133,7 +133,9 @@ def split(plan: ExportPlan, fanout_tiles: int, item_tiles: int) -> list[WorkItem
 def plan_items(plan: ExportPlan, scratch: ItemWriter, limits: FanOut) -> dict[str, Any]:
     """Write the plan's work items for the Distributed Map's ItemReader; what the state machine needs to
     run them ({"items": 0} keeps the export on the single path)."""
-    work = split(plan, limits.tiles, limits.item_tiles) if plan.format is PlanFormat.GPKG else []
+    # Heights are tiled by GDAL in one pass (see geoexport.raster.dem): a DEM export is not split.
+    tiled = plan.format is PlanFormat.GPKG and plan.heights is None
+    work = split(plan, limits.tiles, limits.item_tiles) if tiled else []
     if not work:
         return SINGLE_PATH
     key = items_key(plan.taskId)

@@ -7,7 +7,7 @@
 - ``timeout:N``: the step's first N runs for each task hang past the function's timeout (Lambda ends them
   with ``Sandbox.Timedout``; the state machine retries once);
 - ``garbage``: the step returns a result the next step cannot use.
-Counts are per process (per Lambda container on AWS).
+Counts are per process (per Lambda container on AWS, where a retry after a timeout may get a fresh one).
 """
 
 from __future__ import annotations
@@ -46,11 +46,18 @@ def parse(spec: str) -> dict[str, Fault]:
     return faults
 
 
+#: Runs per (step, task) in this process, shared by every Faults instance: the local function host imports
+#: a handler again for each concurrent "container", and a retry after a timeout lands on another one while
+#: the hung one still sleeps; a count per instance made the timeout fault fire again on the retry.
+_RUNS: dict[tuple[str, str], int] = defaultdict(int)
+_RUNS_LOCK = threading.Lock()
+
+
 class Faults:
     def __init__(self, spec: str) -> None:
         self._faults = parse(spec)
-        self._runs: dict[tuple[str, str], int] = defaultdict(int)
-        self._lock = threading.Lock()
+        self._runs = _RUNS
+        self._lock = _RUNS_LOCK
 
     def before(self, step: str, task_id: str, remaining_seconds: float = 0.0) -> None:
         fault = self._faults.get(step)

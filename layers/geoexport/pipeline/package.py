@@ -95,16 +95,57 @@ def _gpkg(
 
 def _gtiff(plan: ExportPlan, workdir: Path, threads: int, gdal_options: dict[str, str]) -> Produced:
     from geoexport.raster.cog import render_cog
+    from geoexport.raster.dem import heights_details
     from geoexport.raster.source import gdal_env, gdal_path
 
     path = workdir / f"{plan.fileStem}.tif"
     region = shape(plan.footprint)
+    heights = plan.heights
     with gdal_env(gdal_options):
         result = render_cog(
-            gdal_path(plan.sourceUri), mapping(region), plan.crs, plan.resolutionDeg, path, threads
+            gdal_path(plan.sourceUri),
+            mapping(region),
+            plan.crs,
+            plan.resolutionDeg,
+            path,
+            threads,
+            heights=heights is not None,
         )
     files = [(ArtifactType.GTIFF, path)] + [(ArtifactType.SIDECAR, sidecar) for sidecar in result.sidecars]
-    return Produced(files, cog_details(plan, result))
+    details = cog_details(plan, result)
+    if heights is not None:
+        details["heights"] = heights_details(result.stats[0], heights.unit, heights.verticalDatum)
+    return Produced(files, details)
+
+
+def _dem_gpkg(plan: ExportPlan, workdir: Path, threads: int, gdal_options: dict[str, str]) -> Produced:
+    """Heights as a GeoPackage 2D gridded coverage (see :mod:`geoexport.raster.dem`)."""
+    from geoexport.raster import dem
+    from geoexport.raster.source import gdal_env, gdal_path
+
+    assert plan.heights is not None, "a DEM plan says what its heights are"
+    path = workdir / f"{plan.fileStem}.gpkg"
+    min_zoom = min(level.zoom for level in plan.levels)
+    with gdal_env(gdal_options):
+        result = dem.render_gpkg(
+            gdal_path(plan.sourceUri),
+            plan.footprint,
+            min_zoom,
+            plan.maxZoom,
+            plan.fileStem,
+            plan.heights.unit,
+            path,
+            threads,
+        )
+    details = gpkg_details(plan, result.tiles_per_zoom, result.zooms)
+    details.update(
+        tilingScheme="WorldCRS84Quad",
+        gdalTilingScheme=dem.TILING_SCHEME,
+        tileFormat="image/tiff",
+        encoding=dem.ENCODING,
+        heights=dem.heights_details(result.stats, plan.heights.unit, plan.heights.verticalDatum),
+    )
+    return Produced([(ArtifactType.GPKG, path)], details)
 
 
 def _merged(
@@ -176,6 +217,8 @@ def run(
             produced = _merged(plan, workdir, scratch, threads, gdal_options, merge_tolerating)
         elif plan.format is PlanFormat.VECTOR:
             produced = _vector(plan, workdir, scratch, vector_part_bytes)
+        elif plan.format is PlanFormat.GPKG and plan.heights is not None:
+            produced = _dem_gpkg(plan, workdir, threads, gdal_options)
         elif plan.format is PlanFormat.GTIFF:
             produced = _gtiff(plan, workdir, threads, gdal_options)
         else:

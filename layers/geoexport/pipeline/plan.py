@@ -26,6 +26,13 @@ class LevelPlan(BaseModel):
     tileCount: int  # tiles of the range that intersect the region
 
 
+class HeightsPlan(BaseModel):
+    """A DEM export: what the heights are (from the catalog record)."""
+
+    unit: str | None = None
+    verticalDatum: str | None = None
+
+
 class ExportPlan(BaseModel):
     taskId: str
     recordId: str
@@ -50,6 +57,7 @@ class ExportPlan(BaseModel):
     filters: dict[str, Any] = {}  # VECTOR: model / entityType asked for
     changes: dict[str, Any] | None = None  # incremental VECTOR: {since, until, deleted: [...]}
     notes: list[str] = []  # what Clip changed from what was asked (also on the task)
+    heights: HeightsPlan | None = None  # DEM: float32 heights instead of imagery
 
     @property
     def plan_key(self) -> str:

@@ -34,6 +34,8 @@ from geoexport.errors import UnprocessableRequest
 METERS_PER_DEGREE = 2 * math.pi * 6378137.0 / 360.0
 MAX_PIXELS = 40_000 * 40_000
 WINDOW_PIXELS = 8_000_000  # per warped window (x bands x bytes): memory stays bounded
+#: Nodata of exported heights (float32): the common DEM convention, exactly representable, below any height.
+HEIGHT_NODATA = -32768.0
 
 
 @dataclass
@@ -92,6 +94,97 @@ def _coords(geometry: dict[str, Any]) -> tuple[list[float], list[float]]:
     return xs, ys
 
 
+@dataclass
+class Staged:
+    """What :func:`stage` warped: the pixel layout the final file keeps."""
+
+    nodata: float | None
+    alpha: bool
+    colormap: dict[int, tuple[int, int, int, int]] | None
+    resampling: Resampling
+
+
+def stage(
+    source: str,
+    region: dict[str, Any],
+    crs: CRS,
+    transform: Affine,
+    width: int,
+    height: int,
+    staged: Path,
+    threads: int = 1,
+    heights: bool = False,
+) -> Staged:
+    """Warp ``source`` onto the grid (``crs``, ``transform``, size) clipped to ``region`` (EPSG:4326) into a
+    lightly compressed tiled GeoTIFF at ``staged``.
+
+    Windows of whole rows (at most WINDOW_PIXELS) are warped by GDAL's warper on ``threads`` threads
+    straight from the source. (Reading a WarpedVRT in 512-row strips on one thread took 1.7x gdalwarp's
+    time.) With ``heights`` (a DEM) the pixels are float32 heights, interpolated bilinearly (a height
+    field is continuous), and nodata is the source's or HEIGHT_NODATA."""
+    region_dst = transform_geom("EPSG:4326", crs, region, precision=-1)
+    with rasterio.open(source) as src:
+        if heights:
+            nodata: float | None = HEIGHT_NODATA
+            alpha, colormap, resampling, dtype = False, None, Resampling.bilinear, "float32"
+        else:
+            nodata = src.nodata
+            alpha = nodata is None
+            colormap = _colormap(src) if src.count == 1 else None
+            resampling = Resampling.nearest if colormap or src.count == 1 else Resampling.bilinear
+            dtype = src.dtypes[0]
+        count = src.count + (1 if alpha else 0)
+        profile = {
+            "driver": "GTiff",
+            "width": width,
+            "height": height,
+            "count": count,
+            "dtype": dtype,
+            "crs": crs,
+            "transform": transform,
+            "tiled": True,
+            "blockxsize": 512,
+            "blockysize": 512,
+            "compress": "deflate",
+            "zlevel": 1,  # staged only: the final driver compresses the file
+            "nodata": nodata,
+        }
+        interp = list(src.colorinterp) + ([ColorInterp.alpha] if alpha else [])
+        rows = max(512, (WINDOW_PIXELS // max(1, width)) // 512 * 512)
+        with rasterio.open(staged, "w", **profile) as out:
+            out.colorinterp = interp
+            if colormap:
+                out.write_colormap(1, colormap)
+            for row in range(0, height, rows):
+                window = Window(0, row, width, min(rows, height - row))
+                window_transform = rasterio.windows.transform(window, transform)
+                data = np.full((count, int(window.height), width), 0 if alpha else nodata, dtype=dtype)
+                reproject(
+                    source=rasterio.band(src, list(range(1, src.count + 1))),
+                    destination=data,
+                    src_nodata=src.nodata if heights else nodata,
+                    dst_nodata=nodata,
+                    dst_transform=window_transform,
+                    dst_crs=crs,
+                    resampling=resampling,
+                    num_threads=threads,
+                    **({"dst_alpha": count} if alpha else {}),
+                )
+                outside = geometry_mask(
+                    [region_dst],
+                    out_shape=(int(window.height), width),
+                    transform=window_transform,
+                    all_touched=False,
+                )
+                if alpha:
+                    data[-1][outside] = 0
+                else:
+                    data[:, outside] = nodata
+                out.write(data, window=window)
+                del data
+    return Staged(nodata, alpha, colormap, resampling)
+
+
 def render_cog(
     source: str,
     region: dict[str, Any],
@@ -99,89 +192,44 @@ def render_cog(
     resolution_deg: float,
     target: Path,
     threads: int = 1,
+    heights: bool = False,
 ) -> CogResult:
-    """Warp ``source`` clipped to ``region`` (EPSG:4326 GeoJSON) into a COG at ``target``.
-
-    Windows of whole rows (at most WINDOW_PIXELS) are warped by GDAL's warper on ``threads`` threads
-    straight from the source, staged lightly compressed, then the COG driver writes the file and its
-    overviews on as many threads. (Reading a WarpedVRT in 512-row strips on one thread took 1.7x
-    gdalwarp's time.)"""
+    """Warp ``source`` clipped to ``region`` (EPSG:4326 GeoJSON) into a COG at ``target``: :func:`stage`,
+    then GDAL's COG driver writes the file and its overviews on as many threads (float32 heights with the
+    floating-point predictor, overviews averaged)."""
     crs = CRS.from_epsg(int(crs_code))
     transform, width, height = target_grid(region, crs, resolution_deg)
-    region_dst = transform_geom("EPSG:4326", crs, region, precision=-1)
     threads = max(1, threads)
-    with rasterio.open(source) as src:
-        nodata = src.nodata
-        alpha = nodata is None
-        colormap = _colormap(src) if src.count == 1 else None
-        resampling = Resampling.nearest if colormap or src.count == 1 else Resampling.bilinear
-        count = src.count + (1 if alpha else 0)
-        profile = {
-            "driver": "GTiff",
-            "width": width,
-            "height": height,
-            "count": count,
-            "dtype": src.dtypes[0],
-            "crs": crs,
-            "transform": transform,
-            "tiled": True,
-            "blockxsize": 512,
-            "blockysize": 512,
-            "compress": "deflate",
-            "zlevel": 1,  # staged only: the COG driver compresses the final file
-            "nodata": nodata,
-        }
-        interp = list(src.colorinterp) + ([ColorInterp.alpha] if alpha else [])
-        rows = max(512, (WINDOW_PIXELS // max(1, width)) // 512 * 512)
-        with tempfile.TemporaryDirectory(prefix="geoexport-cog-") as workdir:
-            staged = Path(workdir) / "staged.tif"
-            with rasterio.open(staged, "w", **profile) as out:
-                out.colorinterp = interp
-                if colormap:
-                    out.write_colormap(1, colormap)
-                for row in range(0, height, rows):
-                    window = Window(0, row, width, min(rows, height - row))
-                    window_transform = rasterio.windows.transform(window, transform)
-                    data = np.full(
-                        (count, int(window.height), width), 0 if alpha else nodata, dtype=src.dtypes[0]
-                    )
-                    reproject(
-                        source=rasterio.band(src, list(range(1, src.count + 1))),
-                        destination=data,
-                        src_nodata=nodata,
-                        dst_nodata=nodata,
-                        dst_transform=window_transform,
-                        dst_crs=crs,
-                        resampling=resampling,
-                        num_threads=threads,
-                        **({"dst_alpha": count} if alpha else {}),
-                    )
-                    outside = geometry_mask(
-                        [region_dst],
-                        out_shape=(int(window.height), width),
-                        transform=window_transform,
-                        all_touched=False,
-                    )
-                    if alpha:
-                        data[-1][outside] = 0
-                    else:
-                        data[:, outside] = nodata
-                    out.write(data, window=window)
-                    del data
-            rasterio.shutil.copy(
-                staged,
-                target,
-                driver="COG",
-                COMPRESS="DEFLATE",
-                BLOCKSIZE=512,
-                OVERVIEWS="AUTO",
-                OVERVIEW_RESAMPLING="NEAREST" if resampling is Resampling.nearest else "AVERAGE",
-                NUM_THREADS=str(threads),
-            )
-    stats = band_statistics(target, alpha)
+    with tempfile.TemporaryDirectory(prefix="geoexport-cog-") as workdir:
+        staged = Path(workdir) / "staged.tif"
+        layout = stage(source, region, crs, transform, width, height, staged, threads, heights)
+        nearest = layout.resampling is Resampling.nearest
+        rasterio.shutil.copy(
+            staged,
+            target,
+            driver="COG",
+            COMPRESS="DEFLATE",
+            BLOCKSIZE=512,
+            OVERVIEWS="AUTO",
+            OVERVIEW_RESAMPLING="NEAREST" if nearest else "AVERAGE",
+            NUM_THREADS=str(threads),
+            **({"PREDICTOR": "FLOATING_POINT"} if heights else {}),
+        )
+    stats = band_statistics(target, layout.alpha)
     left, top = transform.c, transform.f
     bounds = (left, top + transform.e * height, left + transform.a * width, top)
-    result = CogResult(target, crs_code, width, height, transform, bounds, nodata, alpha, stats, colormap)
+    result = CogResult(
+        target,
+        crs_code,
+        width,
+        height,
+        transform,
+        bounds,
+        layout.nodata,
+        layout.alpha,
+        stats,
+        layout.colormap,
+    )
     result.sidecars = write_sidecars(result)
     return result
 

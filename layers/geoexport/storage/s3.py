@@ -35,6 +35,10 @@ def _translate(error: Exception, what: str) -> Exception:
     return error
 
 
+#: Storage classes whose objects must be restored before they can be read.
+ARCHIVE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
+
+
 class ObjectStore:
     """One bucket. Keys are plain strings; callers decide the layout."""
 
@@ -117,6 +121,42 @@ class ObjectStore:
             )
         except Exception as error:
             raise _translate(error, f"copy to {self.uri(target_key)}") from error
+
+    def copy_as(self, source_key: str, target_key: str, storage_class: str = "STANDARD") -> None:
+        """Copy within the bucket into ``storage_class`` (boto3's managed copy: multipart past 8 MB, so
+        objects over copy_object's 5 GB limit copy too)."""
+        try:
+            self._s3.copy(
+                {"Bucket": self.bucket, "Key": source_key},
+                self.bucket,
+                target_key,
+                ExtraArgs={"StorageClass": storage_class, "MetadataDirective": "COPY"},
+            )
+        except Exception as error:
+            raise _translate(error, f"copy to {self.uri(target_key)}") from error
+
+    def restore(self, key: str, days: int, tier: str) -> None:
+        """Ask the archive storage to thaw ``key`` for ``days``; a restore already under way is fine."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._s3.restore_object(
+                Bucket=self.bucket,
+                Key=key,
+                RestoreRequest={"Days": days, "GlacierJobParameters": {"Tier": tier}},  # type: ignore[typeddict-item]
+            )
+        except ClientError as error:
+            if str(error.response.get("Error", {}).get("Code")) != "RestoreAlreadyInProgress":
+                raise _translate(error, f"restore of {self.uri(key)}") from error
+
+    def readable(self, key: str) -> bool:
+        """True when ``key`` can be read now: not in an archive class, or thawed by a finished restore."""
+        head = self.head(key)
+        if head is None:
+            raise NotFound(f"{self.uri(key)}: not found")
+        if head.get("StorageClass") not in ARCHIVE_CLASSES:
+            return True
+        return 'ongoing-request="false"' in str(head.get("Restore", ""))
 
     def touch(self, key: str, older_than: timedelta = timedelta(0)) -> None:
         """Copy an object onto itself when older than ``older_than``: its age, and with it the bucket

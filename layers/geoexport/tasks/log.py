@@ -32,6 +32,8 @@ class LogType(StrEnum):
     EXPORT_EXPIRED = "EXPORT_EXPIRED"
     EXPORT_PAUSED = "EXPORT_PAUSED"
     EXPORT_RESUMED = "EXPORT_RESUMED"
+    EXPORT_ARCHIVED = "EXPORT_ARCHIVED"
+    EXPORT_RESTORED = "EXPORT_RESTORED"
     STEP_START = "STEP_START"
     STEP_RETRY = "STEP_RETRY"
     STEP_FINISH = "STEP_FINISH"
@@ -63,6 +65,7 @@ _STATUS: dict[TaskStatus, tuple[LogType, str]] = {
     TaskStatus.ABORTED: (LogType.EXPORT_STOPPED, "export stopped (aborted)"),
     TaskStatus.EXPIRED: (LogType.EXPORT_EXPIRED, "export expired; its files are deleted"),
     TaskStatus.PAUSED: (LogType.EXPORT_PAUSED, "export paused: it stops at the next step boundary"),
+    TaskStatus.ARCHIVED: (LogType.EXPORT_ARCHIVED, "export archived: its files are in archive storage"),
 }
 
 
@@ -73,6 +76,8 @@ def status_entry(old: TaskRecord | None, new: TaskRecord | None) -> LogEntry | N
     kind, message = _STATUS[new.status]
     if old is not None and old.status is TaskStatus.PAUSED and new.status is TaskStatus.IN_PROGRESS:
         kind, message = LogType.EXPORT_RESUMED, "export resumed"
+    if old is not None and old.status is TaskStatus.ARCHIVED and new.status is TaskStatus.COMPLETED:
+        kind, message = LogType.EXPORT_RESTORED, "export restored from the archive"
     if new.status is TaskStatus.COMPLETED:
         size = sum(artifact.size for artifact in new.artifacts)
         message = f"{message}: {len(new.artifacts)} files, {size} bytes"

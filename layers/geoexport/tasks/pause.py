@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from geoexport.errors import Conflict, FieldProblem, StaleTransition
+from geoexport.errors import Conflict, StaleTransition
 from geoexport.models.tasks import ExportTask, TaskStatus
 from geoexport.tasks.ports import Store, TaskStore
 from geoexport.tasks.prepare import Limits
@@ -43,12 +43,7 @@ class PauseService(TaskViews):
         self._workflow = workflow
 
     def pause(self, task_id: UUID, owner: str) -> ExportTask:
-        task = self.owned(task_id, owner)
-        if task.status not in (TaskStatus.PENDING, TaskStatus.IN_PROGRESS):
-            raise Conflict(
-                f"only a PENDING or IN_PROGRESS export can be paused; this one is {task.status.value}",
-                [FieldProblem("id", f"the task is {task.status.value}")],
-            )
+        task = self.owned_in(task_id, owner, {TaskStatus.PENDING, TaskStatus.IN_PROGRESS}, "paused")
         try:
             self._tasks.advance(task.id, TaskStatus.PAUSED, self._clock())
         except StaleTransition as error:
@@ -56,12 +51,7 @@ class PauseService(TaskViews):
         return self.view(self._tasks.get(task.id), with_deliveries=False)
 
     def resume(self, task_id: UUID, owner: str) -> ExportTask:
-        task = self.owned(task_id, owner)
-        if task.status is not TaskStatus.PAUSED:
-            raise Conflict(
-                f"only a PAUSED export can be resumed; this one is {task.status.value}",
-                [FieldProblem("id", f"the task is {task.status.value}")],
-            )
+        task = self.owned_in(task_id, owner, {TaskStatus.PAUSED}, "resumed")
         try:
             self._tasks.advance(task.id, TaskStatus.IN_PROGRESS, self._clock())
         except StaleTransition as error:

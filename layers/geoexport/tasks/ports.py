@@ -29,6 +29,8 @@ class TaskWriter(Protocol):
         now: datetime,
         progress: int | None = None,
         ledger: tuple[int, int] | None = None,
+        allowed_from: frozenset[TaskStatus] | None = None,
+        remove: tuple[str, ...] = (),
         **fields: Any,
     ) -> None: ...
 

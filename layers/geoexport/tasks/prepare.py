@@ -12,7 +12,7 @@ from geoexport.errors import FieldProblem, InvalidRequest, UnprocessableRequest
 from geoexport.geometry import aoi, planar
 from geoexport.models.catalog import CatalogRecord
 from geoexport.models.geojson import RoiFeatureCollection
-from geoexport.models.tasks import CreateExportTaskRequest, Domain, ExportFormat, Packer
+from geoexport.models.tasks import CreateExportTaskRequest, Domain, ExportFormat, OnExpiry, Packer
 from geoexport.notify import ssrf
 from geoexport.pipeline.items import FanOut
 from geoexport.tasks.estimate import Estimate
@@ -254,7 +254,13 @@ def prepare(
     if request.domain is Domain.THREE_D:  # seed 001 names it; nothing here renders 3D tiles or meshes
         raise UnprocessableRequest(
             "3D exports are not supported",
-            [FieldProblem("domain", "3D is not supported; supported domains: RASTER, VECTOR")],
+            [FieldProblem("domain", "3D is not supported; supported domains: RASTER, DEM, VECTOR")],
+        )
+    on_expiry = request.parameters.get("onExpiry")
+    if on_expiry is not None and on_expiry not in {choice.value for choice in OnExpiry}:
+        raise InvalidRequest(
+            "parameters.onExpiry says what happens at expiredAt",
+            [FieldProblem("parameters.onExpiry", "one of: delete (the default), archive")],
         )
     check_webhooks(request, limits.allow_loopback_webhooks)
     notes: list[str] = []
@@ -269,10 +275,19 @@ def prepare(
         return Prepared(vector_defaults(request, geometry.crs_problem, national), None, notes)
     if request.catalogRecordID is None:
         raise InvalidRequest(
-            "a RASTER export names its catalog record",
-            [FieldProblem("catalogRecordID", "required for domain RASTER")],
+            f"a {request.domain.value} export names its catalog record",
+            [FieldProblem("catalogRecordID", f"required for domain {request.domain.value}")],
         )
     record = catalog.get(request.catalogRecordID)
+    if record.domain != request.domain.value:
+        raise UnprocessableRequest(
+            f"record {record.id} ({record.name}) is a {record.domain} record",
+            [
+                FieldProblem(
+                    "domain", f"must be {record.domain} for this record (it is {request.domain.value})"
+                )
+            ],
+        )
     request = with_defaults(request, record, national)
     check_against_record(request, record)
     check_output(request, geometry.crs_problem)

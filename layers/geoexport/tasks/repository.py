@@ -35,6 +35,7 @@ from geoexport.errors import (
 )
 from geoexport.models.tasks import (
     MAX_WEBHOOKS_PER_TASK,
+    ArchiveInfo,
     StoredArtifact,
     TaskRecord,
     TaskStatus,
@@ -50,15 +51,17 @@ if TYPE_CHECKING:
     from geoexport.tasks.requests import Answer
 
 LEDGER_KEY = {"name": {"S": "exports-storage"}}
-BY_OWNER, BY_OWNER_STATUS, BY_SCOPE, BY_STATUS_EXPIRY, BY_STATUS_UPDATED = (
+BY_OWNER, BY_OWNER_STATUS, BY_SCOPE, BY_STATUS_EXPIRY, BY_STATUS_UPDATED, BY_RESTORE = (
     "ByOwner",
     "ByOwnerStatus",
     "ByScope",
     "ByStatusExpiry",
     "ByStatusUpdated",
+    "ByRestore",  # sparse: only archived tasks whose restore is under way carry ``restoreState``
 )
+RESTORING = "RESTORING"
 #: Fields stored as one JSON string each (nested models).
-JSON_FIELDS = ("request", "artifacts")
+JSON_FIELDS = ("request", "artifacts", "archive")
 #: Lists stored as a list of JSON strings (appended to in place).
 JSON_LISTS = ("extraWebhooks",)
 
@@ -611,16 +614,20 @@ class TaskRepository:
         now: datetime,
         progress: int | None = None,
         ledger: tuple[int, int] | None = None,
+        allowed_from: frozenset[TaskStatus] | None = None,
+        remove: tuple[str, ...] = (),
         **fields: Any,
     ) -> None:
         """Move to ``status`` (and at least ``progress``); StaleTransition if that would go backwards.
 
         ``ledger`` = (reserved delta, used delta) is applied to the storage ledger in the same transaction.
-        Extra ``fields`` are set in the same conditional write (finishedAt, errorReason...).
+        Extra ``fields`` are set (and ``remove`` attributes removed) in the same conditional write.
+        ``allowed_from`` narrows or replaces the usual sources (a restore: COMPLETED only from ARCHIVED).
         """
         task = self.get(task_id)
+        sources = allowed_from if allowed_from is not None else ALLOWED_FROM[status]
         condition = _Condition()
-        conditions = ["attribute_exists(id)", condition.status_in(ALLOWED_FROM[status])]
+        conditions = ["attribute_exists(id)", condition.status_in(sources)]
         values: dict[str, Any] = {
             **condition.values,
             ":s": {"S": status.value},
@@ -641,7 +648,7 @@ class TaskRepository:
         update = {
             "TableName": self._table,
             "Key": {"id": {"S": str(task_id)}},
-            "UpdateExpression": "SET " + ", ".join(sets),
+            "UpdateExpression": "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(remove) if remove else ""),
             "ConditionExpression": " AND ".join(conditions),
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
@@ -649,7 +656,7 @@ class TaskRepository:
         what = f"moving the task to {status.value}"
         reserved, used = ledger or (0, 0)
         moves_bytes = (reserved, used) != (0, 0)
-        ends_run = status in ENDS_RUN
+        ends_run = status in ENDS_RUN and TaskStatus.ARCHIVED not in sources  # a restore starts no run
         try:
             if not self._counters or not (moves_bytes or ends_run):
                 self._call(what, "update_item", **update)
@@ -691,6 +698,38 @@ class TaskRepository:
             self._db.exceptions.TransactionCanceledException,
         ) as error:
             raise StaleTransition(f"task {task_id} cannot move to {status}") from error
+
+    def request_restore(self, task_id: UUID | str, archive: ArchiveInfo) -> None:
+        """Record that an ARCHIVED task's restore was requested (the sweep finishes it when thawed)."""
+        condition = _Condition()
+        try:
+            self._update(
+                "recording the restore request",
+                task_id,
+                UpdateExpression="SET #a = :a, restoreState = :r",
+                ConditionExpression=condition.status_in({TaskStatus.ARCHIVED}),
+                ExpressionAttributeNames={**condition.names, "#a": "archive"},
+                ExpressionAttributeValues={
+                    **condition.values,
+                    ":a": serialize(archive),
+                    ":r": {"S": RESTORING},
+                },
+            )
+        except self._db.exceptions.ConditionalCheckFailedException as error:
+            raise StaleTransition(f"task {task_id} is no longer ARCHIVED") from error
+
+    def restoring(self, limit: int = 100) -> list[str]:
+        """Archived tasks whose restore was requested and has not finished."""
+        response = self._call(
+            "listing restoring tasks",
+            "query",
+            TableName=self._table,
+            IndexName=BY_RESTORE,
+            Limit=limit,
+            KeyConditionExpression="restoreState = :r",
+            ExpressionAttributeValues={":r": {"S": RESTORING}},
+        )
+        return [str(item["id"]["S"]) for item in response["Items"]]
 
     def claim_notification(self, task_id: UUID | str, event: str = "final") -> bool:
         """Mark a callback event as sent; True only for the first caller (no second final webhook)."""
@@ -768,6 +807,8 @@ def to_item(record: TaskRecord) -> dict[str, Any]:
         }
     item["request"] = serialize(record.request)
     item["artifacts"] = serialize(record.artifacts)
+    if record.archive is not None:
+        item["archive"] = serialize(record.archive)
     item["ownerStatus"] = {"S": f"{record.owner}#{record.status.value}"}
     for name in JSON_LISTS:
         item[name] = _json_list(getattr(record, name))
@@ -786,6 +827,7 @@ def from_item(item: dict[str, Any]) -> TaskRecord:
         values[name] = [json.loads(entry) for entry in values.get(name, [])]
     values["transportStates"] = {k: json.loads(v) for k, v in values.get("transportStates", {}).items()}
     values.pop("ownerStatus", None)
+    values.pop("restoreState", None)
     values.pop("notifiedEvents", None)
     values.pop("itemsDone", None)  # work items of a fanned-out export (progress says how far it is)
     values.pop("deliveries", None)  # items written before delivery records had their own table

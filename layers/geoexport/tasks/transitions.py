@@ -16,7 +16,8 @@ ALLOWED_FROM: dict[TaskStatus, frozenset[TaskStatus]] = {
     S.ABORTED: frozenset({S.PENDING, S.IN_PROGRESS, S.PAUSED}),
     S.PAUSED: frozenset({S.PENDING, S.IN_PROGRESS}),
     S.EXPIRED: frozenset({S.COMPLETED}),
-    S.ARCHIVED: frozenset({S.EXPIRED, S.COMPLETED}),
+    S.ARCHIVED: frozenset({S.COMPLETED}),  # an expired export has no files left to archive
+    # COMPLETED again from ARCHIVED only by a restore, which names that source (TaskRepository.advance)
 }
 
 

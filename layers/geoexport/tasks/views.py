@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 from uuid import UUID
 
-from geoexport.errors import NotFound
+from geoexport.errors import Conflict, FieldProblem, NotFound
 from geoexport.models.tasks import Artifact, ExportTask, TaskRecord, TaskStatus, WebhookDelivery
 from geoexport.tasks.ports import Store, TaskReader
 from geoexport.tasks.prepare import Limits
@@ -51,6 +51,18 @@ class TaskViews:
         task = self._tasks.get(task_id)
         if task.owner != owner:  # another caller's task does not exist, as far as this caller can tell
             raise NotFound(f"export task {task_id} does not exist")
+        return task
+
+    def owned_in(self, task_id: UUID | str, owner: str, statuses: set[TaskStatus], action: str) -> TaskRecord:
+        """The caller's task, if it is in one of ``statuses``; else the 409 saying which it is in."""
+        task = self.owned(task_id, owner)
+        if task.status not in statuses:
+            allowed = " or ".join(sorted(status.value for status in statuses))
+            article = "an" if allowed[0] in "AEIOU" else "a"
+            raise Conflict(
+                f"only {article} {allowed} export can be {action}; this one is {task.status.value}",
+                [FieldProblem("id", f"the task is {task.status.value}")],
+            )
         return task
 
     def get(self, task_id: UUID, owner: str = "anonymous") -> ExportTask:
@@ -124,4 +136,5 @@ class TaskViews:
             webhookDeliveries=self._deliveries.latest(task.id) if with_deliveries else None,
             transports=[task.transportStates[k] for k in sorted(task.transportStates, key=int)],
             definitionId=task.definitionId,
+            archive=task.archive,
         )
