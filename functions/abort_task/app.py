@@ -1,21 +1,27 @@
 """Task control: POST /export-tasks/{id}/abort (the task ends ABORTED, TASK_FAILED callbacks fire), /pause
 (the workflow stops at the next step boundary), /resume (it continues where it stopped), /archive (its files
-move to the archive storage class) and /restore (they come back; 202 while the archive thaws them)."""
+move to the archive storage class) and /restore (they come back; 202 while the archive thaws them); and the
+operator-wide pause: /operations/pause and /operations/resume (scope exports:operate)."""
 
 import os
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field
 
 from geoexport import bootstrap
-from geoexport.api import caller, json_response, make_resolver
+from geoexport.api import caller, json_response, make_resolver, require_scope
 from geoexport.api.schema import responses
+from geoexport.auth.clients import OPERATE
 from geoexport.models import ExportTask
+from geoexport.models.tasks import OperatorPause
 from geoexport.settings import AbortSettings
+from geoexport.tasks.pause import OperatorResume
 
 settings = AbortSettings.from_environ(os.environ)
 logger = Logger()
@@ -23,6 +29,12 @@ app = make_resolver()
 service = bootstrap.abort_service(settings)
 pauses = bootstrap.pause_service(settings)
 archives = bootstrap.archive_service(settings)
+operations = bootstrap.operator_pauses(settings)
+
+
+class OperatorPauseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field("", max_length=500, description="shown on every export it pauses")
 
 
 @app.post(
@@ -90,6 +102,42 @@ def restore_export_task(task_id: UUID) -> Response[str]:
     done, task = archives.restore(task_id, caller(app))
     logger.info("export task restore", extra={"taskId": str(task_id), "done": done})
     return json_response(200 if done else 202, task)
+
+
+@app.get(
+    "/operations/pause",
+    summary="The operator-wide pause: on or off, since when, why (scope exports:operate)",
+    responses=responses({200: ("The pause switch", OperatorPause)}, 403, 503),
+)
+def operator_pause_state() -> Response[str]:
+    require_scope(app, OPERATE)
+    return json_response(200, operations.state())
+
+
+@app.post(
+    "/operations/pause",
+    summary="Pause every export (storage maintenance): running ones stop at their next step boundary, new "
+    "ones at their first, all PAUSED with pausedBy operator; nothing is lost (scope exports:operate)",
+    responses=responses({200: ("The pause switch, on", OperatorPause)}, 403, 422, 503),
+)
+def operator_pause(body: Annotated[OperatorPauseRequest, Body()]) -> Response[str]:
+    require_scope(app, OPERATE)
+    state = operations.pause(body.reason, caller(app))
+    logger.info("operator pause on", extra={"reason": state.reason})
+    return json_response(200, state)
+
+
+@app.post(
+    "/operations/resume",
+    summary="End the operator-wide pause and resume the exports it paused (a batch per call: call again "
+    "while 'more' is true); exports their owners paused stay paused (scope exports:operate)",
+    responses=responses({200: ("The switch, off, and the exports resumed", OperatorResume)}, 403, 503),
+)
+def operator_resume() -> Response[str]:
+    require_scope(app, OPERATE)
+    result = operations.resume()
+    logger.info("operator pause off", extra={"resumed": len(result.resumed), "more": result.more})
+    return json_response(200, result)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -63,7 +63,7 @@ if TYPE_CHECKING:  # the builders import what they build: a function imports onl
     from geoexport.tasks.abort import AbortService
     from geoexport.tasks.archive import Archiver, ArchiveService
     from geoexport.tasks.log import StepLog
-    from geoexport.tasks.pause import PauseService
+    from geoexport.tasks.pause import OperatorPauses, PauseService
     from geoexport.tasks.prepare import Limits
     from geoexport.tasks.repository import ClientQuota, TaskLogRepository, TaskRepository
     from geoexport.tasks.requests import ExportRequests
@@ -174,6 +174,12 @@ def pause_service(settings: AbortSettings) -> PauseService:
         store=exports_store(settings),
         limits=limits(settings),
     )
+
+
+def operator_pauses(settings: AbortSettings) -> OperatorPauses:
+    from geoexport.tasks.pause import OperatorPauses
+
+    return OperatorPauses(task_repository(settings), pause_service(settings))
 
 
 def archiver(settings: ArchiveSettings) -> Archiver:

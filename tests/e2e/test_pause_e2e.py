@@ -76,3 +76,35 @@ def test_pause_mid_export_then_resume(service: Service, tmp_path: Path) -> None:
     assert tiles(service, done, tmp_path / "resumed.gpkg") == tiles(
         service, unpaused, tmp_path / "unpaused.gpkg"
     )
+
+
+def test_the_operator_pause_holds_new_work_and_resumes_it(service: Service) -> None:
+    from tests.e2e.test_auth_e2e import new_client
+
+    plain = new_client(service, "no-operator", "exports:read,exports:write")
+    token = service.issue_token(plain["client_id"], plain["client_secret"])
+    assert service.request("POST", "/operations/pause", {"reason": "x"}, token=token)[0] == 403
+    assert service.request("GET", "/operations/pause", token=token)[0] == 403
+
+    status, state, _ = service.request("POST", "/operations/pause", {"reason": "storage maintenance"})
+    assert status == 200 and state["paused"] and state["reason"] == "storage maintenance", state
+    try:
+        landsat = service.records()["landsat-bahamas-rgb"]
+        ring = [[-77.31, 23.9], [-77.1, 23.9], [-77.1, 24.1], [-77.31, 24.1], [-77.31, 23.9]]  # its own ROI
+        body = export_body(landsat["id"], {"type": "Polygon", "coordinates": [ring]}, 0.0054931640625)
+        status, task, _ = service.request("POST", "/export-tasks", body)
+        assert status == 201, task  # accepted: nothing is refused or lost
+        deadline = time.monotonic() + 60
+        while (held := service.request("GET", f"/export-tasks/{task['id']}")[1])["status"] != "PAUSED":
+            assert time.monotonic() < deadline and held["status"] in ("PENDING", "IN_PROGRESS"), held
+            time.sleep(0.2)
+        assert held["pausedBy"] == "operator" and held["artifacts"] == []
+        assert service.request("GET", "/operations/pause")[1]["paused"] is True
+    finally:
+        status, resumed, _ = service.request("POST", "/operations/resume")
+    assert status == 200 and resumed["state"]["paused"] is False, resumed
+    assert task["id"] in resumed["resumed"] and resumed["more"] is False
+    done = service.wait(task["id"], timeout=180)[-1]
+    assert done["status"] == "COMPLETED", done.get("errorReason")
+    kinds = [e["type"] for e in service.log_with(task["id"], "EXPORT_FINISH")]
+    assert kinds.index("EXPORT_PAUSED") < kinds.index("EXPORT_RESUMED") < kinds.index("EXPORT_FINISH"), kinds

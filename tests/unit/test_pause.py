@@ -9,10 +9,10 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from geoexport.errors import Conflict, NotFound, TaskPaused
-from geoexport.models.tasks import CreateExportTaskRequest, TaskRecord, TaskStatus
+from geoexport.errors import Conflict, NotFound, StaleTransition, TaskPaused
+from geoexport.models.tasks import CreateExportTaskRequest, OperatorPause, PausedBy, TaskRecord, TaskStatus
 from geoexport.pipeline.pause import boundary
-from geoexport.tasks.pause import PauseService
+from geoexport.tasks.pause import OperatorPauses, PauseService
 from geoexport.tasks.prepare import Limits
 from geoexport.tasks.transitions import can_move
 from geoexport.tasks.workflow import ExecutionState, continue_count, resume_count
@@ -23,6 +23,7 @@ NOW = datetime(2026, 11, 28, tzinfo=UTC)
 class Tasks:
     def __init__(self) -> None:
         self.tasks: dict[UUID, TaskRecord] = {}
+        self.switch = OperatorPause()
 
     def add(self, status: TaskStatus, execution: str | None = None) -> TaskRecord:
         square = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}
@@ -45,8 +46,19 @@ class Tasks:
 
     def advance(self, task_id: Any, status: TaskStatus, now: datetime, **fields: Any) -> None:
         task = self.get(task_id)
-        assert can_move(task.status, status), (task.status, status)
-        self.tasks[task.id] = task.model_copy(update={"status": status})
+        if not can_move(task.status, status):
+            raise StaleTransition(f"{task.status} -> {status}")
+        self.tasks[task.id] = task.model_copy(update={"status": status, **fields})
+
+    def operator_pause(self) -> OperatorPause:
+        return self.switch
+
+    def set_operator_pause(self, state: OperatorPause) -> None:
+        self.switch = state
+
+    def paused_by_operator(self, limit: int = 100) -> list[TaskRecord]:
+        paused = [t for t in self.tasks.values() if t.status is TaskStatus.PAUSED]
+        return [t for t in paused if t.pausedBy is PausedBy.OPERATOR][:limit]
 
     def set_execution(self, task_id: Any, execution_arn: str) -> None:
         task = self.get(task_id)
@@ -126,3 +138,31 @@ def test_execution_names_count_resumes_and_restarts_apart() -> None:
         TaskStatus.PAUSED, TaskStatus.FAILED
     )
     assert not can_move(TaskStatus.COMPLETED, TaskStatus.PAUSED)
+
+
+def test_the_operator_pause_stops_everyone_at_a_boundary_and_resumes_only_those() -> None:
+    tasks, stopped = Tasks(), Workflow(ExecutionState.PAUSED)
+    pauses = service(tasks, stopped)
+    operator = OperatorPauses(tasks, pauses, clock=lambda: NOW)  # type: ignore[arg-type]
+    running = tasks.add(TaskStatus.IN_PROGRESS, "arn:execution:a")
+    fresh = tasks.add(TaskStatus.PENDING, "arn:execution:b")
+    mine = tasks.add(TaskStatus.IN_PROGRESS, "arn:execution:c")
+    pauses.pause(mine.id, "alice")  # its owner's pause: the operator's resume leaves it alone
+    boundary(tasks, running.id)  # the switch is off: it runs on
+    state = operator.pause("storage maintenance", "ops")
+    assert (
+        state.paused and state.since == NOW and operator.pause("again", "ops").reason == "storage maintenance"
+    )
+    for task in (running, fresh):
+        with pytest.raises(TaskPaused, match="by the operator: storage maintenance"):
+            boundary(tasks, task.id)
+        assert tasks.get(task.id).status is TaskStatus.PAUSED
+        assert tasks.get(task.id).pausedBy is PausedBy.OPERATOR
+    assert pauses.view(tasks.get(running.id)).pausedBy is PausedBy.OPERATOR
+    result = operator.resume()
+    assert not result.state.paused and not result.more
+    assert sorted(result.resumed) == sorted([running.id, fresh.id])
+    assert tasks.get(mine.id).status is TaskStatus.PAUSED and tasks.get(mine.id).pausedBy is PausedBy.OWNER
+    assert {tasks.get(t.id).status for t in (running, fresh)} == {TaskStatus.IN_PROGRESS}
+    assert len(stopped.started) == 2  # each continues in a new execution
+    boundary(tasks, running.id)  # and runs on

@@ -202,7 +202,7 @@ def data_directory(root: Path) -> Path:
 
 def _demo_client(dynamodb: Any, stack: Any, plans: Any, state: Path) -> Any:
     """The demo client: the one of the last run (same id and secret) when the data directory has it."""
-    from geoexport.auth.clients import ALL_SCOPES, CATALOG_WRITE, ClientRepository, NewClient
+    from geoexport.auth.clients import ALL_SCOPES, CATALOG_WRITE, OPERATE, ClientRepository, NewClient
 
     clients = ClientRepository(dynamodb, stack.physical["ClientsTable"])
     saved: dict[str, Any] = {}
@@ -216,8 +216,9 @@ def _demo_client(dynamodb: Any, stack: Any, plans: Any, state: Path) -> Any:
         dynamodb.delete_item(
             TableName=stack.physical["ClientsTable"], Key={"clientId": {"S": DEMO_CLIENT_ID}}
         )
-    # The local operator's client: it may also replace catalog sources (catalog:write).
-    demo = clients.create("demo", (*ALL_SCOPES, CATALOG_WRITE), client_id=DEMO_CLIENT_ID)
+    # The local operator's client: it may also replace catalog sources (catalog:write) and pause the
+    # service (exports:operate).
+    demo = clients.create("demo", (*ALL_SCOPES, CATALOG_WRITE, OPERATE), client_id=DEMO_CLIENT_ID)
     with contextlib.suppress(Exception):  # kept in the usage plan from the last run
         plans.enroll(demo.client.client_id, "standard")
     return demo

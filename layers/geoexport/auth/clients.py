@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 ALL_SCOPES = ("exports:read", "exports:write")
 #: Operators' scope, never a default: replacing catalog records' sources (PUT /catalog/records/{id}).
 CATALOG_WRITE = "catalog:write"
+#: Operators' scope, never a default: the operator-wide pause and resume (/operations/pause, /resume).
+OPERATE = "exports:operate"
 
 
 @functools.cache

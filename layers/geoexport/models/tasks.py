@@ -214,6 +214,23 @@ class CreateExportTaskRequest(BaseModel):
         return self.roi_collection().features
 
 
+class PausedBy(StrEnum):
+    """Who paused a task: its owner (POST .../pause) or the operator (POST /operations/pause: everyone's)."""
+
+    OWNER = "owner"
+    OPERATOR = "operator"
+
+
+class OperatorPause(BaseModel):
+    """The operator-wide pause (e.g. storage maintenance): while on, every export stops at its next step
+    boundary (PAUSED, ``pausedBy: operator``); turning it off resumes exactly those."""
+
+    paused: bool = False
+    reason: str = ""
+    since: datetime | None = None
+    by: str | None = None
+
+
 class OnExpiry(StrEnum):
     """What happens to a completed export at its expiredAt (``parameters.onExpiry``)."""
 
@@ -315,6 +332,7 @@ class TaskRecord(BaseModel):
     transportStates: dict[str, TransportStatus] = Field(default_factory=dict)  # by index, as text
     definitionId: UUID | None = None  # the export definition this task is a run of
     archive: ArchiveInfo | None = None  # set when the export was archived (kept after a restore)
+    pausedBy: PausedBy | None = None  # PAUSED: by its owner or by the operator-wide pause
 
     def all_webhooks(self) -> list[Webhook]:
         seen: set[tuple[str, tuple[str, ...]]] = set()
@@ -365,6 +383,7 @@ class ExportTask(BaseModel):
         None,
         description="ARCHIVED: the archive's storage class and a restore's progress; kept after a restore",
     )
+    pausedBy: PausedBy | None = Field(None, description="PAUSED: by its owner, or by the operator-wide pause")
     webhookDeliveries: list[WebhookDelivery] | None = Field(
         None, description="Each webhook's latest delivery outcome; only on a single task's GET, not in lists"
     )

@@ -36,6 +36,8 @@ from geoexport.errors import (
 from geoexport.models.tasks import (
     MAX_WEBHOOKS_PER_TASK,
     ArchiveInfo,
+    OperatorPause,
+    PausedBy,
     StoredArtifact,
     TaskRecord,
     TaskStatus,
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
     from geoexport.tasks.requests import Answer
 
 LEDGER_KEY = {"name": {"S": "exports-storage"}}
+OPERATOR_PAUSE_KEY = {"name": {"S": "operator-pause"}}
 BY_OWNER, BY_OWNER_STATUS, BY_SCOPE, BY_STATUS_EXPIRY, BY_STATUS_UPDATED, BY_RESTORE = (
     "ByOwner",
     "ByOwnerStatus",
@@ -283,6 +286,43 @@ class TaskRepository:
         return Ledger(
             int(item.get("usedBytes", {}).get("N", "0")), int(item.get("reservedBytes", {}).get("N", "0"))
         )
+
+    def operator_pause(self) -> OperatorPause:
+        """The operator-wide pause switch (off when never set); read at every step boundary."""
+        item = self._call(
+            "reading the operator pause", "get_item", TableName=self._counters, Key=OPERATOR_PAUSE_KEY
+        ).get("Item")
+        return OperatorPause.model_validate_json(item["state"]["S"]) if item else OperatorPause()
+
+    def set_operator_pause(self, state: OperatorPause) -> None:
+        self._call(
+            "setting the operator pause",
+            "put_item",
+            TableName=self._counters,
+            Item={**OPERATOR_PAUSE_KEY, "state": {"S": state.model_dump_json()}},
+        )
+
+    def paused_by_operator(self, limit: int = 100) -> list[TaskRecord]:
+        """PAUSED tasks the operator-wide pause stopped (not those their owners paused), oldest first."""
+        found: list[TaskRecord] = []
+        start: dict[str, Any] | None = None
+        while len(found) < limit:
+            response = self._call(
+                "listing paused tasks",
+                "query",
+                TableName=self._table,
+                IndexName=BY_STATUS_UPDATED,
+                KeyConditionExpression="#s = :s",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":s": {"S": TaskStatus.PAUSED.value}},
+                **({"ExclusiveStartKey": start} if start else {}),
+            )
+            tasks = [self.get(item["id"]["S"]) for item in response["Items"]]
+            found += [task for task in tasks if task.pausedBy is PausedBy.OPERATOR]
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                break
+        return found[:limit]
 
     def client_ledger(self, owner: str) -> ClientLedger:
         item = self._call(

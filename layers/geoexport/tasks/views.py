@@ -137,4 +137,5 @@ class TaskViews:
             transports=[task.transportStates[k] for k in sorted(task.transportStates, key=int)],
             definitionId=task.definitionId,
             archive=task.archive,
+            pausedBy=task.pausedBy if task.status is TaskStatus.PAUSED else None,
         )
