@@ -168,7 +168,8 @@ FAR_AWAY = {"type": "Polygon", "coordinates": [[[10, 10], [11, 10], [11, 11], [1
             422,
             "ROI.features[0].properties.maxResolutionDeg",
         ),
-        (lambda r: {**export_body(r["id"], PENTAGON, 0.01), "domain": "DEM"}, 400, "domain"),
+        (lambda r: {**export_body(r["id"], PENTAGON, 0.01), "domain": "ELEVATION"}, 400, "domain"),
+        (lambda r: {**export_body(r["id"], PENTAGON, 0.01), "domain": "DEM"}, 422, "domain"),  # imagery
     ],
 )
 def test_bad_input_is_refused_before_anything_starts(
