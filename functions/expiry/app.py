@@ -29,7 +29,7 @@ archiver = bootstrap.archiver(settings)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = expiry.run(tasks, store, lambda: datetime.now(UTC), settings.retention_days, archiver)
-    for outcome in ("expired", "archived", "restored"):
+    for outcome in ("expired", "archived", "restored", "postponed"):
         if result[outcome]:
             logger.info(f"exports {outcome}", extra={"count": len(result[outcome])})
     return result

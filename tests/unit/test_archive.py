@@ -151,3 +151,16 @@ def test_each_restore_sends_task_completed_once() -> None:
     second = first.model_copy(update={"expiredAt": NOW + timedelta(days=30)})
     assert changes.react(archived, second, claims, deliveries)  # type: ignore[arg-type]
     assert deliveries.sent == [WebhookEvent.TASK_COMPLETED, WebhookEvent.TASK_COMPLETED]
+
+
+def test_one_restore_that_fails_does_not_hold_up_the_others() -> None:
+    tasks, store = Tasks(), Store()
+    archiver = Archiver(tasks, store, ArchivePolicy())
+    broken, fine = completed(tasks, store), completed(tasks, store)
+    for task in (broken, fine):
+        archiver.archive(task, NOW)
+        archiver.request_restore(tasks.get(task.id), NOW)
+    del store.objects[archive_key(broken.id, broken.artifacts[0].key)]  # gone: readable() raises KeyError
+    store.thawed.update(store.objects)
+    assert archiver.sweep_restores(NOW) == [str(fine.id)]
+    assert tasks.get(broken.id).status is TaskStatus.ARCHIVED and str(broken.id) in tasks.restoring()

@@ -17,6 +17,7 @@ TASK_COMPLETED again. The local emulator (moto) thaws at once, so a local restor
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +30,8 @@ from geoexport.pipeline.plan import exports_prefix
 from geoexport.tasks.ports import Store, TaskStore, TaskWriter
 from geoexport.tasks.prepare import Limits
 from geoexport.tasks.views import TaskViews, utcnow
+
+log = logging.getLogger(__name__)
 
 ARCHIVE_PREFIX = "archive/"
 RESTORE_DAYS = 1  # a thawed copy only has to last until it is copied back to exports/
@@ -131,11 +134,14 @@ class Archiver:
 
     def sweep_restores(self, now: datetime) -> list[str]:
         """Finish every restore whose files have thawed; returns the tasks completed again."""
-        return [
-            task_id
-            for task_id in self._tasks.restoring()
-            if self.finish_restore(self._tasks.get(task_id), now)
-        ]
+        done = []
+        for task_id in self._tasks.restoring():
+            try:
+                if self.finish_restore(self._tasks.get(task_id), now):
+                    done.append(task_id)
+            except Exception:  # one restore S3 cannot finish now does not hold up the others
+                log.exception("restore of %s not finished; the next sweep tries again", task_id)
+        return done
 
 
 class ArchiveService(TaskViews):
