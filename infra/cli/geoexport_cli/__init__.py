@@ -1,14 +1,20 @@
-"""``geoexport``: a bearer token for the API, and new API clients, on the local stack and on AWS alike.
+"""``geoexport``: exports from a terminal, and the operator's credentials tools, locally and on AWS alike.
 
+  geoexport export create --record NAME|ID [--bbox|--wkt|--geojson FILE|--country C] [--zoom Z|--resolution R]
+                          [--format GPKG|GTiff] [--crs EPSG] [--packer P] [--webhook URL] [--dry-run]
+                          [--wait] [--download DIR] [--json]
+  geoexport export list|get|abort|log|download ...      geoexport catalog list
+  geoexport features import FILE --model M              geoexport features reindex [--force]
   geoexport token [--api URL] [--client-id ID --client-secret SECRET]
-  geoexport client create NAME [--scopes exports:read,exports:write] [--plan standard|restricted]
-                              [--table T --usage-plan-id ID] [--endpoint-url URL]
-  geoexport features reindex [--force] [--table FeaturesTable] [--endpoint-url URL]
+  geoexport client create|disable|delete|quota ...
 
-On the local stack the defaults come from the state file `make run` writes (``.geoexport/local.json``, or
-``GEOEXPORT_STATE``): the demo client, the API URL, the emulator, the clients table and the usage plans. On
-AWS, pass --api and credentials to ``token``; ``client create`` takes --table (the stack's ClientsTable) and
---usage-plan-id (its StandardUsagePlanId or RestrictedUsagePlanId output) and uses your AWS credentials.
+The user commands find the API and credentials in flags, the environment, a config file or the local
+stack's state (see geoexport_cli.api). On the local stack the operator commands' defaults come from the
+state file `make run` writes (``.geoexport/local.json``, or ``GEOEXPORT_STATE``): the demo client, the API
+URL, the emulator, the clients table and the usage plans. On AWS, pass --api and credentials to ``token``;
+``client create`` takes --table (the stack's ClientsTable) and --usage-plan-id (its StandardUsagePlanId or
+RestrictedUsagePlanId output) and uses your AWS credentials. Imports are lazy: ``--help`` loads neither
+boto3 nor rich.
 """
 
 from __future__ import annotations
@@ -19,18 +25,16 @@ import os
 import sys
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Any
 
-from geoexport.auth.clients import ALL_SCOPES, ClientRepository
-from geoexport.auth.usage import PLANS, UsagePlans
+from geoexport_cli.api import CliError, state_file
+
+PLANS = ("standard", "restricted")  # geoexport.auth.usage.PLANS (a test keeps them equal)
+DEFAULT_SCOPES = "exports:read,exports:write"  # geoexport.auth.clients.ALL_SCOPES
 
 
 def _state() -> dict[str, Any]:
-    """The local stack's state file: GEOEXPORT_STATE, else local.json in its data directory."""
-    data = Path(os.environ.get("GEOEXPORT_DATA_DIR") or ".geoexport")
-    path = Path(os.environ.get("GEOEXPORT_STATE") or data / "local.json")
-    return json.loads(path.read_text()) if path.exists() else {}
+    return state_file()
 
 
 def token(args: argparse.Namespace) -> int:
@@ -82,6 +86,8 @@ def revoke_client(args: argparse.Namespace) -> int:
     """disable: no new token and the client's tokens are refused; delete: that, and its record goes."""
     import boto3
 
+    from geoexport.auth.clients import ClientRepository
+
     table, extra = _aws(args)
     if not table:
         print(f"geoexport client {args.action}: give --table (the stack's ClientsTable)", file=sys.stderr)
@@ -100,6 +106,8 @@ def revoke_client(args: argparse.Namespace) -> int:
 def set_quota(args: argparse.Namespace) -> int:
     """Per-client quotas; a quota not given goes back to the deployment's default."""
     import boto3
+
+    from geoexport.auth.clients import ClientRepository
 
     table, extra = _aws(args)
     if not table:
@@ -142,6 +150,9 @@ def reindex_features(args: argparse.Namespace) -> int:
 
 def create_client(args: argparse.Namespace) -> int:
     import boto3
+
+    from geoexport.auth.clients import ALL_SCOPES, ClientRepository
+    from geoexport.auth.usage import UsagePlans
 
     state = _state()
     table, extra = _aws(args)
@@ -191,9 +202,23 @@ def _positive(text: str) -> int:
     return value
 
 
+def _joined(argv: list[str]) -> list[str]:
+    """``--bbox -78.2,24.2,...`` as ``--bbox=-78.2,...``: argparse takes a western longitude for a flag."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] == "--bbox" and arg.startswith("-"):
+            out[-1] = f"--bbox={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="geoexport", description="geoexport API credentials")
+    from geoexport_cli.exports import add_commands, add_feature_import
+
+    parser = argparse.ArgumentParser(prog="geoexport", description="geoexport: exports from a terminal")
     commands = parser.add_subparsers(dest="command", required=True)
+    add_commands(commands)
     tok = commands.add_parser("token", help="print a bearer token")
     tok.add_argument("--api")
     tok.add_argument("--client-id")
@@ -203,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     client_commands = client.add_subparsers(dest="action", required=True)
     create = client_commands.add_parser("create", help="register a client and print its credentials")
     create.add_argument("name")
-    create.add_argument("--scopes", help=f"comma-separated (default: {','.join(ALL_SCOPES)})")
+    create.add_argument("--scopes", help=f"comma-separated (default: {DEFAULT_SCOPES})")
     create.add_argument("--plan", choices=PLANS, default="standard", help="usage plan (rate limits)")
     create.add_argument("--usage-plan-id", help="on AWS: the plan's id (stack outputs)")
     create.add_argument("--table")
@@ -236,8 +261,15 @@ def main(argv: list[str] | None = None) -> int:
     reindex.add_argument("--table")
     reindex.add_argument("--endpoint-url")
     reindex.set_defaults(run=reindex_features)
-    args = parser.parse_args(argv)
-    return int(args.run(args))
+    add_feature_import(feature_commands)
+    args = parser.parse_args(_joined(sys.argv[1:] if argv is None else argv))
+    try:
+        return int(args.run(args))
+    except CliError as error:
+        print(f"geoexport {args.command}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":
