@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GDAL_VALIDATOR := /usr/lib/python3/dist-packages/osgeo_utils/samples/validate_gpkg.py
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup run clean-data sam-config build deploy-local test lint typecheck cfn-lint unit integration e2e bench cold-start gdal-tools openapi clean
+.PHONY: help setup run clean-data sam-config build deploy-local test lint typecheck cfn-lint unit integration e2e bench cold-start gdal-tools browser vendor openapi clean
 
 help:
 	@echo "make run    - set up, then start emulator + API + state machine + sample catalog on loopback"
@@ -34,6 +34,26 @@ gdal-tools:
 	  echo "installing Debian's gdal-bin and python3-gdal"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq gdal-bin python3-gdal >/dev/null; \
 	fi
+
+# Debian's Chromium for the web tool's browser tests (Playwright drives it: its own download needs the internet).
+browser:
+	@if ! command -v chromium >/dev/null; then \
+	  echo "installing Debian's chromium"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+# Maintainers only: refresh the vendored browser libraries from web/package-lock.json (needs npm and the
+# registry); the copies in functions/web/static/vendor are committed, so users never need npm.
+vendor:
+	cd web && npm ci --ignore-scripts
+	cp web/node_modules/maplibre-gl/dist/maplibre-gl.js web/node_modules/maplibre-gl/dist/maplibre-gl.css \
+	  web/node_modules/maplibre-gl/LICENSE.txt functions/web/static/vendor/maplibre-gl/
+	cp web/node_modules/terra-draw/dist/terra-draw.umd.js functions/web/static/vendor/terra-draw/
+	cp web/node_modules/terra-draw-maplibre-gl-adapter/dist/terra-draw-maplibre-gl-adapter.umd.js \
+	  functions/web/static/vendor/terra-draw-maplibre-gl-adapter/
+	cp web/node_modules/swagger-ui-dist/swagger-ui-bundle.js web/node_modules/swagger-ui-dist/swagger-ui.css \
+	  web/node_modules/swagger-ui-dist/LICENSE web/node_modules/swagger-ui-dist/swagger-ui-bundle.js.LICENSE.txt \
+	  functions/web/static/vendor/swagger-ui/
 
 # State lives in $(DATA_DIR) (GEOEXPORT_DATA_DIR): tasks, files, features and clients survive a restart.
 DATA_DIR ?= $(or $(GEOEXPORT_DATA_DIR),.geoexport)
@@ -82,12 +102,12 @@ unit: $(STAMP)
 integration: $(STAMP) gdal-tools
 	$(BIN)/pytest -q tests/integration
 
-e2e: $(STAMP) gdal-tools
+e2e: $(STAMP) gdal-tools browser
 	$(BIN)/pytest -q tests/e2e
 
 # Unit + integration tests on two workers, with line coverage of the Lambda code (fails under 85%), then
 # the build and end-to-end tiers (whole processes: their coverage is not measured).
-test: $(STAMP) gdal-tools lint typecheck cfn-lint build
+test: $(STAMP) gdal-tools browser lint typecheck cfn-lint build
 	$(SAM_ENV) $(BIN)/pytest -q -n 2 --cov --cov-report=term --cov-fail-under=85 tests/unit tests/integration
 	$(SAM_ENV) $(BIN)/pytest -q tests/build tests/e2e
 

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 SPEC = (Path(__file__).parent / "openapi.json").read_text()
 TITLE = json.loads(SPEC)["info"]["title"]
-SWAGGER_UI = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"
+SWAGGER_UI = "static/vendor/swagger-ui"  # vendored and pinned (web/package.json), served by WebFunction
 PAGE = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{TITLE} API</title>
 <link rel="stylesheet" href="{SWAGGER_UI}/swagger-ui.css"></head>

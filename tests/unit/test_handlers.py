@@ -554,3 +554,20 @@ def test_transports_deliver_or_fail_with_a_reason(aws: Settings, monkeypatch: py
     answer = invoke("replay_callbacks", monkeypatch, retry)
     assert answer["statusCode"] == 202 and [r["index"] for r in body(answer)["retried"]] == [1]
     assert bootstrap.task_repository(aws).get(TASK).transportStates["1"].state == "pending"
+
+
+def test_the_web_tool_serves_its_files_and_nothing_outside_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    def header(answer: dict[str, Any], name: str) -> str:
+        return str(answer["multiValueHeaders"][name][0])
+
+    web = load("web", monkeypatch)
+    css = web.lambda_handler(event("web"), Context())
+    assert css["statusCode"] == 200 and header(css, "Content-Type").startswith("text/css")
+    assert "maplibregl" in css["body"] and "immutable" in header(css, "Cache-Control")
+    index = web.lambda_handler({**event("web"), "path": "/", "resource": "/"}, Context())
+    assert index["statusCode"] == 200 and "static/app.js" in index["body"]
+    assert "default-src 'self'" in header(index, "Content-Security-Policy")
+    basemap = web.lambda_handler({**event("web"), "path": "/static/countries.geojson"}, Context())
+    assert basemap["statusCode"] == 200 and len(json.loads(basemap["body"])["features"]) == 177
+    for outside in ("/static/../app.py", "/static/vendor/../../app.py", "/static/missing.js"):
+        assert web.lambda_handler({**event("web"), "path": outside}, Context())["statusCode"] == 404

@@ -266,6 +266,7 @@ def _announce(
         f"(saved in {state}; `geoexport token` prints a bearer token)",
         flush=True,
     )
+    print(f"web tool: {api_url}/ (sign in with the demo client above) | API docs: {api_url}/docs", flush=True)
     print(
         f"geoexport ready: API {api_url} | AWS emulator {endpoint} | "
         f"catalog: {len(records)} records ({', '.join(r.name for r in records)})",

@@ -18,6 +18,7 @@ from geoexport_local.functions import function_environment
 from geoexport_local.template import read_stack, serving_route
 
 DOCS_FUNCTION = "DocsFunction"
+WEB_FUNCTION = "WebFunction"  # static files, not API
 
 
 def limits() -> str:
@@ -88,7 +89,7 @@ def build(root: Path) -> dict[str, Any]:
     seen: set[str] = set()
     for route in stack.routes:
         function = stack.functions[route.function]
-        if function.logical_id in seen or function.logical_id == DOCS_FUNCTION:
+        if function.logical_id in seen or function.logical_id in (DOCS_FUNCTION, WEB_FUNCTION):
             continue
         seen.add(function.logical_id)
         path = function.code_dir / "app.py"

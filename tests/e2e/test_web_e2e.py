@@ -1,0 +1,166 @@
+"""Issue 17, the web tool in a real browser (Debian's chromium, driven by Playwright, no GPU: SwiftShader):
+sign in, see the records' footprints on the map, draw a rectangle with the mouse, paste GeoJSON, see the
+estimate, export, follow it to COMPLETED in "My exports", download the GeoPackage through the page and
+validate it with GDAL. And the page, with the network limited to loopback, asks nothing of the internet.
+Screenshots of each step go to test-artifacts/web/ (kept after a failure too)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.e2e.conftest import Service
+from tests.support import ROOT
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = ROOT / "test-artifacts" / "web"
+ARGS = ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--no-sandbox", "--disable-dev-shm-usage"]
+LOOPBACK = {"127.0.0.1", "localhost"}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+def shot(page: Any, name: str) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def footprint_pixels(page: Any) -> int:
+    """Pixels of the map canvas in the selected footprint's outline colour (#e4572e), read from the WebGL
+    canvas (the map is created with preserveDrawingBuffer)."""
+    count: int = page.evaluate(
+        """() => {
+          const source = window.geoexportMap.getCanvas();
+          const copy = document.createElement('canvas');
+          copy.width = source.width; copy.height = source.height;
+          const context = copy.getContext('2d');
+          context.drawImage(source, 0, 0);
+          const data = context.getImageData(0, 0, copy.width, copy.height).data;
+          let blue = 0;
+          for (let i = 0; i < data.length; i += 4) {
+            if (data[i] > 200 && data[i + 1] < 130 && data[i + 2] < 90) blue++;
+          }
+          return blue;
+        }"""
+    )
+    return count
+
+
+def sign_in(page: Any, service: Service) -> None:
+    page.goto(service.api + "/")
+    page.wait_for_selector("body[data-map-ready='true']", timeout=60_000)  # no eval: the page's CSP holds
+    page.get_by_label("Client id").fill(service.client_id)
+    page.get_by_label("Secret").fill(service.client_secret)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_selector("#records button[data-record='landsat-bahamas-rgb']", timeout=30_000)
+
+
+def test_order_an_export_on_the_map_and_download_it(browser: Any, service: Service, tmp_path: Path) -> None:
+    # bypass_csp: the test reads canvas pixels and map coordinates by script (the offline test keeps the CSP).
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800}, accept_downloads=True, bypass_csp=True
+    )
+    page = context.new_page()
+    try:
+        sign_in(page, service)
+        shot(page, "01-signed-in")
+        assert footprint_pixels(page) == 0  # nothing selected yet
+        page.locator("#records button[data-record='landsat-bahamas-rgb']").click()
+        page.wait_for_timeout(1500)  # the map re-renders at the footprint
+        assert footprint_pixels(page) > 1000, "the selected record's footprint is drawn"
+        shot(page, "02-footprint")
+
+        # Draw a rectangle with the mouse inside the footprint.
+        page.get_by_role("button", name="Draw rectangle").click()
+        box = page.locator("#map").bounding_box()
+        corners = [
+            page.evaluate(f"() => window.geoexportMap.project({c})")
+            for c in ("[-77.95, 24.25]", "[-77.6, 24.6]")
+        ]
+        (x0, y0), (x1, y1) = ((box["x"] + p["x"], box["y"] + p["y"]) for p in corners)
+        page.mouse.click(x0, y0)
+        page.mouse.move(x1, y1, steps=8)
+        page.mouse.click(x1, y1)
+        page.wait_for_function("document.getElementById('roi-text').value.includes('Polygon')")
+        drawn = json.loads(page.locator("#roi-text").input_value())
+        xs = [p[0] for p in drawn["coordinates"][0]]
+        assert -78.0 < min(xs) < -77.9 and -77.65 < max(xs) < -77.55, drawn
+        page.wait_for_function("document.getElementById('estimate').textContent.includes('tiles')")
+        drawn_estimate = page.locator("#estimate").text_content()
+        shot(page, "03-drawn-roi-and-estimate")
+
+        # Paste GeoJSON instead: the estimate follows it.
+        square = {
+            "type": "Polygon",
+            "coordinates": [[[-77.9, 24.3], [-77.75, 24.3], [-77.75, 24.45], [-77.9, 24.45], [-77.9, 24.3]]],
+        }
+        page.locator("#roi-text").fill(json.dumps(square))
+        page.wait_for_function(
+            f"document.getElementById('estimate').textContent !== {json.dumps(drawn_estimate)}"
+        )
+        assert "tiles" in (page.locator("#estimate").text_content() or "")
+        page.get_by_label("Zoom level").fill("7")
+        page.get_by_label("Description").fill("from the web tool")
+        page.wait_for_timeout(600)
+        shot(page, "04-pasted-roi")
+        page.get_by_role("button", name="Export", exact=True).click()
+        page.wait_for_selector("#exports tr[data-status='COMPLETED'] a[data-type='GPKG']", timeout=180_000)
+        page.locator("#exports").scroll_into_view_if_needed()
+        shot(page, "05-completed")  # the README picture: footprint, ROI, estimate, the finished export
+
+        link = page.locator("#exports tr[data-status='COMPLETED'] a[data-type='GPKG']").first
+        with page.expect_download(timeout=60_000) as download:
+            link.click()
+        target = tmp_path / download.value.suggested_filename
+        download.value.save_as(target)
+        info = subprocess.run(["gdalinfo", str(target)], capture_output=True, text=True, check=True).stdout
+        assert "Driver: GPKG" in info and "ZOOM_LEVEL=7" in info
+        page.get_by_role("button", name="Sign out").click()
+        assert page.evaluate("sessionStorage.getItem('geoexport.token')") is None
+    except Exception:
+        shot(page, "99-failure")
+        raise
+    finally:
+        context.close()
+
+
+def test_the_page_asks_nothing_of_the_internet(browser: Any, service: Service) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone-sized viewport
+    outside: list[str] = []
+    seen: list[str] = []
+
+    def only_loopback(route: Any) -> None:
+        address = route.request.url
+        seen.append(address)
+        if urlsplit(address).scheme in ("data", "blob") or urlsplit(address).hostname in LOOPBACK:
+            route.continue_()
+        else:
+            outside.append(address)
+            route.abort()
+
+    context.route("**/*", only_loopback)
+    page = context.new_page()
+    try:
+        sign_in(page, service)
+        page.goto(service.api + "/docs")
+        page.wait_for_selector(".swagger-ui .info", timeout=30_000)  # Swagger UI, vendored
+        shot(page, "06-docs-offline")
+    finally:
+        context.close()
+    assert not outside, outside
+    assert any("/static/vendor/maplibre-gl/" in address for address in seen)
