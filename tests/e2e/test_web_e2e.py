@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,12 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = ROOT / "test-artifacts" / "web"
 ARGS = ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--no-sandbox", "--disable-dev-shm-usage"]
 LOOPBACK = {"127.0.0.1", "localhost"}
+# bypass_csp: these tests read canvas pixels and map coordinates by script (the offline test keeps the CSP).
+DESKTOP: dict[str, Any] = {
+    "viewport": {"width": 1280, "height": 800},
+    "accept_downloads": True,
+    "bypass_csp": True,
+}
 
 
 @pytest.fixture(scope="module")
@@ -71,10 +78,7 @@ def sign_in(page: Any, service: Service) -> None:
 
 
 def test_order_an_export_on_the_map_and_download_it(browser: Any, service: Service, tmp_path: Path) -> None:
-    # bypass_csp: the test reads canvas pixels and map coordinates by script (the offline test keeps the CSP).
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 800}, accept_downloads=True, bypass_csp=True
-    )
+    context = browser.new_context(**DESKTOP)
     page = context.new_page()
     try:
         sign_in(page, service)
@@ -164,3 +168,43 @@ def test_the_page_asks_nothing_of_the_internet(browser: Any, service: Service) -
         context.close()
     assert not outside, outside
     assert any("/static/vendor/maplibre-gl/" in address for address in seen)
+
+
+def test_features_in_view_are_shown_and_exported(browser: Any, service: Service, tmp_path: Path) -> None:
+    model = f"reef{uuid.uuid4().hex[:6]}"
+    assert service.request("POST", "/models", {"name": model, "schema": {"type": "object"}})[0] == 201
+    feature = {
+        "type": "Feature", "id": f"{model}-1", "model": model, "entityType": "DATA",
+        "geometry": {"type": "Point", "coordinates": [-77.8, 24.4]}, "properties": {"name": "a reef"},
+    }  # fmt: skip
+    status, created, _ = service.request("POST", "/features", feature)
+    assert status == 201, created
+    context = browser.new_context(**DESKTOP)
+    page = context.new_page()
+    try:
+        sign_in(page, service)
+        page.locator("#records button[data-record='landsat-bahamas-rgb']").click()  # the map goes there
+        page.get_by_role("button", name="Show my features in view").click()
+        page.wait_for_function("document.getElementById('features-count').textContent.includes('in view')")
+        urns = page.evaluate(
+            "() => window.geoexportMap.querySourceFeatures('features').map(f => f.properties.urn)"
+        )
+        assert created["urn"] in urns, urns
+        shot(page, "07-features")
+        page.get_by_label("Description").fill(f"features of {model}")
+        page.get_by_role("button", name="Export features in view").click()
+        row = f"#exports tr[data-status='COMPLETED']:has-text('features of {model}') a[data-type='GPKG']"
+        page.wait_for_selector(row, timeout=120_000)
+        with page.expect_download(timeout=60_000) as download:
+            page.locator(row).first.click()
+        target = tmp_path / download.value.suggested_filename
+        download.value.save_as(target)
+        layers = subprocess.run(
+            ["ogrinfo", "-ro", "-q", str(target)], capture_output=True, text=True, check=True
+        )
+        assert model in layers.stdout, layers.stdout
+    except Exception:
+        shot(page, "99-failure-features")
+        raise
+    finally:
+        context.close()

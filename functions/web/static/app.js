@@ -85,6 +85,10 @@ map.on("load", () => {
   map.addLayer({ id: "footprints-fill", type: "fill", source: "footprints", paint: { "fill-color": "#2a6fdb", "fill-opacity": 0.15 } });
   map.addLayer({ id: "footprints-line", type: "line", source: "footprints", paint: { "line-color": "#2a6fdb", "line-width": 2 } });
   map.addLayer({ id: "selected-line", type: "line", source: "footprints", filter: ["==", ["get", "id"], ""], paint: { "line-color": "#e4572e", "line-width": 3 } });
+  map.addSource("features", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
+  map.addLayer({ id: "features-fill", type: "fill", source: "features", filter: ["==", ["geometry-type"], "Polygon"], paint: { "fill-color": "#6a3d9a", "fill-opacity": 0.3 } });
+  map.addLayer({ id: "features-line", type: "line", source: "features", filter: ["!=", ["geometry-type"], "Point"], paint: { "line-color": "#6a3d9a", "line-width": 2 } });
+  map.addLayer({ id: "features-point", type: "circle", source: "features", filter: ["==", ["geometry-type"], "Point"], paint: { "circle-color": "#6a3d9a", "circle-radius": 5, "circle-stroke-color": "#fff", "circle-stroke-width": 1 } });
   map.addSource("roi", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
   map.addLayer({ id: "roi-fill", type: "fill", source: "roi", paint: { "fill-color": "#f90", "fill-opacity": 0.25 } });
   map.addLayer({ id: "roi-line", type: "line", source: "roi", paint: { "line-color": "#c60", "line-width": 2 } });
@@ -154,7 +158,7 @@ function selectRecord(record) {
   $("zoom").max = String(Math.max(0, Math.min(21, finest)));
   if (Number($("zoom").value) > finest) $("zoom").value = String(Math.max(0, finest));
   $("submit").disabled = false;
-  say(`${record.name}: draw or paste a region inside the blue footprint.`);
+  say(`${record.name}: draw or paste a region inside the outlined footprint.`);
   estimate();
 }
 
@@ -273,6 +277,46 @@ $("order").addEventListener("submit", async (event) => {
   try {
     const task = await call("POST", "export-tasks", request());
     say(`Export ${task.id} ${task.isDuplicated ? "answered by an identical export" : "accepted"}: ${task.status}.`);
+    await refreshExports();
+  } catch (error) {
+    say(`Refused: ${error.message}`, true);
+  }
+});
+
+// -- my features (seed 004's repository): what is in view, and a VECTOR export of it ------------------------
+function viewBox() {
+  const b = map.getBounds();
+  const clamp = (v, low, high) => Math.max(low, Math.min(high, v));
+  return [clamp(b.getWest(), -180, 180), clamp(b.getSouth(), -90, 90), clamp(b.getEast(), -180, 180), clamp(b.getNorth(), -90, 90)];
+}
+
+$("features-show").addEventListener("click", async () => {
+  const [w, s, e, n] = viewBox();
+  const found = [];
+  let token = null;
+  try {
+    do { // at most 5 pages of 100: a map shows a sample, the export takes them all
+      const page = await call("GET", `features?bbox=${w},${s},${e},${n}&limit=100${token ? `&nextToken=${encodeURIComponent(token)}` : ""}`);
+      found.push(...page.items.filter((f) => f.geometry));
+      token = page.nextToken;
+    } while (token && found.length < 500);
+  } catch (error) {
+    return say(`Cannot list your features: ${error.message}`, true);
+  }
+  map.getSource("features").setData({ type: "FeatureCollection", features: found.map((f) => ({ type: "Feature", geometry: f.geometry, properties: { urn: f.urn, model: f.model } })) });
+  $("features-count").textContent = `${found.length}${token ? "+" : ""} feature${found.length === 1 ? "" : "s"} in view.`;
+});
+
+$("features-export").addEventListener("click", async () => {
+  const [w, s, e, n] = viewBox();
+  const body = {
+    domain: "VECTOR",
+    ROI: { type: "Polygon", coordinates: [[[w, s], [e, s], [e, n], [w, n], [w, s]]] },
+    description: $("description").value || "features in view",
+  };
+  try {
+    const task = await call("POST", "export-tasks", body);
+    say(`Feature export ${task.id} accepted: ${task.status}.`);
     await refreshExports();
   } catch (error) {
     say(`Refused: ${error.message}`, true);
