@@ -119,15 +119,17 @@ def test_order_an_export_on_the_map_and_download_it(browser: Any, service: Servi
         )
         assert "tiles" in (page.locator("#estimate").text_content() or "")
         page.get_by_label("Zoom level").fill("7")
-        page.get_by_label("Description").fill("from the web tool")
+        label = f"from the web tool {uuid.uuid4().hex[:6]}"  # this test's row among the client's exports
+        page.get_by_label("Description").fill(label)
         page.wait_for_timeout(600)
         shot(page, "04-pasted-roi")
         page.get_by_role("button", name="Export", exact=True).click()
-        page.wait_for_selector("#exports tr[data-status='COMPLETED'] a[data-type='GPKG']", timeout=180_000)
+        mine = f"#exports tr[data-status='COMPLETED']:has-text('{label}') a[data-type='GPKG']"
+        page.wait_for_selector(mine, timeout=180_000)
         page.locator("#exports").scroll_into_view_if_needed()
         shot(page, "05-completed")  # the README picture: footprint, ROI, estimate, the finished export
 
-        link = page.locator("#exports tr[data-status='COMPLETED'] a[data-type='GPKG']").first
+        link = page.locator(mine).first
         with page.expect_download(timeout=60_000) as download:
             link.click()
         target = tmp_path / download.value.suggested_filename
