@@ -106,6 +106,7 @@ def test_order_an_export_on_the_map_and_download_it(browser: Any, service: Servi
         assert -78.0 < min(xs) < -77.9 and -77.65 < max(xs) < -77.55, drawn
         page.wait_for_function("document.getElementById('estimate').textContent.includes('tiles')")
         drawn_estimate = page.locator("#estimate").text_content()
+        assert "Limits per export: 2,000,000 tiles" in (drawn_estimate or ""), drawn_estimate
         shot(page, "03-drawn-roi-and-estimate")
 
         # Paste GeoJSON instead: the estimate follows it.

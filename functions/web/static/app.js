@@ -261,7 +261,8 @@ async function runEstimate() {
     const dry = await call("POST", "export-tasks?dryRun=true", request());
     const mb = (dry.estimatedSize / 1024 / 1024).toFixed(1);
     target.textContent = `Estimate: ${dry.tiles} tiles, ${mb} MB, about ${Math.round(dry.estimatedTime)} s. ` +
-      `Fits in storage: ${dry.fitsInStorage ? "yes" : "no"} (${(dry.freeBytes / 1024 ** 3).toFixed(1)} GB free).`;
+      `Fits in storage: ${dry.fitsInStorage ? "yes" : "no"} (${(dry.freeBytes / 1024 ** 3).toFixed(1)} GB free). ` +
+      `Limits per export: ${dry.maxTiles.toLocaleString("en")} tiles, ${(dry.maxBytes / 1024 ** 3).toFixed(1)} GB.`;
     target.className = "";
   } catch (error) {
     target.textContent = `Refused: ${error.message}`;

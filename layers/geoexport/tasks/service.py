@@ -57,6 +57,8 @@ class DryRun(BaseModel):
     )
     fitsInStorage: bool
     freeBytes: int
+    maxTiles: int = Field(description="the most tiles one export may have (this deployment's limit)")
+    maxBytes: int = Field(description="the most bytes one export may have (this deployment's limit)")
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,8 @@ class TaskService(TaskViews):
             workItems=result.workItems,
             fitsInStorage=result.bytes <= free,
             freeBytes=free,
+            maxTiles=self._limits.max_export_tiles,
+            maxBytes=self._limits.max_export_bytes,
         )
 
     def create(
