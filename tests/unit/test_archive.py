@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import pytest
+
 from geoexport.errors import StaleTransition
 from geoexport.models.tasks import ArtifactType, StoredArtifact, TaskRecord, TaskStatus, WebhookEvent
 from geoexport.notify import changes
@@ -164,3 +166,26 @@ def test_one_restore_that_fails_does_not_hold_up_the_others() -> None:
     store.thawed.update(store.objects)
     assert archiver.sweep_restores(NOW) == [str(fine.id)]
     assert tasks.get(broken.id).status is TaskStatus.ARCHIVED and str(broken.id) in tasks.restoring()
+
+
+def test_restoring_an_archive_the_lifecycle_deleted_says_so() -> None:
+    from geoexport.errors import Conflict, NotFound
+    from geoexport.tasks.archive import ArchiveService
+    from geoexport.tasks.prepare import Limits
+    from tests.unit.test_pause import Store as Links
+
+    class Expired(Store):
+        def readable(self, key: str) -> bool:
+            if key not in self.objects:
+                raise NotFound(f"s3://exports/{key}: not found")
+            return super().readable(key)
+
+    tasks, store = Tasks(), Expired()
+    archiver = Archiver(tasks, store, ArchivePolicy())
+    task = completed(tasks, store)
+    archiver.archive(task, NOW)
+    store.objects.clear()  # ArchiveExpirationDays later
+    limits = Limits(download_url_ttl_seconds=600, retention_days=1, storage_quota_bytes=10**9)
+    service = ArchiveService(tasks, archiver, Links(), limits, clock=lambda: NOW)  # type: ignore[arg-type]
+    with pytest.raises(Conflict, match=r"archived files of export .* are gone"):
+        service.restore(task.id, "alice")

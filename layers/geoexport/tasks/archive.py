@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
-from geoexport.errors import Conflict, StaleTransition
+from geoexport.errors import Conflict, FieldProblem, NotFound, StaleTransition
 from geoexport.models.tasks import ArchiveInfo, ExportTask, OnExpiry, TaskRecord, TaskStatus
 from geoexport.pipeline.plan import exports_prefix
 from geoexport.tasks.ports import Store, TaskStore, TaskWriter
@@ -173,4 +173,10 @@ class ArchiveService(TaskViews):
             done = self._archiver.request_restore(task, self._clock())
         except StaleTransition as error:
             raise Conflict(f"export task {task_id} changed meanwhile; look again") from error
+        except NotFound as error:  # the archive/ lifecycle rule deleted them (ArchiveExpirationDays)
+            raise Conflict(
+                f"the archived files of export {task_id} are gone (archives are kept for a limited time); "
+                "request the export again",
+                [FieldProblem("id", "its archive has expired")],
+            ) from error
         return done, self.view(self._tasks.get(task.id), with_deliveries=False)
