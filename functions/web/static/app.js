@@ -5,7 +5,9 @@
 const ZOOM0 = 0.703125; // deg/px of WorldCRS84Quad's zoom 0: the API's zoom rule
 const $ = (id) => document.getElementById(id);
 const url = (path) => new URL(path, document.baseURI).href;
-const state = { token: sessionStorage.getItem("geoexport.token"), records: [], record: null, roi: null, draw: null };
+const state = {
+  token: sessionStorage.getItem("geoexport.token"), records: [], record: null, roi: null, draw: null, exportsShown: "",
+};
 
 function say(text, error = false) {
   $("message").textContent = text;
@@ -50,6 +52,8 @@ function signOut(text = "Signed out.") {
   $("signin").hidden = false;
   $("signed-in").hidden = true;
   $("submit").disabled = true;
+  state.exportsShown = "";
+  $("exports").tBodies[0].replaceChildren();
   say(text);
 }
 
@@ -333,7 +337,12 @@ async function refreshExports() {
   } catch (error) {
     return say(`Cannot list your exports: ${error.message}`, true);
   }
-  $("exports").tBodies[0].replaceChildren(...page.items.map(row)); // links come fresh with every list
+  // Redrawn only when a status or progress moved: a redraw every poll would take the keyboard focus away
+  // from the table's buttons and links (links minted at the last change stay valid for their lifetime).
+  const signature = page.items.map((t) => `${t.id}:${t.status}:${t.progress}`).join(",");
+  if (signature === state.exportsShown) return;
+  state.exportsShown = signature;
+  $("exports").tBodies[0].replaceChildren(...page.items.map(row));
 }
 
 function row(task) {
