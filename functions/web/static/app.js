@@ -206,7 +206,8 @@ $("roi-file").addEventListener("change", async () => {
   const file = $("roi-file").files[0];
   if (!file) return;
   try {
-    setRoi(JSON.parse(await file.text()), await file.text());
+    const text = await file.text();
+    setRoi(JSON.parse(text), text);
   } catch (error) {
     say(`${file.name} is not GeoJSON: ${error.message}`, true);
   }

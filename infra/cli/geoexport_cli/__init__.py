@@ -33,12 +33,8 @@ PLANS = ("standard", "restricted")  # geoexport.auth.usage.PLANS (a test keeps t
 DEFAULT_SCOPES = "exports:read,exports:write"  # geoexport.auth.clients.ALL_SCOPES
 
 
-def _state() -> dict[str, Any]:
-    return state_file()
-
-
 def token(args: argparse.Namespace) -> int:
-    state = _state()
+    state = state_file()
     api = args.api or os.environ.get("GEOEXPORT_API_URL") or state.get("api")
     client_id = args.client_id or state.get("client_id")
     secret = args.client_secret or (
@@ -68,7 +64,7 @@ def token(args: argparse.Namespace) -> int:
 
 def _aws(args: argparse.Namespace) -> tuple[str | None, dict[str, Any]]:
     """The clients table and boto3's arguments: the local stack's (from its state file) unless --table."""
-    state = _state()
+    state = state_file()
     table = args.table or os.environ.get("GEOEXPORT_CLIENTS_TABLE") or state.get("clients_table")
     endpoint = args.endpoint_url or (state.get("aws") if not args.table else None)
     extra: dict[str, Any] = {}
@@ -136,7 +132,7 @@ def reindex_features(args: argparse.Namespace) -> int:
     from geoexport.features.repository import FeatureIndex, FeatureRepository
     from geoexport.features.service import reindex
 
-    state = _state()
+    state = state_file()
     table = args.table or os.environ.get("GEOEXPORT_FEATURES_TABLE") or state.get("features_table")
     if not table:
         print("geoexport features reindex: give --table (the stack's FeaturesTable)", file=sys.stderr)
@@ -154,7 +150,7 @@ def create_client(args: argparse.Namespace) -> int:
     from geoexport.auth.clients import ALL_SCOPES, ClientRepository
     from geoexport.auth.usage import UsagePlans
 
-    state = _state()
+    state = state_file()
     table, extra = _aws(args)
     if not table:
         print("geoexport client create: give --table (the stack's ClientsTable)", file=sys.stderr)

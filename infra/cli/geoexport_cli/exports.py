@@ -300,11 +300,13 @@ def post_batch(api: Api, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def human(size: float | None) -> str:
     if size is None:
         return "?"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+    if size < 1024:
+        return f"{size:.0f} B"
+    for unit in ("KiB", "MiB", "GiB"):
         size /= 1024
-    return f"{size:.1f} GiB"
+        if size < 1024 or unit == "GiB":
+            break
+    return f"{size:.1f} {unit}"
 
 
 # -- the parser ------------------------------------------------------------------------------------------
