@@ -227,3 +227,35 @@ def compare_geotiff(tif: Path, source: Path, roi: dict[str, Any]) -> Comparison:
         visible_outside_roi=int((valid & outside).sum()),
         missing_inside=int((~valid & inside & has_source).sum()),
     )
+
+
+def check_quicklook(png: Path, bounds: list[float], region: dict[str, Any], covered: bool = True) -> float:
+    """The quicklook as GDAL's PNG driver reads it: an EPSG:3857 image over ``bounds`` (degrees, holding
+    ``region``) whose visible pixels cover ``region`` (EPSG:4326) and nothing more, within a pixel's rim;
+    exactly ``region`` when the source has data all over it (``covered``). Returns the visible share."""
+    import numpy as np
+    import rasterio
+    from rasterio.warp import transform_bounds, transform_geom
+    from shapely.geometry import box, shape
+
+    with rasterio.open(png) as ds:
+        pixels = ds.read()
+    bands, height, width = pixels.shape
+    assert bands in (2, 4) and max(width, height) <= 512, pixels.shape
+    alpha = pixels[-1]
+    west, south, east, north = bounds
+    rw, rs, re, rn = shape(region).bounds
+    # Within the export's own pixel (a GeoPackage's extent snaps to its tile grid).
+    slack = 0.01 * (re - rw)
+    assert west <= rw + slack and south <= rs + slack and east >= re - slack and north >= rn - slack, bounds
+    mercator = shape(transform_geom("EPSG:4326", "EPSG:3857", region))
+    frame = box(*transform_bounds("EPSG:4326", "EPSG:3857", west, south, east, north))
+    expected = mercator.area / frame.area
+    visible = float((alpha > 0).mean())
+    rim = mercator.length * (frame.bounds[2] - frame.bounds[0]) / width / frame.area  # a pixel wide
+    assert visible <= expected + max(0.01, 2 * rim), (visible, expected)
+    if covered:
+        assert visible >= expected - max(0.01, 2 * rim), (visible, expected)
+    colour = pixels[:-1][:, alpha > 0]
+    assert colour.size and float(np.std(colour)) > 1.0, "the visible part is not one flat colour"
+    return visible

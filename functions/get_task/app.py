@@ -1,5 +1,5 @@
-"""GET /export-tasks[/{id}[/log]] (and v1's GET /taskStatus/{jobId}): status, progress, fresh download links,
-and what happened to a task."""
+"""GET /export-tasks[/{id}[/log|/quicklook]] (and v1's GET /taskStatus/{jobId}): status, progress, fresh
+download links, what happened to a task, and its preview."""
 
 import os
 from typing import Annotated, Any
@@ -15,6 +15,7 @@ from geoexport import bootstrap
 from geoexport.api import caller, json_response, make_resolver
 from geoexport.api.schema import TaskPage, responses
 from geoexport.models import ExportTask, TaskStatus
+from geoexport.models.tasks import QuicklookView
 from geoexport.models.v1 import TaskStatusAnswer
 from geoexport.notify.callback import V1_STATUS
 from geoexport.settings import TaskLogSettings, ViewSettings
@@ -50,6 +51,15 @@ def get_export_task(task_id: UUID) -> Response[str]:
 def get_export_task_log(task_id: UUID) -> Response[str]:
     task = service.get(task_id, caller(app))  # the caller's own task, else 404
     return json_response(200, task_log(task_id, logs.entries(task_id), task.webhookDeliveries or []))
+
+
+@app.get(
+    "/export-tasks/<task_id>/quicklook",
+    summary="A COMPLETED raster export's preview: the PNG inline (data URL) with its corners, for a map",
+    responses=responses({200: ("The quicklook", QuicklookView)}, 404, 409),
+)
+def get_export_task_quicklook(task_id: UUID) -> Response[str]:
+    return json_response(200, service.quicklook(task_id, caller(app)))
 
 
 @app.get(

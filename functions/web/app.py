@@ -25,9 +25,10 @@ TYPES = {
 SECURITY = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
-    # Only this origin: the page, its assets and the API; blob: for MapLibre's workers.
+    # Only this origin: the page, its assets and the API; blob: for MapLibre's workers; data: for the
+    # quicklook (the API answers it inline and MapLibre fetches its image source from that URL).
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; worker-src 'self' blob:; "
-    "child-src blob:; style-src 'self' 'unsafe-inline'; connect-src 'self' http://127.0.0.1:* https:",
+    "child-src blob:; style-src 'self' 'unsafe-inline'; connect-src 'self' data: http://127.0.0.1:* https:",
 }
 
 app = APIGatewayRestResolver()

@@ -3,6 +3,7 @@ and compared with the sample DEM warped by GDAL's own gdalwarp onto the same gri
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 import subprocess
@@ -13,8 +14,11 @@ from typing import Any
 import numpy as np
 import rasterio
 from rio_cogeo.cogeo import cog_validate
+from shapely import wkt
+from shapely.geometry import mapping
 
 from tests.e2e.conftest import Service
+from tests.support import check_quicklook
 
 SOURCE = Path(__file__).parents[2] / "infra" / "sample-data" / "jacksboro-dem.tif"
 ROI = "POLYGON((-84.35 36.5, -84.15 36.5, -84.15 36.7, -84.35 36.7, -84.35 36.5))"
@@ -97,6 +101,18 @@ def test_a_dem_exports_as_a_gridded_coverage_geopackage(service: Service, tmp_pa
     assert abs(metadata["heights"]["min"] - float(valid.min())) < 1e-3
     assert abs(metadata["heights"]["max"] - float(valid.max())) < 1e-3
     assert metadata["tileFormat"] == "image/tiff" and metadata["maxZoom"] == 9
+
+    # The quicklook: heights as grey from lowest to highest, over the ROI only; the API's inline copy (for
+    # web maps) is the same PNG as the downloadable artifact.
+    png = download(by_type["QUICKLOOK"], tmp_path)
+    check_quicklook(png, metadata["quicklook"]["bounds"], mapping(wkt.loads(ROI)))
+    with rasterio.open(png) as look:
+        grey, alpha = look.read()
+    assert grey[alpha > 0].min() == 0 and grey[alpha > 0].max() == 255
+    status, inline, _ = service.request("GET", f"/export-tasks/{done['id']}/quicklook")
+    assert status == 200, inline
+    assert base64.b64decode(inline["dataUrl"].split(",", 1)[1]) == png.read_bytes()
+    assert inline["bounds"] == metadata["quicklook"]["bounds"]
 
 
 def test_a_dem_exports_as_a_float32_cog_in_a_projected_crs(service: Service, tmp_path: Path) -> None:

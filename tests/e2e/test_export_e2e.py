@@ -75,7 +75,7 @@ def test_raster_export_end_to_end(service: Service, receiver: Receiver, tmp_path
     task = seen[-1]
     assert task["expiredAt"] > task["finishedAt"] > task["createdAt"]
     by_type = {a["type"]: a for a in task["artifacts"]}
-    assert set(by_type) == {"GPKG", "METADATA", "STAC"}
+    assert set(by_type) == {"GPKG", "METADATA", "STAC", "QUICKLOOK"}
     gpkg, meta = by_type["GPKG"], by_type["METADATA"]
     assert gpkg["name"].endswith(".gpkg") and meta["name"] == gpkg["name"][:-5] + ".json"
 
@@ -130,6 +130,7 @@ def test_raster_export_end_to_end(service: Service, receiver: Receiver, tmp_path
         gpkg["sha256"],
         meta["sha256"],
         by_type["STAC"]["sha256"],
+        by_type["QUICKLOOK"]["sha256"],
     }
 
 

@@ -89,7 +89,7 @@ def test_geotiff_export_with_a_repaired_aoi(service: Service, tmp_path: Path) ->
     done = service.wait(created["id"])[-1]
     assert done["status"] == "COMPLETED", done
     kinds = sorted(a["type"] for a in done["artifacts"])
-    assert kinds == ["GTIFF", "METADATA", "SIDECAR", "SIDECAR", "STAC"]
+    assert kinds == ["GTIFF", "METADATA", "QUICKLOOK", "SIDECAR", "SIDECAR", "STAC"]
     tif = next(a for a in done["artifacts"] if a["type"] == "GTIFF")
     path = tmp_path / tif["name"]
     with urllib.request.urlopen(tif["url"], timeout=60) as response:

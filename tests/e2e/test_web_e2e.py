@@ -1,8 +1,9 @@
 """Issue 17, the web tool in a real browser (Debian's chromium, driven by Playwright, no GPU: SwiftShader):
-sign in, see the records' footprints on the map, draw a rectangle with the mouse, paste GeoJSON, see the
-estimate, export, follow it to COMPLETED in "My exports", download the GeoPackage through the page and
-validate it with GDAL. And the page, with the network limited to loopback, asks nothing of the internet.
-Screenshots of each step go to test-artifacts/web/ (kept after a failure too)."""
+sign in, see the records' footprints on the map, paste GeoJSON, draw two rectangles with the mouse at two
+zooms, see the estimate, export, follow it to COMPLETED in "My exports", see its quicklook on the map,
+download the GeoPackage through the page and validate it with GDAL. And the page, with the network limited
+to loopback, asks nothing of the internet. Screenshots of each step go to test-artifacts/web/ (kept after a
+failure too)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.e2e.conftest import Service
-from tests.support import ROOT
+from tests.support import ROOT, visible_bounds
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = ROOT / "test-artifacts" / "web"
@@ -77,6 +78,37 @@ def sign_in(page: Any, service: Service) -> None:
     page.wait_for_selector("#records button[data-record='landsat-bahamas-rgb']", timeout=30_000)
 
 
+def draw_rectangle(page: Any, west_south: tuple[float, float], east_north: tuple[float, float]) -> None:
+    """Two clicks on the map canvas with the mouse, at the screen points of two corners."""
+    page.get_by_role("button", name="Draw rectangle").click()
+    box = page.locator("#map").bounding_box()
+    corners = [
+        page.evaluate(f"() => window.geoexportMap.project({list(c)})") for c in (west_south, east_north)
+    ]
+    (x0, y0), (x1, y1) = ((box["x"] + p["x"], box["y"] + p["y"]) for p in corners)
+    page.mouse.click(x0, y0)
+    page.mouse.move(x1, y1, steps=8)
+    page.mouse.click(x1, y1)
+
+
+def roi_text(page: Any) -> Any:
+    return json.loads(page.locator("#roi-text").input_value())
+
+
+# The map canvas inside the screen rectangle of lon/lat bounds, as RGBA bytes, once the map is idle.
+CANVAS_IN = """async ([w, s, e, n]) => {
+  const map = window.geoexportMap;
+  await new Promise((done) => { map.once('idle', done); map.triggerRepaint(); });
+  const a = map.project([w, n]), b = map.project([e, s]), ratio = window.devicePixelRatio;
+  const x = Math.round(a.x * ratio), y = Math.round(a.y * ratio);
+  const width = Math.round((b.x - a.x) * ratio), height = Math.round((b.y - a.y) * ratio);
+  const copy = document.createElement('canvas');
+  copy.width = width; copy.height = height;
+  copy.getContext('2d').drawImage(map.getCanvas(), x, y, width, height, 0, 0, width, height);
+  return Array.from(copy.getContext('2d').getImageData(0, 0, width, height).data);
+}"""
+
+
 def test_order_an_export_on_the_map_and_download_it(browser: Any, service: Service, tmp_path: Path) -> None:
     context = browser.new_context(**DESKTOP)
     page = context.new_page()
@@ -89,54 +121,87 @@ def test_order_an_export_on_the_map_and_download_it(browser: Any, service: Servi
         assert footprint_pixels(page) > 1000, "the selected record's footprint is drawn"
         shot(page, "02-footprint")
 
-        # Draw a rectangle with the mouse inside the footprint.
-        page.get_by_role("button", name="Draw rectangle").click()
-        box = page.locator("#map").bounding_box()
-        corners = [
-            page.evaluate(f"() => window.geoexportMap.project({c})")
-            for c in ("[-77.95, 24.25]", "[-77.6, 24.6]")
-        ]
-        (x0, y0), (x1, y1) = ((box["x"] + p["x"], box["y"] + p["y"]) for p in corners)
-        page.mouse.click(x0, y0)
-        page.mouse.move(x1, y1, steps=8)
-        page.mouse.click(x1, y1)
-        page.wait_for_function("document.getElementById('roi-text').value.includes('Polygon')")
-        drawn = json.loads(page.locator("#roi-text").input_value())
-        xs = [p[0] for p in drawn["coordinates"][0]]
-        assert -78.0 < min(xs) < -77.9 and -77.65 < max(xs) < -77.55, drawn
-        page.wait_for_function("document.getElementById('estimate').textContent.includes('tiles')")
-        drawn_estimate = page.locator("#estimate").text_content()
-        assert "Limits per export: 2,000,000 tiles" in (drawn_estimate or ""), drawn_estimate
-        shot(page, "03-drawn-roi-and-estimate")
-
-        # Paste GeoJSON instead: the estimate follows it.
+        # Paste GeoJSON: the estimate follows it, with the deployment's limits.
         square = {
             "type": "Polygon",
             "coordinates": [[[-77.9, 24.3], [-77.75, 24.3], [-77.75, 24.45], [-77.9, 24.45], [-77.9, 24.3]]],
         }
         page.locator("#roi-text").fill(json.dumps(square))
+        page.wait_for_function("document.getElementById('estimate').textContent.includes('tiles')")
+        pasted_estimate = page.locator("#estimate").text_content()
+        assert "Limits per export: 2,000,000 tiles" in (pasted_estimate or ""), pasted_estimate
+        shot(page, "03-pasted-roi-and-estimate")
+
+        # Draw two rectangles with the mouse instead, the second at a finer zoom than the first.
+        page.get_by_label("Zoom level").fill("7")
+        draw_rectangle(page, (-77.95, 24.25), (-77.6, 24.6))
+        page.wait_for_function("document.querySelectorAll('#regions li').length === 1")
+        first = roi_text(page)["features"][0]
+        xs = [p[0] for p in first["geometry"]["coordinates"][0]]
+        assert -78.0 < min(xs) < -77.9 and -77.65 < max(xs) < -77.55, first
+        draw_rectangle(page, (-77.5, 24.7), (-77.3, 24.9))
+        page.wait_for_function("document.querySelectorAll('#regions li').length === 2")
+        page.get_by_label("Zoom of region 2").fill("8")
+        page.wait_for_function("document.getElementById('roi-text').value.includes('0.00274658203125')")
+        regions = roi_text(page)["features"]
+        assert [f["properties"]["maxResolutionDeg"] for f in regions] == [0.703125 / 2**7, 0.703125 / 2**8]
         page.wait_for_function(
-            f"document.getElementById('estimate').textContent !== {json.dumps(drawn_estimate)}"
+            f"document.getElementById('estimate').textContent !== {json.dumps(pasted_estimate)}"
         )
         assert "tiles" in (page.locator("#estimate").text_content() or "")
-        page.get_by_label("Zoom level").fill("7")
         label = f"from the web tool {uuid.uuid4().hex[:6]}"  # this test's row among the client's exports
         page.get_by_label("Description").fill(label)
         page.wait_for_timeout(600)
-        shot(page, "04-pasted-roi")
+        shot(page, "04-two-regions")
         page.get_by_role("button", name="Export", exact=True).click()
-        mine = f"#exports tr[data-status='COMPLETED']:has-text('{label}') a[data-type='GPKG']"
-        page.wait_for_selector(mine, timeout=180_000)
+        mine = f"#exports tr[data-status='COMPLETED']:has-text('{label}')"
+        page.wait_for_selector(f"{mine} a[data-type='GPKG']", timeout=180_000)
         page.locator("#exports").scroll_into_view_if_needed()
-        shot(page, "05-completed")  # the README picture: footprint, ROI, estimate, the finished export
+        shot(page, "05-completed")
 
-        link = page.locator(mine).first
+        # The quicklook on the map: the canvas there changes when it is shown, and back when hidden.
+        page.locator(f"{mine} button[data-preview]").click()
+        page.wait_for_selector(f"{mine} button[aria-pressed='true']:has-text('Hide preview')")
+        page.wait_for_function("window.geoexportMap.getSource('quicklook') !== undefined")
+        west, south = min(xs), min(p[1] for p in first["geometry"]["coordinates"][0])
+        inside = [west + 0.02, south + 0.02, west + 0.2, south + 0.2]  # within the first region
+        shown = page.evaluate(CANVAS_IN, inside)
+        page.locator(f"{mine} button[data-preview]").click()
+        page.wait_for_selector(f"{mine} button[aria-pressed='false']:has-text('Show on map')")
+        hidden = page.evaluate(CANVAS_IN, inside)
+        page.locator(f"{mine} button[data-preview]").click()  # on again, and back to the whole footprint
+        page.wait_for_selector(f"{mine} button[aria-pressed='true']")
+        page.locator("#records button[data-record='landsat-bahamas-rgb']").click()
+        page.wait_for_timeout(1500)
+        assert footprint_pixels(page) > 1000
+        shot(page, "06-quicklook")  # the README picture: footprint, regions, the export and its preview
+        assert len(shown) == len(hidden) > 4000
+        changed = sum(
+            1
+            for i in range(0, len(shown), 4)
+            if abs(shown[i] - hidden[i])
+            + abs(shown[i + 1] - hidden[i + 1])
+            + abs(shown[i + 2] - hidden[i + 2])
+            > 30
+        )
+        assert changed > 0.5 * len(shown) / 4, (changed, len(shown) / 4)
+
+        link = page.locator(f"{mine} a[data-type='GPKG']").first
         with page.expect_download(timeout=60_000) as download:
             link.click()
         target = tmp_path / download.value.suggested_filename
         download.value.save_as(target)
         info = subprocess.run(["gdalinfo", str(target)], capture_output=True, text=True, check=True).stdout
-        assert "Driver: GPKG" in info and "ZOOM_LEVEL=7" in info
+        assert "Driver: GPKG" in info and "ZOOM_LEVEL=8" in info
+        # Zoom 8 only where the second region is; zoom 7 over both.
+        seen = visible_bounds(target)
+        second = regions[1]["geometry"]["coordinates"][0]
+        pixel = 0.703125 / 2**8
+        assert (
+            seen[8][0] >= min(p[0] for p in second) - pixel
+            and seen[8][1] >= min(p[1] for p in second) - pixel
+        )
+        assert seen[7][0] <= min(xs) + 2 * pixel and seen[7][2] >= max(p[0] for p in second) - 2 * pixel
         page.get_by_role("button", name="Sign out").click()
         assert page.evaluate("sessionStorage.getItem('geoexport.token')") is None
     except Exception:

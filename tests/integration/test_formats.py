@@ -29,7 +29,7 @@ from geoexport.models import CreateExportTaskRequest, TaskRecord, TaskStatus
 from geoexport.pipeline import clip, notify, package, upload
 from geoexport.tasks.service import Limits, TaskService
 from tests.integration.conftest import Cloud
-from tests.support import SAMPLES, compare_geotiff, compare_with_source, validate_gpkg
+from tests.support import SAMPLES, check_quicklook, compare_geotiff, compare_with_source, validate_gpkg
 
 SQUARE = [[-78.1, 24.3], [-77.5, 24.3], [-77.5, 24.8], [-78.1, 24.8], [-78.1, 24.3]]
 POLYGON = {"type": "Polygon", "coordinates": [SQUARE]}
@@ -120,7 +120,18 @@ def check_stac(files: dict[str, Path], view: Any, epsg: int) -> dict[str, Any]:
         assert asset["file:checksum"] == "1220" + by_name[name].sha256
     assert item["links"][0]["rel"] == "derived_from"
     assert item["properties"]["created"] and item["properties"]["expires"]
+    (look,) = [a for a in view.artifacts if a.type.value == "QUICKLOOK"]
+    asset = item["assets"][look.name]
+    assert "thumbnail" in asset["roles"] and asset["type"] == "image/png" and asset["proj:epsg"] == 3857
     return item
+
+
+def check_preview(files: dict[str, Path], region: dict[str, Any], covered: bool) -> None:
+    """The quicklook covers the exported region, as the metadata JSON says."""
+    (meta,) = [p for name, p in files.items() if name.endswith(".json") and not name.endswith(".stac.json")]
+    described = json.loads(meta.read_text())["quicklook"]
+    assert described["crs"] == "EPSG:3857"
+    check_quicklook(files[described["name"]], described["bounds"], region, covered)
 
 
 AOI_FORMS = {
@@ -157,6 +168,7 @@ def test_every_aoi_form_in_every_format(cloud: Cloud, tmp_path: Path, form: str,
         validate_gpkg(gpkg)
         result = compare_with_source(gpkg, SAMPLES / "RGB.byte.tif", region)
         check_stac(files, view, 4326)
+        check_preview(files, region, covered=form != "nothing")  # the scene has nodata corners
     else:
         (tif,) = [p for n, p in files.items() if n.endswith(".tif")]
         valid, errors, _ = cog_validate(str(tif))
@@ -167,6 +179,7 @@ def test_every_aoi_form_in_every_format(cloud: Cloud, tmp_path: Path, form: str,
             assert bool(ds.overviews(1)) == (max(ds.width, ds.height) > 512), (ds.shape, ds.overviews(1))
         result = compare_geotiff(tif, SAMPLES / "RGB.byte.tif", region)
         check_stac(files, view, epsg)
+        check_preview(files, region, covered=form != "nothing")  # the scene has nodata corners
     assert result.compared > 500
     assert result.mean_abs_diff < 2.0
     assert result.visible_outside_roi == 0
@@ -182,7 +195,7 @@ def test_geotiff_sidecars_and_statistics(cloud: Cloud, tmp_path: Path) -> None:
     stem = tif.name
     for suffix in (".tfw", ".aux.xml", ".clr", ".qml"):
         assert any(n.endswith(suffix) for n in names), (suffix, names)
-    assert {a.type.value for a in view.artifacts} == {"GTIFF", "SIDECAR", "METADATA", "STAC"}
+    assert {a.type.value for a in view.artifacts} == {"GTIFF", "SIDECAR", "METADATA", "STAC", "QUICKLOOK"}
     assert cog_validate(str(tif))[0]
     with rasterio.open(tif) as ds:
         transform = ds.transform
@@ -243,7 +256,8 @@ def test_packers_zip_parts_and_tar(cloud: Cloud, tmp_path: Path) -> None:
             assert bundle.size <= part  # a part holds several files only if they fit
         inside += members
     assert sorted(inside) == sorted(entry["name"] for entry in meta["contents"])
-    assert [f["name"] for f in meta["files"]] == [b.name for b in bundles]
+    # Beside the parts: the quicklook, outside them so a page can show it without unpacking.
+    assert [f["name"] for f in meta["files"]] == [b.name for b in bundles] + [meta["quicklook"]["name"]]
     assert any(n.endswith(".tif") for n in inside) and any(n.endswith(".qml") for n in inside)
     check_stac(files, view, 4326)
 

@@ -7,6 +7,7 @@ the webhook sender (no receiver on the internet) and the Lambda-to-Lambda notifi
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import importlib.util
 import json
@@ -347,6 +348,38 @@ def test_task_changes_send_the_final_callback_once(
     module.lambda_handler(event("task_changes"), Context())  # the stream delivers a record again
     assert len(sent.calls) == 1
     assert emitted(capsys.readouterr().out)["ExportsFailed"] == [1]  # counted once
+
+
+def test_quicklook_answers_the_png_inline_with_its_corners(
+    aws: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + (300).to_bytes(4, "big") + (200).to_bytes(4, "big")
+    key = f"exports/{TASK}/a.quicklook.png"
+    bootstrap.exports_store(aws)._s3.put_object(Bucket=aws.exports_bucket, Key=key, Body=png)
+    look = StoredArtifact(
+        type=ArtifactType.QUICKLOOK,
+        name="a.quicklook.png",
+        size=len(png),
+        sha256="0" * 64,
+        key=key,
+        bounds=[-78.1, 24.3, -77.5, 24.8],
+    )
+    request = event("get_task")
+    request["resource"] = "/export-tasks/{task_id}/quicklook"
+    request["path"] += "/quicklook"
+    store_task(aws, TaskStatus.IN_PROGRESS)
+    running = invoke("get_task", monkeypatch, request)
+    assert running["statusCode"] == 409 and "IN_PROGRESS" in running["body"]
+    store_task(aws, TaskStatus.COMPLETED, artifacts=[look], expiredAt=datetime.now(UTC) + timedelta(days=1))
+    answer = invoke("get_task", monkeypatch, request)
+    assert answer["statusCode"] == 200, answer["body"]
+    view = body(answer)
+    assert view["dataUrl"] == "data:image/png;base64," + base64.b64encode(png).decode()
+    assert (view["width"], view["height"]) == (300, 200) and view["crs"] == "EPSG:3857"
+    assert view["coordinates"] == [[-78.1, 24.8], [-77.5, 24.8], [-77.5, 24.3], [-78.1, 24.3]]
+    store_task(aws, TaskStatus.COMPLETED, expiredAt=datetime.now(UTC) + timedelta(days=1))  # a VECTOR export
+    missing = invoke("get_task", monkeypatch, request)
+    assert missing["statusCode"] == 404 and "no quicklook" in missing["body"]
 
 
 def test_webhook_retry_drops_a_job_whose_task_is_gone(aws: Settings, monkeypatch: pytest.MonkeyPatch) -> None:

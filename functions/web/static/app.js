@@ -7,7 +7,10 @@ const $ = (id) => document.getElementById(id);
 const url = (path) => new URL(path, document.baseURI).href;
 const state = {
   token: sessionStorage.getItem("geoexport.token"), records: [], record: null, roi: null, draw: null, exportsShown: "",
+  regions: [], // drawn or uploaded parts of the ROI, each with its own zoom: {id, geometry, zoom}
+  preview: null, // the export whose quicklook the map shows
 };
+let regionCount = 0;
 
 function say(text, error = false) {
   $("message").textContent = text;
@@ -105,9 +108,7 @@ map.on("load", () => {
   state.draw.start();
   state.draw.on("finish", (id) => {
     const drawn = state.draw.getSnapshot().find((feature) => feature.id === id);
-    const others = state.draw.getSnapshot().filter((feature) => feature.id !== id).map((feature) => feature.id);
-    if (others.length) state.draw.removeFeatures(others); // one drawn region at a time
-    setRoi(drawn.geometry, JSON.stringify(drawn.geometry));
+    addRegions([{ id, geometry: drawn.geometry }]);
   });
   document.body.dataset.mapReady = "true";
   if (state.token) signedIn();
@@ -120,6 +121,8 @@ for (const button of document.querySelectorAll("#draw-tools button")) {
     if (mode === "clear") {
       state.draw.clear();
       state.draw.setMode("static");
+      state.regions = [];
+      showRegions();
       setRoi(null, "");
     } else {
       state.draw.setMode(mode);
@@ -183,6 +186,80 @@ function setRoi(geometry, text) {
   estimate();
 }
 
+// Several parts, each with its own zoom (the API's per-feature maxResolutionDeg): drawn ones and the features
+// of an uploaded file are listed; each part's zoom starts at the zoom chosen under Output.
+function regionsRoi() {
+  return {
+    type: "FeatureCollection",
+    features: state.regions.map((r) => ({ type: "Feature", geometry: r.geometry, properties: { maxResolutionDeg: ZOOM0 / 2 ** r.zoom } })),
+  };
+}
+
+function addRegions(parts) {
+  for (const part of parts) state.regions.push({ id: part.id ?? `upload-${++regionCount}`, geometry: part.geometry, zoom: part.zoom ?? Number($("zoom").value) });
+  showRegions();
+  useRegions();
+}
+
+function useRegions() {
+  if (!state.regions.length) return setRoi(null, "");
+  const roi = regionsRoi();
+  setRoi(roi, JSON.stringify(roi));
+}
+
+function degrees(zoom) {
+  return `${(ZOOM0 / 2 ** zoom).toPrecision(4)} deg/px`;
+}
+
+function showRegions() {
+  const list = $("regions");
+  list.hidden = !state.regions.length;
+  list.replaceChildren(...state.regions.map((region, index) => {
+    const item = document.createElement("li");
+    const label = document.createElement("label");
+    const zoom = document.createElement("input");
+    zoom.type = "number";
+    zoom.min = "0";
+    zoom.max = $("zoom").max;
+    zoom.value = String(region.zoom);
+    const shown = document.createElement("span");
+    shown.textContent = ` = ${degrees(region.zoom)}`;
+    zoom.addEventListener("input", () => {
+      if (zoom.value === "" || !Number.isInteger(Number(zoom.value))) return;
+      region.zoom = Number(zoom.value);
+      shown.textContent = ` = ${degrees(region.zoom)}`;
+      useRegions(); // the list stays as it is: the focus stays in this field
+    });
+    label.append(`Zoom of region ${index + 1} (${region.geometry.type}) `, zoom, shown);
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.textContent = `Remove region ${index + 1}`;
+    remove.addEventListener("click", () => {
+      state.regions = state.regions.filter((r) => r !== region);
+      if (state.draw && state.draw.getSnapshot().some((f) => f.id === region.id)) state.draw.removeFeatures([region.id]);
+      showRegions();
+      useRegions();
+    });
+    item.append(label, remove);
+    return item;
+  }));
+}
+
+function zoomOf(resolution) {
+  return Math.max(0, Math.round(Math.log2(ZOOM0 / resolution)));
+}
+
+function partsOf(geojson) {
+  const features = geojson.type === "FeatureCollection" ? geojson.features : geojson.type === "Feature" ? [geojson] : [{ geometry: geojson, properties: {} }];
+  return features.map((f) => ({ geometry: f.geometry, zoom: f.properties && f.properties.maxResolutionDeg ? zoomOf(f.properties.maxResolutionDeg) : undefined }));
+}
+
+function forgetRegions() {
+  state.regions = [];
+  showRegions();
+  if (state.draw) state.draw.clear();
+}
+
 function roiFromText(text) {
   const trimmed = text.trim();
   if (!trimmed) return null;
@@ -193,7 +270,7 @@ function roiFromText(text) {
 $("roi-text").addEventListener("input", () => {
   try {
     state.roi = roiFromText($("roi-text").value);
-    if (state.draw) state.draw.clear();
+    forgetRegions(); // the text, as typed, is the region now (a FeatureCollection may carry its own zooms)
     showRoi(state.roi);
     estimate();
   } catch (error) {
@@ -206,8 +283,9 @@ $("roi-file").addEventListener("change", async () => {
   const file = $("roi-file").files[0];
   if (!file) return;
   try {
-    const text = await file.text();
-    setRoi(JSON.parse(text), text);
+    const parts = partsOf(JSON.parse(await file.text()));
+    forgetRegions();
+    addRegions(parts);
   } catch (error) {
     say(`${file.name} is not GeoJSON: ${error.message}`, true);
   }
@@ -225,7 +303,7 @@ $("roi-country").addEventListener("change", () => {
   if (!name) return;
   state.roi = { country: name };
   $("roi-text").value = "";
-  if (state.draw) state.draw.clear();
+  forgetRegions();
   showRoi(null);
   estimate();
 });
@@ -365,6 +443,16 @@ function row(task) {
     files.append(link, document.createElement("br"));
   }
   const actions = document.createElement("td");
+  if (task.status === "COMPLETED" && (task.artifacts || []).some((a) => a.type === "QUICKLOOK")) {
+    const preview = document.createElement("button");
+    preview.type = "button";
+    preview.dataset.preview = task.id;
+    const shown = state.preview === task.id;
+    preview.textContent = shown ? "Hide preview" : "Show on map";
+    preview.setAttribute("aria-pressed", String(shown));
+    preview.addEventListener("click", () => togglePreview(task.id));
+    actions.append(preview);
+  }
   const log = document.createElement("button");
   log.type = "button";
   log.textContent = "Log";
@@ -386,6 +474,37 @@ function row(task) {
   }
   tr.append(name, status, files, actions);
   return tr;
+}
+
+// -- the quicklook of a finished raster export, overlaid on the map (the PNG comes inline from the API, so
+// the page loads nothing from the bucket's origin) ---------------------------------------------------------
+function hidePreview() {
+  if (map.getLayer("quicklook")) map.removeLayer("quicklook");
+  if (map.getSource("quicklook")) map.removeSource("quicklook");
+  state.preview = null;
+}
+
+async function togglePreview(id) {
+  const showing = state.preview === id;
+  hidePreview();
+  if (!showing) {
+    try {
+      const look = await call("GET", `export-tasks/${id}/quicklook`);
+      map.addSource("quicklook", { type: "image", url: look.dataUrl, coordinates: look.coordinates });
+      map.addLayer({ id: "quicklook", type: "raster", source: "quicklook", paint: { "raster-fade-duration": 0 } }, "footprints-line");
+      const [w, s, e, n] = look.bounds;
+      map.fitBounds([[w, s], [e, n]], { padding: 40, duration: 0 });
+      state.preview = id;
+      say(`Preview of export ${id.slice(0, 8)} on the map (${look.width} x ${look.height} px).`);
+    } catch (error) {
+      say(`No preview: ${error.message}`, true);
+    }
+  }
+  for (const button of document.querySelectorAll("#exports button[data-preview]")) {
+    const shown = button.dataset.preview === state.preview;
+    button.textContent = shown ? "Hide preview" : "Show on map";
+    button.setAttribute("aria-pressed", String(shown));
+  }
 }
 
 async function showLog(id) {

@@ -64,6 +64,7 @@ class ArtifactType(StrEnum):
     METADATA = "METADATA"
     STAC = "STAC"  # a STAC Item describing the export
     BUNDLE = "BUNDLE"  # a zip (part), tar.gz or tar.bz2 holding the data files
+    QUICKLOOK = "QUICKLOOK"  # a small PNG preview of a raster export in EPSG:3857 (REGARDS' QUICKLOOK)
 
 
 class ExportFormat(StrEnum):
@@ -257,6 +258,8 @@ class StoredArtifact(BaseModel):
     size: int
     sha256: str
     key: str
+    #: QUICKLOOK: the image's corners as [west, south, east, north] in degrees, to overlay it on a map.
+    bounds: list[float] | None = None
 
 
 class Artifact(BaseModel):
@@ -265,6 +268,23 @@ class Artifact(BaseModel):
     size: int
     sha256: str
     url: str | None = None
+
+
+class QuicklookView(BaseModel):
+    """A COMPLETED raster export's preview, ready for a web map's image source (same origin, no CORS)."""
+
+    taskId: UUID
+    name: str
+    mediaType: str = "image/png"
+    crs: str = "EPSG:3857"
+    bounds: list[float] = Field(description="[west, south, east, north] in degrees")
+    coordinates: list[list[float]] = Field(
+        description="the image's corners as MapLibre's image source wants them: top left, top right, "
+        "bottom right, bottom left ([lon, lat] each)"
+    )
+    width: int
+    height: int
+    dataUrl: str = Field(description="the PNG as a data: URL")
 
 
 class DeliveryOutcome(StrEnum):

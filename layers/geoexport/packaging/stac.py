@@ -14,7 +14,9 @@ MEDIA_TYPES = {
     "GTIFF": "image/tiff; application=geotiff; profile=cloud-optimized",
     "METADATA": "application/json",
     "BUNDLE": "application/zip",
+    "QUICKLOOK": "image/png",
 }
+ROLES = {"METADATA": ["metadata"], "SIDECAR": ["metadata"], "QUICKLOOK": ["thumbnail", "overview"]}
 
 
 def multihash_sha256(hex_digest: str) -> str:
@@ -51,7 +53,7 @@ def build_item(
     relative to the item: every artifact sits next to it)."""
     assets = {}
     for entry in files:
-        roles = ["metadata"] if entry["type"] in ("METADATA", "SIDECAR") else ["data"]
+        roles = ROLES.get(str(entry["type"]), ["data"])
         assets[entry["name"]] = {
             "href": f"./{entry['name']}",
             "type": media_type(entry["type"], entry["name"]),
@@ -59,6 +61,8 @@ def build_item(
             "file:size": entry["size"],
             "file:checksum": multihash_sha256(entry["sha256"]),
         }
+        if entry["type"] == "QUICKLOOK":
+            assets[entry["name"]].update({"title": "Quicklook", "proj:epsg": 3857})
     properties: dict[str, Any] = {
         "datetime": created.isoformat(),
         "created": created.isoformat(),

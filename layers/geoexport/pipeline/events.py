@@ -45,6 +45,7 @@ class StagedFile(BaseModel):
     key: str
     size: int
     sha256: str
+    bounds: list[float] | None = None  # QUICKLOOK: [west, south, east, north] in degrees
 
 
 class UploadInput(BaseModel):

@@ -4,6 +4,7 @@ JSON and a STAC Item), and stage every file in scratch for Upload."""
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,6 +30,8 @@ if TYPE_CHECKING:  # rasterio is imported where a raster is made: the VECTOR Pac
     from geoexport.raster.render import Level, RenderStats
 
 PACKAGE_PROGRESS = (10, 80)  # the share of the task's progress this step covers
+
+logger = logging.getLogger(__name__)
 
 
 class Store(fanout.Store, Protocol):
@@ -290,8 +293,18 @@ def _deliver(
         [path for _, path in produced.files], plan.packer, plan.maxPartSize, workdir, plan.fileStem
     )
     entries = [_entry(kinds.get(path.name, ArtifactType.BUNDLE), path) for path in delivered]
+    look = _quicklook(plan, produced, workdir)
+    looks = [look] if look is not None else []  # listed after the metadata: data, metadata, quicklook, STAC
+    if look is not None:
+        produced.details["quicklook"] = {
+            "name": look["name"],
+            "crs": "EPSG:3857",
+            "bounds": look["bounds"],
+            "width": look["width"],
+            "height": look["height"],
+        }
     created = now()
-    public = [_public(e) for e in entries]
+    public = [_public(e) for e in entries + looks]
     # What the bundles hold (the files themselves when nothing is packed).
     inside = [_public(_entry(k, p)) for k, p in produced.files] if plan.packer is not Packer.NONE else public
     metadata = build_metadata(
@@ -299,7 +312,7 @@ def _deliver(
     )
     meta_path = workdir / f"{plan.fileStem}.json"
     meta_path.write_text(json.dumps(metadata, indent=2))
-    entries.append(_entry(ArtifactType.METADATA, meta_path))
+    entries += [_entry(ArtifactType.METADATA, meta_path), *looks]
     item = build_item(
         item_id=plan.fileStem,
         footprint=plan.footprint,
@@ -322,6 +335,39 @@ def _deliver(
         scratch.put_file(key, path, str(entry["sha256"]), media_type(str(entry["type"]), path.name))
         files.append({**entry, "key": key})
     return files
+
+
+def _quicklook(plan: ExportPlan, produced: Produced, workdir: Path) -> dict[str, Any] | None:
+    """The small PNG preview of a raster export (drawn from the produced file, before packing); None for
+    vector exports, or when it cannot be drawn: a preview is not worth failing the export for."""
+    if plan.format is PlanFormat.VECTOR:
+        return None
+    rasters = (ArtifactType.GPKG, ArtifactType.GTIFF)
+    data = next((path for kind, path in produced.files if kind in rasters), None)
+    if data is None:
+        return None
+    from rasterio.errors import RasterioError
+
+    from geoexport.raster.quicklook import render_quicklook
+
+    try:
+        look = render_quicklook(data, workdir / f"{plan.fileStem}.quicklook.png", coarsest_deg=_common(plan))
+    except RasterioError as error:
+        logger.warning("no quicklook for %s: %s", plan.taskId, error)
+        return None
+    entry = _entry(ArtifactType.QUICKLOOK, look.path)
+    entry.update(bounds=[round(v, 9) for v in look.bounds], width=look.width, height=look.height)
+    return entry
+
+
+def _common(plan: ExportPlan) -> float:
+    """The resolution (deg/px) of the finest GeoPackage zoom that covers the whole export (features of the
+    ROI may have finer zooms of their own); 0 for a GeoTIFF, which has one resolution everywhere."""
+    if plan.format is not PlanFormat.GPKG or plan.heights is not None:
+        return 0.0
+    whole = shape(plan.footprint).area
+    covering = [level.zoom for level in plan.levels if shape(level.region).area >= whole * (1 - 1e-6)]
+    return grid.resolution(max(covering)) if covering else 0.0
 
 
 def _public(entry: dict[str, Any]) -> dict[str, Any]:

@@ -54,6 +54,7 @@ def run(task_id: str, files: list[dict[str, Any]], tasks: Artifacts, store: Stor
                 size=entry["size"],
                 sha256=entry["sha256"],
                 key=final_key,
+                bounds=entry.get("bounds"),
             )
         )
     try:

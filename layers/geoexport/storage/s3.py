@@ -86,12 +86,15 @@ class ObjectStore:
         except Exception as error:
             raise _translate(error, f"write of {self.uri(key)}") from error
 
-    def get_json(self, key: str) -> Any:
+    def get_bytes(self, key: str) -> bytes:
         try:
-            body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            body: bytes = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except Exception as error:
             raise _translate(error, f"read of {self.uri(key)}") from error
-        return json.loads(body)
+        return body
+
+    def get_json(self, key: str) -> Any:
+        return json.loads(self.get_bytes(key))
 
     def download(self, key: str, path: Path) -> None:
         try:

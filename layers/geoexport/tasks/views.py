@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import base64
+import struct
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 from uuid import UUID
 
 from geoexport.errors import Conflict, FieldProblem, NotFound
-from geoexport.models.tasks import Artifact, ExportTask, TaskRecord, TaskStatus, WebhookDelivery
+from geoexport.models.tasks import (
+    Artifact,
+    ArtifactType,
+    ExportTask,
+    QuicklookView,
+    TaskRecord,
+    TaskStatus,
+    WebhookDelivery,
+)
 from geoexport.tasks.ports import Store, TaskReader
 from geoexport.tasks.prepare import Limits
 
@@ -67,6 +77,26 @@ class TaskViews:
 
     def get(self, task_id: UUID, owner: str = "anonymous") -> ExportTask:
         return self.view(self.owned(task_id, owner))
+
+    def quicklook(self, task_id: UUID | str, owner: str) -> QuicklookView:
+        """The preview of the caller's COMPLETED raster export, inline: a web page overlays it without
+        fetching from the bucket (whose origin a browser's WebGL would need CORS for)."""
+        task = self.owned_in(task_id, owner, {TaskStatus.COMPLETED}, "previewed")
+        stored = next((a for a in task.artifacts if a.type is ArtifactType.QUICKLOOK), None)
+        if stored is None or stored.bounds is None:
+            raise NotFound(f"export task {task_id} has no quicklook (vector exports have none)")
+        west, south, east, north = stored.bounds
+        body = self._store.get_bytes(stored.key)
+        width, height = struct.unpack(">II", body[16:24])  # the PNG's IHDR
+        return QuicklookView(
+            taskId=task.id,
+            name=stored.name,
+            bounds=stored.bounds,
+            coordinates=[[west, north], [east, north], [east, south], [west, south]],
+            width=width,
+            height=height,
+            dataUrl="data:image/png;base64," + base64.b64encode(body).decode(),
+        )
 
     def list_tasks(
         self, owner: str, status: TaskStatus | None, limit: int, next_token: str | None
