@@ -23,7 +23,7 @@ from rasterio.warp import transform_bounds
 
 from geoexport.raster.png import encode_png
 
-QUICKLOOK_PIXELS = 512  # the longer side
+QUICKLOOK_PIXELS = 384  # the longer side, at most
 MERCATOR_LAT = 85.0511287798066  # Web Mercator's reach
 WEB_MERCATOR = "EPSG:3857"
 
@@ -60,7 +60,8 @@ def _grey(heights: npt.NDArray[Any], valid: npt.NDArray[np.bool_]) -> npt.NDArra
 def render_quicklook(
     source: Path, target: Path, pixels: int = QUICKLOOK_PIXELS, coarsest_deg: float = 0.0
 ) -> Quicklook:
-    """Write ``target`` (PNG, RGBA or grey + alpha) showing ``source`` at most ``pixels`` on a side.
+    """Write ``target`` (PNG, RGBA or grey + alpha) showing ``source`` at most ``pixels`` on a side and
+    no finer than its own pixels.
 
     ``coarsest_deg``: draw from an overview at least this coarse (degrees per pixel). A GeoPackage whose
     ROI features have their own zooms holds the finest zooms only where those features are; the finest
@@ -69,10 +70,12 @@ def render_quicklook(
         west, south, east, north = transform_bounds(src.crs, "EPSG:4326", *src.bounds, densify_pts=21)
         south, north = max(south, -MERCATOR_LAT), min(north, MERCATOR_LAT)
         left, bottom, right, top = transform_bounds("EPSG:4326", WEB_MERCATOR, west, south, east, north)
-        step = max(right - left, top - bottom) / pixels
-        width, height = max(1, round((right - left) / step)), max(1, round((top - bottom) / step))
         native = (right - left) / src.width
-        wanted = max(step, coarsest_deg * (right - left) / (east - west))
+        # Never finer than the data drawn from: a small export's preview is no larger than the export.
+        step = max(
+            max(right - left, top - bottom) / pixels, native, coarsest_deg * (right - left) / (east - west)
+        )
+        width, height = max(1, round((right - left) / step)), max(1, round((top - bottom) / step))
         interp = list(src.colorinterp)
         paletted = interp[0] is ColorInterp.palette
         colormap = src.colormap(1) if paletted else None
@@ -80,7 +83,7 @@ def render_quicklook(
         alpha = interp.index(ColorInterp.alpha) + 1 if ColorInterp.alpha in interp else None
         colour = [i + 1 for i in range(src.count) if i + 1 != alpha]
         indexes = colour[:3] if len(colour) >= 3 else colour[:1]
-    overview = _overview(source, wanted * (1 + 1e-6), native)
+    overview = _overview(source, step * (1 + 1e-6), native)
     transform = from_bounds(left, bottom, right, top, width, height)
     resampling = Resampling.nearest if paletted else Resampling.average
     kwargs: dict[str, Any] = {} if overview is None else {"overview_level": overview}
