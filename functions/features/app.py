@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from geoexport import bootstrap
 from geoexport.api import caller, json_response, make_resolver
 from geoexport.api.schema import responses
+from geoexport.features.cql2 import parse_filter
 from geoexport.features.feature import (
     BBOX,
     BatchAnswer,
@@ -62,7 +63,8 @@ def create_features(body: Annotated[FeatureBody, Body()]) -> Response[str]:
 
 @app.get(
     "/features",
-    summary="The caller's features meeting a bbox (minLon,minLat,maxLon,maxLat) exactly, by model and type",
+    summary="The caller's features meeting a bbox (minLon,minLat,maxLon,maxLat) exactly, by model and type, "
+    "and a CQL2 filter",
     responses=responses({200: ("A page of features", FeaturePage)}, 400),
 )
 def list_features(
@@ -78,9 +80,18 @@ def list_features(
         ),
     ] = 100,
     nextToken: Annotated[str | None, Query(max_length=2048)] = None,
+    filter: Annotated[  # OGC API - Features calls it so
+        str | None,
+        Query(
+            max_length=4096,
+            description="CQL2 text over the features' properties (and urn, id, model, entityType, version), "
+            "e.g. depth > 10 AND name LIKE 'reef%'",
+        ),
+    ] = None,
 ) -> Response[str]:
     box = parse_bbox(bbox) if bbox else None
-    items, token = features.list(caller(app), box, model, entityType, limit, nextToken)
+    where = parse_filter(filter) if filter else None
+    items, token = features.list(caller(app), box, model, entityType, limit, nextToken, where)
     return json_response(200, FeaturePage(items=items, nextToken=token))
 
 

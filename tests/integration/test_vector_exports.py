@@ -4,10 +4,13 @@ pyogrio and compared with a brute-force shapely clip; split into parts above the
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import json
 import sqlite3
 import urllib.request
 import uuid
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +19,7 @@ from typing import Any
 import pyogrio
 import pytest
 import shapely
+import xmlschema
 from rasterio.warp import transform_geom
 from shapely.geometry import shape
 
@@ -242,3 +246,107 @@ def test_vector_requests_are_checked(cloud: Cloud) -> None:
     with pytest.raises(InvalidRequest) as missing:
         tasks.prepare(CreateExportTaskRequest.model_validate({"domain": "RASTER"}))
     assert missing.value.problems[0].field == "catalogRecordID"
+
+
+def test_records_as_csv_geojson_json_xml_with_fields_and_a_filter(
+    cloud: Cloud, features: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """Issue 16: the chosen properties, renamed, of the features passing a CQL2 filter, in every format,
+    zipped; read back by Python's csv, GDAL's CSV driver, json and an XSD validator (the XSD shipped)."""
+    body = {
+        "ROI": AOI,
+        "artifactCRS": "3035",
+        "packer": "zip",
+        "parameters": {
+            "model": "country",
+            "filter": "pop_est > 10000000 AND name LIKE '%a%'",
+            "fields": {"name": {"display_name": "Country"}, "pop_est": {"display_name": "Population"}},
+            "formats": ["GPKG", "GeoJSON", "CSV", "JSON", "XML"],
+            "csv": {"delimiter": ";", "use_bom": True},
+        },
+    }
+    view, files = export(cloud, body, tmp_path, 100 * 1024**2)
+    clipped = brute_force(features, "country")
+    by_id = {f["id"]: f["properties"] for f in features}
+    expected = {
+        i for i in clipped if by_id[i]["pop_est"] > 10_000_000 and "a" in by_id[i]["name"]
+    }  # the same question in Python
+    assert 3 < len(expected) < len(clipped)
+    (bundle,) = [a for a in view.artifacts if a.type.value == "BUNDLE"]
+    metadata = json.loads(
+        next(p for n, p in files.items() if n.endswith(".json") and "stac" not in n).read_text()
+    )
+    unzipped = tmp_path / "unzipped"
+    with zipfile.ZipFile(files[bundle.name]) as archive:
+        archive.extractall(unzipped)
+        assert sorted(archive.namelist()) == sorted(e["name"] for e in metadata["contents"])
+    for entry in metadata["contents"]:
+        assert hashlib.sha256((unzipped / entry["name"]).read_bytes()).hexdigest() == entry["sha256"]
+    assert {e["type"] for e in metadata["contents"]} == {"GPKG", "GEOJSON", "CSV", "JSON", "XML", "SCHEMA"}
+    named = {Path(e["name"]).suffix: unzipped / e["name"] for e in metadata["contents"]}
+
+    raw = named[".csv"].read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and raw[3:].startswith(b'"urn";"featureId";')
+    with named[".csv"].open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter=";"))
+    assert list(rows[0]) == [
+        "urn",
+        "featureId",
+        "model",
+        "entityType",
+        "version",
+        "Country",
+        "Population",
+        "WKT",
+    ]
+    assert {r["featureId"] for r in rows} == expected
+    assert all(float(r["Population"]) == by_id[r["featureId"]]["pop_est"] for r in rows)
+    meta, _, geometries, _ = pyogrio.raw.read(named[".csv"])  # GDAL's CSV driver: WKT is the geometry
+    assert meta["crs"] is None and len(geometries) == len(expected) and all(g is not None for g in geometries)
+    for row in rows:
+        assert same(clipped[row["featureId"]], shapely.from_wkt(row["WKT"]))
+
+    collection = json.loads(named[".geojson"].read_text())
+    assert collection["type"] == "FeatureCollection"
+    assert {f["properties"]["featureId"] for f in collection["features"]} == expected
+    assert all(set(f["properties"]) >= {"Country", "Population"} for f in collection["features"])
+    for item in collection["features"]:  # RFC 7946: EPSG:4326 whatever the export's CRS
+        exported, wanted = shape(item["geometry"]), clipped[item["properties"]["featureId"]]
+        assert exported.symmetric_difference(wanted).area <= 1e-9 * wanted.area
+    records = json.loads(named[".json"].read_text()) if named[".json"].name.endswith("records.json") else None
+    assert records is not None and {r["featureId"] for r in records} == expected
+    assert "pop_est" not in records[0] and "iso_a3" not in records[0]
+
+    schema = xmlschema.XMLSchema(str(named[".xsd"]))
+    schema.validate(str(named[".xml"]))  # raises on anything the XSD does not allow
+    document = schema.to_dict(str(named[".xml"]))
+    assert int(document["@count"]) == len(expected) and document["@crs"] == "EPSG:3035"
+    assert {f["@featureId"] for f in document["feature"]} == expected
+
+    layers = read_layers([named[".gpkg"]])
+    assert set(layers["country"]) == expected
+    info = pyogrio.read_info(named[".gpkg"], layer="country")
+    assert {"Country", "Population"} <= set(info["fields"]) and "iso_a3" not in set(info["fields"])
+
+
+def test_record_options_and_filters_are_checked(cloud: Cloud) -> None:
+    tasks = service(cloud)
+    for parameters, field in [
+        ({"formats": ["Shapefile"]}, "parameters.formats[0]"),
+        ({"csv": {"delimiter": ";;"}}, "parameters.csv.delimiter"),
+        ({"fields": {"name": {"label": "x"}}}, "parameters.fields.name.label"),
+        ({"one_file_per_object": True, "formats": ["JSON"]}, "parameters.one_file_per_object"),
+    ]:
+        with pytest.raises(UnprocessableRequest) as refused:
+            tasks.prepare(
+                CreateExportTaskRequest.model_validate({"domain": "VECTOR", "parameters": parameters})
+            )
+        assert refused.value.problems[0].field == field, refused.value.problems
+    with pytest.raises(InvalidRequest) as unreadable:
+        tasks.prepare(
+            CreateExportTaskRequest.model_validate(
+                {"domain": "VECTOR", "parameters": {"filter": "pop_est >> 3"}}
+            )
+        )
+    (problem,) = unreadable.value.problems
+    assert problem.field == "parameters.filter" and "line 1, column" in problem.reason

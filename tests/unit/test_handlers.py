@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from moto import mock_aws
@@ -413,13 +413,19 @@ def test_reconcile_restarts_a_task_that_never_started(aws: Settings, monkeypatch
     assert bootstrap.task_repository(aws).get(TASK).executionArn
 
 
-def test_non_finite_numbers_in_properties_are_a_400(aws: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Issue 12: NaN, Infinity and 1e400 were stored as null with a 201."""
+def feature_post(aws: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The sample POST /features event of the demo client, with the "city" model registered."""
     ensure_client(aws)
     invoke("feature_models", monkeypatch)  # the "city" model (or 409: it exists)
     create = event("features")
     create.update(httpMethod="POST", queryStringParameters=None, multiValueQueryStringParameters=None)
     create["requestContext"]["httpMethod"] = "POST"
+    return create
+
+
+def test_non_finite_numbers_in_properties_are_a_400(aws: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12: NaN, Infinity and 1e400 were stored as null with a 201."""
+    create = feature_post(aws, monkeypatch)
     feature = {
         "type": "Feature",
         "id": "nowhere",
@@ -604,3 +610,41 @@ def test_the_web_tool_serves_its_files_and_nothing_outside_them(monkeypatch: pyt
     assert basemap["statusCode"] == 200 and len(json.loads(basemap["body"])["features"]) == 177
     for outside in ("/static/../app.py", "/static/vendor/../../app.py", "/static/missing.js"):
         assert web.lambda_handler({**event("web"), "path": outside}, Context())["statusCode"] == 404
+
+
+def test_ogc_api_features_reads_the_callers_features(aws: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 16: OGC API - Features over the repository, links absolute under the stage the caller used."""
+    create = feature_post(aws, monkeypatch)
+    feature = {
+        "type": "Feature", "id": f"ogc-{uuid4().hex[:8]}", "model": "city", "entityType": "DATA",
+        "geometry": {"type": "Point", "coordinates": [-75.5, 25.5]},
+        "properties": {"name": "Ogcville", "pop": 20, "area": 3},
+    }  # fmt: skip
+    create["body"] = json.dumps(feature)
+    created = invoke("features", monkeypatch, create)
+    assert created["statusCode"] == 201, created["body"]
+    urn = body(created)["urn"]
+    request = event("ogc_features")
+    request["pathParameters"] = {"collection_id": "city"}
+    request["path"], request["requestContext"]["path"] = (
+        "/ogc/collections/city/items",
+        "/v1/ogc/collections/city/items",
+    )
+    for text, found in (("pop > 10 AND name LIKE 'Ogc%'", True), ("pop > 100", False)):
+        request["queryStringParameters"] = {"bbox": "-80,20,-70,30", "limit": "10", "filter": text}
+        answer = invoke("ogc_features", monkeypatch, request)
+        assert answer["statusCode"] == 200, answer["body"]
+        page = body(answer)
+        assert page["type"] == "FeatureCollection" and (urn in [f["id"] for f in page["features"]]) is found
+        assert page["links"][0]["href"].startswith("http://127.0.0.1:3000/v1/ogc/collections/city/items?")
+    request["queryStringParameters"] = {"filter": "pop >> 1"}
+    refused = invoke("ogc_features", monkeypatch, request)
+    assert refused["statusCode"] == 400 and body(refused)["errors"][0]["field"] == "filter"
+    one = dict(request, path=f"/ogc/collections/city/items/{urn}", queryStringParameters=None)
+    one["pathParameters"] = {"collection_id": "city", "feature_id": urn}
+    one["resource"] = "/ogc/collections/{collection_id}/items/{feature_id}"
+    item = invoke("ogc_features", monkeypatch, one)
+    assert item["statusCode"] == 200 and body(item)["properties"]["name"] == "Ogcville"
+    conformance = dict(request, path="/ogc/conformance", resource="/ogc/conformance", pathParameters=None)
+    classes = body(invoke("ogc_features", monkeypatch, conformance))["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in classes

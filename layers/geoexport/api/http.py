@@ -61,6 +61,20 @@ def status_for(error: GeoexportError) -> int:
     return 500
 
 
+def public_base(event: dict[str, Any], suffix: str = "") -> str:
+    """The absolute URL of the API's root as the caller reached it, plus ``suffix``: scheme and host from
+    the request's headers, and whatever API Gateway put before the resource path (the stage, a custom
+    domain's base path, an emulator's prefix), read off ``requestContext.path``. For links in answers
+    (OGC API - Features) that clients follow."""
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    host = headers.get("host") or "localhost"
+    scheme = headers.get("x-forwarded-proto") or ("https" if host.endswith("amazonaws.com") else "http")
+    path = event.get("path") or "/"
+    full = (event.get("requestContext") or {}).get("path") or path
+    prefix = full[: -len(path)] if full.endswith(path) and len(full) > len(path) else ""
+    return f"{scheme}://{host}{prefix}{suffix}"
+
+
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
     if isinstance(body, BaseModel):
         text = body.model_dump_json()

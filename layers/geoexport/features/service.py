@@ -26,6 +26,7 @@ from geoexport.errors import (
     UnprocessableRequest,
 )
 from geoexport.features import spatial
+from geoexport.features.cql2 import PropertyFilter, filterable
 from geoexport.features.feature import (
     Feature,
     FeatureAnswer,
@@ -432,36 +433,55 @@ class FeatureService:
         entity_type: str | None,
         limit: int,
         next_token: str | None,
+        where: PropertyFilter | None = None,
     ) -> tuple[list[Feature], str | None]:
         """The caller's current features meeting ``bbox`` exactly: index entries filtered by bbox, model and
-        type, then the documents of the candidates (100 at a time) and the exact test. Without a bbox the
-        order is by urn, with one by location; a page resumes where the last one stopped reading."""
+        type, then the documents of the candidates (100 at a time), the exact test and the CQL2 filter
+        (``where``). Without a bbox the order is by urn, with one by location; a page resumes where the last
+        one stopped reading, and ends early (with a nextToken) after reading ``MAX_PAGE_READS`` documents,
+        so a filter that few features pass cannot make one request read the whole repository."""
         if self._index is None:
             raise NotFound("no feature index is configured")
-        query = _fingerprint(owner, bbox, model, entity_type)
+        query = _fingerprint(owner, bbox, model, entity_type, where.text if where else None)
         start = _decode_token(next_token, query) if next_token else None
         candidates = self._index.scan(owner, bbox, model, entity_type, start)
         items: list[Feature] = []
-        size, last = 0, start
+        size, last, read = 0, start, 0
         while True:
+            if read >= MAX_PAGE_READS and last is not None:
+                return items, _encode_token(query, last)
             batch = list(itertools.islice(candidates, min(100, max(10, limit - len(items)))))
             if not batch:
                 return items, None
             heads = self._features.heads([base for base, _ in batch])
+            read += len(batch)
             for base, position in batch:
-                found = heads.get(base)
-                if found is None or found[1] != owner:  # an entry written before its feature, or stale
-                    continue
-                feature = found[0]
-                if bbox and (feature.geometry is None or not spatial.intersects(feature.geometry, bbox)):
-                    continue
-                size += len(feature.model_dump_json())
-                if items and size > MAX_PAGE_BYTES and last is not None:  # a Lambda answers 6 MB at most
-                    return items, _encode_token(query, last)
-                items.append(feature)
-                last = position
-                if len(items) == limit:
+                feature = self._kept(heads.get(base), owner, bbox, where)
+                if feature is not None:
+                    size += len(feature.model_dump_json())
+                    if items and size > MAX_PAGE_BYTES and last is not None:  # a Lambda answers 6 MB at most
+                        return items, _encode_token(query, last)  # this one starts the next page
+                    items.append(feature)
+                last = position  # read: the next page starts after it, whether it was kept or not
+                if feature is not None and len(items) == limit:
                     return items, _encode_token(query, position)
+
+    @staticmethod
+    def _kept(
+        found: tuple[Feature, str, str] | None,
+        owner: str,
+        bbox: spatial.Bounds | None,
+        where: PropertyFilter | None,
+    ) -> Feature | None:
+        """The candidate's feature if it is the owner's, meets the bbox exactly and passes the filter."""
+        if found is None or found[1] != owner:  # an entry written before its feature, or stale
+            return None
+        feature = found[0]
+        if bbox and (feature.geometry is None or not spatial.intersects(feature.geometry, bbox)):
+            return None
+        if where is not None and not where.matches(filterable(feature)):
+            return None
+        return feature
 
 
 def indexed(owner: str, base: str, feature: Feature) -> Indexed:
@@ -491,6 +511,8 @@ def reindex(features: FeatureStore, index: Index, force: bool = False) -> int | 
 MAX_FEATURE_BYTES = 350_000
 #: A page of features ends before it passes this many bytes of JSON (Lambda answers at most 6 MB).
 MAX_PAGE_BYTES = 5_000_000
+#: A page ends (with a nextToken) after reading this many documents, however few passed the filter.
+MAX_PAGE_READS = 5_000
 
 
 def non_finite(value: Any, path: str = "properties") -> list[FieldProblem]:

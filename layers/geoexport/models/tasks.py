@@ -65,6 +65,13 @@ class ArtifactType(StrEnum):
     STAC = "STAC"  # a STAC Item describing the export
     BUNDLE = "BUNDLE"  # a zip (part), tar.gz or tar.bz2 holding the data files
     QUICKLOOK = "QUICKLOOK"  # a small PNG preview of a raster export in EPSG:3857 (REGARDS' QUICKLOOK)
+    GEOJSON = (
+        "GEOJSON"  # VECTOR: a FeatureCollection (.geojson) or one Feature per line (.geojsonl), EPSG:4326
+    )
+    CSV = "CSV"  # VECTOR: records with the geometry as WKT
+    JSON = "JSON"  # VECTOR: records as a JSON array, or one file per record
+    XML = "XML"  # VECTOR: records as XML (validated by the SCHEMA beside it)
+    SCHEMA = "SCHEMA"  # VECTOR: the XSD of the XML files
 
 
 class ExportFormat(StrEnum):

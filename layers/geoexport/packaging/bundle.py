@@ -41,6 +41,12 @@ def plan_parts(files: list[Path], max_part: int | None) -> list[list[Path]]:
     return parts
 
 
+def member(path: Path, workdir: Path) -> str:
+    """A file's name inside a bundle: its path under the work directory (one file per record of a VECTOR
+    export sits in json/ or xml/), else its name."""
+    return path.relative_to(workdir).as_posix() if path.is_relative_to(workdir) else path.name
+
+
 def pack(files: list[Path], packer: Packer, max_part: int | None, workdir: Path, stem: str) -> list[Path]:
     """The files users download: ``files`` themselves (none), or the archives holding them."""
     if packer is Packer.NONE:
@@ -49,7 +55,7 @@ def pack(files: list[Path], packer: Packer, max_part: int | None, workdir: Path,
         target = workdir / f"{stem}.{packer.value}"
         with tarfile.open(target, "w:gz" if packer is Packer.TAR_GZ else "w:bz2") as archive:
             for path in files:
-                archive.add(path, arcname=path.name)
+                archive.add(path, arcname=member(path, workdir))
         return [target]
     parts = plan_parts(files, max_part)
     archives = []
@@ -58,6 +64,6 @@ def pack(files: list[Path], packer: Packer, max_part: int | None, workdir: Path,
         target = workdir / name
         with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for path in part:
-                archive.write(path, arcname=path.name)
+                archive.write(path, arcname=member(path, workdir))
         archives.append(target)
     return archives

@@ -15,8 +15,18 @@ MEDIA_TYPES = {
     "METADATA": "application/json",
     "BUNDLE": "application/zip",
     "QUICKLOOK": "image/png",
+    "GEOJSON": "application/geo+json",
+    "CSV": "text/csv",
+    "JSON": "application/json",
+    "XML": "application/xml",
+    "SCHEMA": "application/xml",
 }
-ROLES = {"METADATA": ["metadata"], "SIDECAR": ["metadata"], "QUICKLOOK": ["thumbnail", "overview"]}
+ROLES = {
+    "METADATA": ["metadata"],
+    "SIDECAR": ["metadata"],
+    "SCHEMA": ["metadata"],
+    "QUICKLOOK": ["thumbnail", "overview"],
+}
 
 
 def multihash_sha256(hex_digest: str) -> str:
@@ -31,7 +41,9 @@ def media_type(kind: str, name: str) -> str:
         return "application/x-bzip2"
     if name.endswith(".tfw") or name.endswith(".clr"):
         return "text/plain"
-    if name.endswith(".xml") or name.endswith(".qml"):
+    if name.endswith(".geojsonl"):
+        return "application/geo+json-seq"
+    if name.endswith(".xml") or name.endswith(".qml") or name.endswith(".xsd"):
         return "application/xml"
     return MEDIA_TYPES.get(kind, "application/octet-stream")
 

@@ -19,7 +19,7 @@ from shapely.geometry import mapping, shape
 from geoexport.errors import UnprocessableRequest
 from geoexport.geometry import grid
 from geoexport.models.tasks import ArtifactType, Packer
-from geoexport.packaging.bundle import pack
+from geoexport.packaging.bundle import member, pack
 from geoexport.packaging.metadata import build_metadata, cog_details, gpkg_details, sha256_file
 from geoexport.packaging.stac import build_item, media_type
 from geoexport.pipeline import fanout, pause, vector
@@ -172,12 +172,39 @@ def _merged(
 
 
 def _vector(plan: ExportPlan, workdir: Path, scratch: Store, part_bytes: int) -> Produced:
+    """The features as each asked format (GeoPackage layers by default; see geoexport.packaging.records)."""
+    from geoexport.packaging import records
+    from geoexport.packaging.records import RecordFormat
+
     assert plan.featuresKey, "a VECTOR plan names its features"
-    features = vector.reproject(scratch.get_json(plan.featuresKey)["features"], plan.crs)
-    # An incremental export with nothing changed has no GeoPackage: its metadata says so (and what went).
-    paths = vector.write_parts(features, plan.crs, part_bytes, workdir, plan.fileStem) if features else []
+    options = records.RecordOptions.model_validate(plan.records)
+    wgs84 = options.shape(scratch.get_json(plan.featuresKey)["features"])
+    features = vector.reproject(wgs84, plan.crs)
+    stem, formats = plan.fileStem, options.formats
+    files: list[tuple[ArtifactType, Path]] = []
+    # An incremental export with nothing changed has no data files: its metadata says so (and what went).
+    if features and RecordFormat.GPKG in formats:
+        paths = vector.write_parts(features, plan.crs, part_bytes, workdir, stem)
+        files += [(ArtifactType.GPKG, path) for path in paths]
+    if features and RecordFormat.GEOJSON in formats:
+        records.write_geojson(wgs84, options, workdir / f"{stem}.geojson", sequence=False)
+        files.append((ArtifactType.GEOJSON, workdir / f"{stem}.geojson"))
+    if features and RecordFormat.GEOJSONSEQ in formats:
+        records.write_geojson(wgs84, options, workdir / f"{stem}.geojsonl", sequence=True)
+        files.append((ArtifactType.GEOJSON, workdir / f"{stem}.geojsonl"))
+    if features and RecordFormat.CSV in formats:
+        records.write_csv(features, options, workdir / f"{stem}.csv")
+        files.append((ArtifactType.CSV, workdir / f"{stem}.csv"))
+    if features and RecordFormat.JSON in formats:
+        written = records.write_json(features, options, workdir / f"{stem}.records.json")
+        files += [(ArtifactType.JSON, path) for path in written]
+    if features and RecordFormat.XML in formats:
+        *documents, schema = records.write_xml(features, options, workdir / f"{stem}.xml", plan.crs)
+        files += [(ArtifactType.XML, path) for path in documents] + [(ArtifactType.SCHEMA, schema)]
     counts = {layer.name: len(layer.features) for layer in vector.layers_of(features)}
-    return Produced([(ArtifactType.GPKG, path) for path in paths], vector.vector_details(plan, paths, counts))
+    gpkgs = [path for kind, path in files if kind is ArtifactType.GPKG]
+    details = vector.vector_details(plan, gpkgs, counts, [f.value for f in formats])
+    return Produced(files, details)
 
 
 def _progress(task_id: str, tasks: Progress) -> Callable[[float], None]:
@@ -306,7 +333,11 @@ def _deliver(
     created = now()
     public = [_public(e) for e in entries + looks]
     # What the bundles hold (the files themselves when nothing is packed).
-    inside = [_public(_entry(k, p)) for k, p in produced.files] if plan.packer is not Packer.NONE else public
+    inside = (
+        [_public(_entry(k, p)) | {"name": member(p, workdir)} for k, p in produced.files]
+        if plan.packer is not Packer.NONE
+        else public
+    )
     metadata = build_metadata(
         plan=plan, files=public, contents=inside, details=produced.details, created_at=created
     )

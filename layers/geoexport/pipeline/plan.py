@@ -54,7 +54,8 @@ class ExportPlan(BaseModel):
     packer: Packer = Packer.NONE
     maxPartSize: int | None = None
     featuresKey: str | None = None  # VECTOR: the clipped features (GeoJSON, EPSG:4326) in scratch
-    filters: dict[str, Any] = {}  # VECTOR: model / entityType asked for
+    filters: dict[str, Any] = {}  # VECTOR: model / entityType / filter asked for
+    records: dict[str, Any] = {}  # VECTOR: formats, fields, csv, one_file_per_object (RecordOptions)
     changes: dict[str, Any] | None = None  # incremental VECTOR: {since, until, deleted: [...]}
     notes: list[str] = []  # what Clip changed from what was asked (also on the task)
     heights: HeightsPlan | None = None  # DEM: float32 heights instead of imagery

@@ -22,11 +22,14 @@ from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
 from geoexport.errors import UnprocessableRequest
+from geoexport.features.cql2 import PropertyFilter, filterable, parse_filter
 from geoexport.features.feature import Feature
 from geoexport.features.journal import Change
 from geoexport.models.tasks import TaskRecord
 from geoexport.pipeline.plan import ExportPlan, PlanFormat, scratch_prefix
 
+#: The request parameters that say what files a VECTOR export writes (geoexport.packaging.records).
+RECORD_PARAMETERS = ("formats", "fields", "csv", "one_file_per_object")
 #: The fields every layer has before the model's properties.
 BASE_FIELDS = ("urn", "featureId", "entityType", "version")
 
@@ -44,6 +47,7 @@ class FeatureSource(Protocol):
         entity_type: str | None,
         limit: int,
         next_token: str | None,
+        where: PropertyFilter | None = None,
     ) -> tuple[list[Feature], str | None]: ...
 
 
@@ -98,17 +102,24 @@ def _aoi(task: TaskRecord) -> BaseGeometry:
     return aoi
 
 
+def _where(task: TaskRecord) -> PropertyFilter | None:
+    """``parameters.filter`` (CQL2 text; checked when the export was requested)."""
+    text = task.request.parameters.get("filter")
+    return parse_filter(text, "parameters.filter") if isinstance(text, str) and text else None
+
+
 def select(task: TaskRecord, source: FeatureSource) -> list[dict[str, Any]]:
-    """The task owner's features (of the asked model / entity type) clipped to the AoI, as GeoJSON."""
+    """The task owner's features (of the asked model / entity type, passing the filter) clipped to the
+    AoI, as GeoJSON."""
     aoi = _aoi(task)
     model = task.request.parameters.get("model")
     entity = task.request.parameters.get("entityType")
+    where = _where(task)
     x0, y0, x1, y1 = (float(v) for v in aoi.bounds)
     selected: list[dict[str, Any]] = []
     token: str | None = None
     while True:
-        # Large pages: each page reads the index for the whole box again.
-        page, token = source.list(task.owner, (x0, y0, x1, y1), model, entity, 5000, token)
+        page, token = source.list(task.owner, (x0, y0, x1, y1), model, entity, 5000, token, where)
         for feature in page:
             clipped = clip_feature(feature, aoi)
             if clipped is not None:
@@ -133,16 +144,20 @@ def select_changes(
     task: TaskRecord, source: FeatureSource
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """An incremental export: the owner's features changed in the window (current versions, filtered and
-    clipped as a whole export would be), and those deleted in it whose extent met the AoI."""
+    clipped as a whole export would be), and those deleted in it whose extent met the AoI (of the model and
+    type asked for; the filter cannot be applied to what is gone, so every such deletion is listed)."""
     window = change_window(task)
     assert window is not None, "only for incremental exports"
     aoi = _aoi(task)
     model = task.request.parameters.get("model")
     entity = task.request.parameters.get("entityType")
+    where = _where(task)
     changed, deleted = source.changed_since(task.owner, *window)
     selected = []
     for feature in changed:
         if (model and feature.model != model) or (entity and feature.entityType.value != entity):
+            continue
+        if where is not None and not where.matches(filterable(feature)):
             continue
         clipped = clip_feature(feature, aoi)
         if clipped is not None:
@@ -202,7 +217,8 @@ def build_vector_plan(
         packer=task.request.packer,
         maxPartSize=task.request.maxPartSize,
         featuresKey=features_key(str(task.id)),
-        filters={k: params[k] for k in ("model", "entityType") if params.get(k)},
+        filters={k: params[k] for k in ("model", "entityType", "filter") if params.get(k)},
+        records={k: params[k] for k in RECORD_PARAMETERS if k in params},
         changes=None
         if window is None
         else {"since": window[0].isoformat(), "until": window[1].isoformat(), "deleted": deleted or []},
@@ -338,9 +354,12 @@ def _split(features: list[dict[str, Any]], size: int) -> list[list[dict[str, Any
     return [features[i : i + size] for i in range(0, len(features), max(1, size))]
 
 
-def vector_details(plan: ExportPlan, paths: list[Path], counts: dict[str, int]) -> dict[str, Any]:
+def vector_details(
+    plan: ExportPlan, paths: list[Path], counts: dict[str, int], formats: list[str] | None = None
+) -> dict[str, Any]:
     details = {
         "format": "GPKG",
+        "formats": formats or ["GPKG"],
         "domain": "VECTOR",
         "crs": f"EPSG:{plan.crs}",
         "filters": plan.filters,

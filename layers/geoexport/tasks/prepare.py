@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from geoexport.errors import FieldProblem, InvalidRequest, UnprocessableRequest
+from geoexport.features.cql2 import parse_filter
 from geoexport.geometry import aoi, planar
 from geoexport.models.catalog import CatalogRecord
 from geoexport.models.geojson import RoiFeatureCollection
@@ -149,7 +150,8 @@ def vector_defaults(
     crs_problem: Callable[[str], str | None],
     national_crs: str | None = None,
 ) -> CreateExportTaskRequest:
-    """A VECTOR export: the caller's features (optionally of one model / entity type) in the AoI (default:
+    """A VECTOR export: the caller's features (optionally of one model / entity type, passing a CQL2
+    ``filter``) in the AoI (default:
     the whole globe), as GeoPackage vector layers in any EPSG code (a country AoI without an explicit
     artifactCRS: the national projection)."""
     problems: list[FieldProblem] = []
@@ -163,6 +165,12 @@ def vector_defaults(
     entity = request.parameters.get("entityType")
     if entity is not None and entity not in ("COLLECTION", "DATA", "DATASET"):
         problems.append(FieldProblem("parameters.entityType", "one of COLLECTION, DATA, DATASET"))
+    problems += record_problems(request)
+    where = request.parameters.get("filter")
+    if where is not None and not (isinstance(where, str) and where.strip()):
+        problems.append(FieldProblem("parameters.filter", "CQL2 text, e.g. depth > 10 AND kind = 'reef'"))
+    elif where is not None:
+        parse_filter(where, "parameters.filter")  # a 400 saying where the text cannot be read
     for name in ("changedSince", "changedUntil"):
         if name in request.parameters and changed_time(request.parameters[name]) is None:
             problems.append(FieldProblem(f"parameters.{name}", "an ISO 8601 time with its UTC offset"))
@@ -180,6 +188,25 @@ def vector_defaults(
             {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": WORLD}]}
         )
     return request.model_copy(update={"ROI": roi, "artifactCRS": crs})
+
+
+def record_problems(request: CreateExportTaskRequest) -> list[FieldProblem]:
+    """``formats``, ``fields``, ``csv`` and ``one_file_per_object`` of a VECTOR export (what files it
+    writes), each problem under its parameter's path."""
+    from pydantic import ValidationError
+
+    from geoexport.api.http import problems_from_pydantic
+    from geoexport.packaging.records import RecordOptions
+
+    try:
+        options = RecordOptions.model_validate(request.parameters)
+    except ValidationError as error:
+        return [
+            FieldProblem(f"parameters.{p.field}", p.reason) for p in problems_from_pydantic(error.errors())
+        ]
+    if options.one_file_per_object and request.packer is Packer.NONE:
+        return [FieldProblem("parameters.one_file_per_object", "needs a packer (zip, tar.gz or tar.bz2)")]
+    return []
 
 
 def check_against_record(request: CreateExportTaskRequest, record: CatalogRecord) -> None:

@@ -1,0 +1,132 @@
+"""The record writers of VECTOR exports (issue 16) on a few hand-made features: CSV options as seed 002
+names them, read back by Python's csv; XML that its own XSD accepts, whatever the values hold; one file
+per object; fields chosen and renamed."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import xmlschema
+from pydantic import ValidationError
+
+from geoexport.packaging import records
+from geoexport.packaging.records import RecordOptions
+
+
+def feature(index: int, **properties: Any) -> dict[str, Any]:
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [10.5 + index, 50.25]},
+        "properties": {
+            "urn": f"URN:FEATURE:DATA:geoexport:{index}:V1",
+            "featureId": f"f-{index}",
+            "entityType": "DATA",
+            "version": 1,
+            "model": "site",
+            "properties": properties,
+        },
+    }
+
+
+FEATURES = [
+    feature(0, name="Quote \" and ' here", note="line one\nline two", empty=None, depth=3.5),
+    feature(1, name="semi;colon & <tag>\x01", note=None, empty=None, depth=7, tags=["a", "b"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("settings", "reader"),
+    [
+        ({}, {}),
+        (
+            {"delimiter": ";", "quote": "'", "escape": "\\"},
+            {"delimiter": ";", "quotechar": "'", "escapechar": "\\", "doublequote": False},
+        ),
+        ({"delimiter": "\t", "use_bom": True}, {"delimiter": "\t"}),
+    ],
+)
+def test_csv_options_read_back_by_pythons_csv(
+    tmp_path: Path, settings: dict[str, Any], reader: dict[str, Any]
+) -> None:
+    options = RecordOptions.model_validate({"csv": settings})
+    path = tmp_path / "out.csv"
+    records.write_csv(FEATURES, options, path)
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") is bool(settings.get("use_bom"))
+    quote = settings.get("quote", '"').encode()
+    assert raw.lstrip(b"\xef\xbb\xbf").startswith(quote + b"urn" + quote)  # values are always quoted
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle, **reader))
+    assert [r["name"] for r in rows] == [
+        FEATURES[0]["properties"]["properties"]["name"],
+        "semi;colon & <tag>\x01",
+    ]
+    assert rows[0]["note"] == "line one\nline two" and rows[1]["tags"] == '["a", "b"]'
+    assert "empty" not in rows[0]  # empty in every record: left out unless empty_columns
+    assert rows[0]["WKT"] == "POINT (10.5 50.25)"
+
+
+def test_empty_columns_and_fields(tmp_path: Path) -> None:
+    options = RecordOptions.model_validate(
+        {"csv": {"empty_columns": True}, "fields": {"depth": {"display_name": "Depth"}, "empty": {}}}
+    )
+    shaped = options.shape(FEATURES)
+    records.write_csv(shaped, options, tmp_path / "out.csv")
+    with (tmp_path / "out.csv").open(newline="") as handle:
+        header = next(csv.reader(handle))
+    assert header == ["urn", "featureId", "model", "entityType", "version", "Depth", "empty", "WKT"]
+    listed = RecordOptions.model_validate({"fields": ["depth"]})  # a list of names: no renames
+    assert list(listed.shape(FEATURES)[0]["properties"]["properties"]) == ["depth"]
+
+
+def test_xml_is_valid_against_its_xsd_whatever_the_values(tmp_path: Path) -> None:
+    options = RecordOptions()
+    document, schema = records.write_xml(FEATURES, options, tmp_path / "out.xml", "4326")
+    validator = xmlschema.XMLSchema(str(schema))
+    validator.validate(str(document))
+    parsed = validator.to_dict(str(document))
+    first = {p["@name"]: p.get("$") for p in parsed["feature"][0]["property"]}
+    assert first["name"] == "Quote \" and ' here" and first["note"] == "line one\nline two"
+    second = {p["@name"]: p.get("$") for p in parsed["feature"][1]["property"]}
+    assert second["name"] == "semi;colon & <tag>"  # a control character XML 1.0 cannot hold is dropped
+    assert parsed["@count"] == 2 and parsed["feature"][1]["geometry"]["$"] == "POINT (11.5 50.25)"
+
+
+def test_one_file_per_object(tmp_path: Path) -> None:
+    options = RecordOptions.model_validate({"one_file_per_object": True})
+    written = records.write_json(FEATURES, options, tmp_path / "out.records.json")
+    assert [p.relative_to(tmp_path).as_posix() for p in written] == ["json/f-0.json", "json/f-1.json"]
+    assert json.loads(written[1].read_text())["depth"] == 7
+    *documents, schema = records.write_xml(FEATURES, options, tmp_path / "out.xml", "3035")
+    validator = xmlschema.XMLSchema(str(schema))
+    for document in documents:
+        validator.validate(str(document))  # each a <feature> document of the same schema
+
+
+def test_geojson_and_its_sequence(tmp_path: Path) -> None:
+    options = RecordOptions()
+    records.write_geojson(FEATURES, options, tmp_path / "a.geojson", sequence=False)
+    records.write_geojson(FEATURES, options, tmp_path / "a.geojsonl", sequence=True)
+    collection = json.loads((tmp_path / "a.geojson").read_text())
+    lines = [json.loads(line) for line in (tmp_path / "a.geojsonl").read_text().splitlines()]
+    assert collection["features"] == lines and lines[1]["properties"]["tags"] == ["a", "b"]
+    assert lines[0]["id"] == FEATURES[0]["properties"]["urn"]
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        {"formats": ["SHP"]},
+        {"formats": []},
+        {"csv": {"delimiter": "\n"}},
+        {"csv": {"quote": "ab"}},
+        {"fields": {"a": {"x": 1}}},
+    ],
+)
+def test_bad_options_are_refused(parameters: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        RecordOptions.model_validate(parameters)
