@@ -64,7 +64,9 @@ def collection(collection_id: str) -> Response[str]:
 @app.get(
     "/ogc/collections/<collection_id>/items",
     summary="A page of the collection's features: bbox, datetime (updatedAt), CQL2 text filter, next links",
-    responses=responses({200: ("GeoJSON FeatureCollection", dict)}, 400, 404),
+    responses=responses(
+        {200: ("GeoJSON FeatureCollection", dict)}, 400, 404, media_type="application/geo+json"
+    ),
 )
 def items(
     collection_id: str,
@@ -85,7 +87,7 @@ def items(
 @app.get(
     "/ogc/collections/<collection_id>/items/<feature_id>",
     summary="One feature of the collection (its id is the feature's urn)",
-    responses=responses({200: ("GeoJSON Feature", dict)}, 404),
+    responses=responses({200: ("GeoJSON Feature", dict)}, 404, media_type="application/geo+json"),
 )
 def item(collection_id: str, feature_id: str) -> Response[str]:
     answer = ogc.item(base(), caller(app), collection_id, feature_id, features)

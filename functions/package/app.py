@@ -14,9 +14,9 @@ from geoexport import bootstrap, telemetry
 from geoexport.pipeline import package
 from geoexport.pipeline.events import MergeInput, PackageEvent, PackageInput, RenderPartInput
 from geoexport.pipeline.faults import Faults
-from geoexport.settings import PipelineSettings
+from geoexport.settings import PackageSettings
 
-settings = PipelineSettings.from_environ(os.environ)
+settings = PackageSettings.from_environ(os.environ)
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
@@ -24,6 +24,7 @@ faults = Faults(settings.faults)
 tasks = bootstrap.task_repository(settings)
 store = bootstrap.exports_store(settings)
 steps = bootstrap.step_log(settings)
+sources = bootstrap.feature_file_reader(settings)  # VECTOR exports with files copy the stored ones
 
 
 @logger.inject_lambda_context
@@ -63,5 +64,6 @@ def lambda_handler(event: PackageInput, context: LambdaContext) -> dict[str, Any
             settings.retention_days,
             settings.vector_part_bytes,
             settings.fanout_tolerated_percent if isinstance(event, MergeInput) else None,
+            sources,
         )
     return faults.after("Package", result)

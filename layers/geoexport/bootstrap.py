@@ -27,6 +27,7 @@ from geoexport.settings import (
     ExportEventSettings,
     ExportRequestSettings,
     ExportsSettings,
+    FeatureFilesBucketSettings,
     FeatureFilesSettings,
     FeatureRequestSettings,
     FeaturesSettings,
@@ -59,7 +60,7 @@ if TYPE_CHECKING:  # the builders import what they build: a function imports onl
     from geoexport.notify.delivery import Deliveries, RetryPolicy, Views
     from geoexport.notify.records import DeliveryRecords
     from geoexport.notify.webhooks import WebhookSender
-    from geoexport.storage.s3 import ObjectStore
+    from geoexport.storage.s3 import ObjectStore, S3UrlReader
     from geoexport.tasks.abort import AbortService
     from geoexport.tasks.archive import Archiver, ArchiveService
     from geoexport.tasks.log import StepLog
@@ -71,6 +72,13 @@ if TYPE_CHECKING:  # the builders import what they build: a function imports onl
     from geoexport.tasks.transports import TransportRetries, Transports
     from geoexport.tasks.views import TaskViews
     from geoexport.tasks.workflow import StepFunctionsWorkflow
+
+
+def feature_file_reader(settings: FeatureFilesBucketSettings) -> S3UrlReader:
+    """The features' stored files, read by URL (a VECTOR export with ``files`` copies them)."""
+    from geoexport.storage.s3 import S3UrlReader
+
+    return S3UrlReader(aws.s3(settings), {settings.feature_files_bucket})
 
 
 def exports_store(settings: ExportsSettings) -> ObjectStore:

@@ -191,6 +191,16 @@ class PipelineSettings(StepSettings, TasksSettings, ExportsSettings, TaskLogSett
     """What every pipeline step reads: its task, the exports bucket, its log, threads and fault injection."""
 
 
+class FeatureFilesBucketSettings(AwsSettings):
+    """Where the features' stored files are (a VECTOR export with ``files`` copies them)."""
+
+    feature_files_bucket: Required = Field(alias="FEATURE_FILES_BUCKET")
+
+
+class PackageSettings(PipelineSettings, FeatureFilesBucketSettings):
+    """The Package step: a pipeline step that may also copy features' stored files."""
+
+
 class ClcSettings(AwsSettings):
     """The CLC+ Backbone facade: which catalog record and model stand behind its products."""
 

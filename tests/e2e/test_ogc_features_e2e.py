@@ -21,8 +21,10 @@ import xmlschema
 from owslib.ogcapi.features import Features
 
 from tests.e2e.conftest import Service
+from tests.e2e.test_feature_files_e2e import put, stored_file, until
 
 BOX = (-78.0, 24.0, -76.0, 26.0)
+SURVEYS: dict[str, bytes] = {}  # feature id -> the bytes of its stored file
 FILTER = "depth > 20 AND name LIKE 'reef%'"
 
 
@@ -51,6 +53,20 @@ def reefs(service: Service) -> tuple[str, dict[str, dict[str, Any]]]:
     by_urn = {}
     for item, feature in zip(answer["items"], features, strict=True):
         by_urn[item["urn"]] = feature
+    # Two of the features the export below selects get a stored file (uploaded and verified).
+    chosen = [u for u, f in by_urn.items() if inside(f) and wanted(f["properties"])][:2]
+    for urn in chosen:
+        data = f"survey of {by_urn[urn]['id']}".encode() * 50
+        etag = service.request("GET", f"/features/{urn}")[2]["ETag"]
+        status, patched, _ = service.request(
+            "PATCH", f"/features/{urn}", {"files": [stored_file("survey.txt", data, "SHA-256")]},
+            extra_headers={"If-Match": etag},
+        )  # fmt: skip
+        assert status == 200, patched
+        assert put(patched["uploads"][0], data) == 200
+        assert until(service, patched["urn"], "COMPLETE")["filesState"] == "COMPLETE"
+        SURVEYS[by_urn[urn]["id"]] = data
+        by_urn[patched["urn"]] = by_urn.pop(urn)  # version 2 is the current one now
     return model, by_urn
 
 
@@ -125,6 +141,7 @@ def test_one_filter_three_doors_and_the_export_files(service: Service, reefs: An
             "filter": FILTER,
             "fields": {"name": {"display_name": "Reef"}, "depth": {"display_name": "Depth (m)"}},
             "formats": ["GPKG", "GeoJSON", "CSV", "XML"],
+            "files": True,
             "csv": {"delimiter": "\t", "use_bom": True},
         },
     }  # fmt: skip
@@ -137,18 +154,30 @@ def test_one_filter_three_doors_and_the_export_files(service: Service, reefs: An
     with urllib.request.urlopen(bundle["url"], timeout=60) as response:
         target.write_bytes(response.read())
     assert hashlib.sha256(target.read_bytes()).hexdigest() == bundle["sha256"]
+    (metadata,) = [a for a in done["artifacts"] if a["type"] == "METADATA"]
+    with urllib.request.urlopen(metadata["url"], timeout=60) as response:
+        contents = json.loads(response.read())["contents"]
     with zipfile.ZipFile(target) as archive:
         archive.extractall(tmp_path / "files")
         names = archive.namelist()
-    files = {Path(name).suffix: tmp_path / "files" / name for name in names}
+    assert sorted(names) == sorted(entry["name"] for entry in contents)  # every listed file, nothing else
+    for entry in contents:
+        assert (
+            hashlib.sha256((tmp_path / "files" / entry["name"]).read_bytes()).hexdigest() == entry["sha256"]
+        )
+    files = {Path(name).suffix: tmp_path / "files" / name for name in names if "/" not in name}
     assert set(files) == {".gpkg", ".geojson", ".csv", ".xml", ".xsd"}
+    copied = {name: (tmp_path / "files" / name).read_bytes() for name in names if name.startswith("files/")}
+    assert copied == {f"files/{fid}/survey.txt": data for fid, data in SURVEYS.items()} and len(copied) == 2
 
     raw = files[".csv"].read_bytes()
     assert raw.startswith(b'\xef\xbb\xbf"urn"\t"featureId"\t')  # the BOM, and every value quoted
     with files[".csv"].open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
     assert {r["featureId"] for r in rows} == expected
-    assert list(rows[0])[-3:] == ["Reef", "Depth (m)", "WKT"]
+    assert list(rows[0])[-4:] == ["Reef", "Depth (m)", "files", "WKT"]
+    linked = {r["featureId"]: json.loads(r["files"]) for r in rows if json.loads(r["files"])}
+    assert linked == {fid: [f"files/{fid}/survey.txt"] for fid in SURVEYS}  # records link their files
     _, _, geometries, _ = pyogrio.raw.read(
         files[".csv"], open_options={"SEPARATOR": "TAB"}
     )  # GDAL's CSV driver (it reads the WKT column as the geometry)

@@ -510,7 +510,9 @@ def test_definitions_schedule_run_once_per_firing_and_list_runs(
     db = bootstrap.aws.client("dynamodb", aws)
     assert ClientRepository(db, aws.clients_table).disable(CLIENT)
     try:
-        later = json.loads(firing["Records"][0]["body"]) | {"scheduledTime": "2026-11-29T06:00:00Z"}
+        # A firing after every run so far (the manual run is keyed by the time it ran: now).
+        moment = (datetime.now(UTC) + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        later = json.loads(firing["Records"][0]["body"]) | {"scheduledTime": moment}
         firing["Records"][0]["body"] = json.dumps(later)
         assert invoke("definition_runs", monkeypatch, firing) == {"batchItemFailures": []}
     finally:  # enabled again for the tests after this one

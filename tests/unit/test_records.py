@@ -5,6 +5,7 @@ per object; fields chosen and renamed."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,8 @@ import pytest
 import xmlschema
 from pydantic import ValidationError
 
-from geoexport.packaging import records
+from geoexport.errors import ArtifactMismatch
+from geoexport.packaging import attached, records
 from geoexport.packaging.records import RecordOptions
 
 
@@ -130,3 +132,71 @@ def test_geojson_and_its_sequence(tmp_path: Path) -> None:
 def test_bad_options_are_refused(parameters: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         RecordOptions.model_validate(parameters)
+
+
+class Files:
+    """A FileSource over a dict of URL -> bytes (the feature files bucket, in this unit test)."""
+
+    def __init__(self, blobs: dict[str, bytes]) -> None:
+        self.blobs = blobs
+
+    def download(self, url: str, path: Path) -> None:
+        path.write_bytes(self.blobs[url])
+
+
+def with_files(index: int, *names: str, blobs: dict[str, bytes]) -> dict[str, Any]:
+    item = feature(index, name=f"site {index}")
+    item["files"] = []
+    for name in names:
+        url = f"s3://files/{index}/{name}"
+        blobs.setdefault(url, f"{index}:{name}".encode())
+        item["files"].append(
+            {"filename": name, "dataType": "RAWDATA", "mimeType": "text/plain", "algorithm": "SHA-256",
+             "checksum": hashlib.sha256(blobs[url]).hexdigest(), "url": url}
+        )  # fmt: skip
+    return item
+
+
+def test_files_are_copied_checked_and_linked(tmp_path: Path) -> None:
+    blobs: dict[str, bytes] = {}
+    items = [with_files(0, "a.txt", "b.txt", blobs=blobs), with_files(1, "a.txt", blobs=blobs), feature(2)]
+    options = RecordOptions.model_validate({"files": True})
+    copied = attached.copy_files(items, options, tmp_path, Files(blobs))
+    assert [p.relative_to(tmp_path).as_posix() for p in copied] == [
+        "files/f-0/a.txt",
+        "files/f-0/b.txt",
+        "files/f-1/a.txt",
+    ]
+    assert (tmp_path / "files/f-1/a.txt").read_bytes() == b"1:a.txt"
+    assert items[0]["properties"]["properties"]["files"] == ["files/f-0/a.txt", "files/f-0/b.txt"]
+    assert items[2]["properties"]["properties"]["files"] == []
+    records.write_csv(items, options, tmp_path / "out.csv")
+    with (tmp_path / "out.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert json.loads(rows[0]["files"]) == ["files/f-0/a.txt", "files/f-0/b.txt"]
+
+
+def test_flat_files_and_a_template_never_overwrite_each_other(tmp_path: Path) -> None:
+    blobs: dict[str, bytes] = {}
+    items = [with_files(0, "a.txt", blobs=blobs), with_files(1, "a.txt", blobs=blobs)]
+    options = RecordOptions.model_validate({"files": True, "flat": True})
+    copied = attached.copy_files(items, options, tmp_path / "flat", Files(blobs))
+    assert [p.name for p in copied] == ["a.txt", "a-2.txt"]
+    template = RecordOptions.model_validate(
+        {"files": True, "filename_template": "{name}_{dataType}_{index}{ext}"}
+    )
+    named = attached.copy_files(
+        [with_files(3, "scan.tif", blobs=blobs)], template, tmp_path / "t", Files(blobs)
+    )
+    assert [p.relative_to(tmp_path / "t").as_posix() for p in named] == ["files/f-3/site 3_RAWDATA_1.tif"]
+    for bad in ("{featureId.upper}", "{name!r}", "{depth:>5}", "{"):
+        with pytest.raises(ValidationError):
+            RecordOptions.model_validate({"files": True, "filename_template": bad})
+
+
+def test_a_file_that_changed_since_it_was_stored_fails_the_export(tmp_path: Path) -> None:
+    blobs: dict[str, bytes] = {}
+    item = with_files(0, "a.txt", blobs=blobs)
+    blobs["s3://files/0/a.txt"] = b"tampered"
+    with pytest.raises(ArtifactMismatch, match="does not match its recorded SHA-256"):
+        attached.copy_files([item], RecordOptions.model_validate({"files": True}), tmp_path, Files(blobs))

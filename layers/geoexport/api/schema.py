@@ -52,11 +52,16 @@ class ReplayAnswer(BaseModel):
     replayed: list[WebhookDelivery]
 
 
-def responses(success: dict[int, tuple[str, Any]], *errors: int, public: bool = False) -> dict[int, Any]:
-    """Success and error responses of a route; authenticated routes also answer 401, 403 and 429 (the
-    client's usage plan throttles it)."""
+def responses(
+    success: dict[int, tuple[str, Any]],
+    *errors: int,
+    public: bool = False,
+    media_type: str = "application/json",
+) -> dict[int, Any]:
+    """Success and error responses of a route (success in ``media_type``); authenticated routes also answer
+    401, 403 and 429 (the client's usage plan throttles it)."""
     declared: dict[int, Any] = {
-        code: {"description": text, "content": {"application/json": {"model": model}}}
+        code: {"description": text, "content": {media_type: {"model": model}}}
         for code, (text, model) in success.items()
     }
     for code in (400, *errors, *(() if public else (401, 403, 429))):

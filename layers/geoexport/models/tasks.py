@@ -72,6 +72,7 @@ class ArtifactType(StrEnum):
     JSON = "JSON"  # VECTOR: records as a JSON array, or one file per record
     XML = "XML"  # VECTOR: records as XML (validated by the SCHEMA beside it)
     SCHEMA = "SCHEMA"  # VECTOR: the XSD of the XML files
+    FILE = "FILE"  # VECTOR with files: a feature's stored file, copied (inside the bundle, files/...)
 
 
 class ExportFormat(StrEnum):

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from shapely.geometry import shape
 
 IDENTITY = ("urn", "featureId", "model", "entityType", "version")
+FILES_COLUMN = "files"  # with ``files``: each record's copied files, relative to the export's root
 XML_NAMESPACE = "https://geoexport.dev/schema/features/1.0"
 XSD_NAME = "features.xsd"
 
@@ -70,6 +71,29 @@ class RecordOptions(BaseModel):
     fields: dict[str, FieldExport] | None = None
     csv: CsvOptions | None = None
     one_file_per_object: bool = False
+    files: bool = Field(False, description="copy each feature's stored files into the export")
+    flat: bool = Field(False, description="files/<name> instead of files/<featureId>/<name>")
+    filename_template: str | None = Field(
+        None, min_length=1, max_length=200, description="e.g. {featureId}_{dataType}{ext}"
+    )
+
+    @field_validator("filename_template")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        """Plain ``{name}`` placeholders only (no attribute access, indexing, conversions or formats)."""
+        if value is None:
+            return value
+        import string
+
+        try:
+            for _, name, spec, conversion in string.Formatter().parse(value):
+                if name is not None and (
+                    not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or spec or conversion
+                ):
+                    raise ValueError(f"{{{name}}}: placeholders are plain names, e.g. {{featureId}}")
+        except ValueError as error:
+            raise ValueError(f"not a file name template: {error}") from None
+        return value
 
     @field_validator("formats")
     @classmethod
@@ -96,10 +120,13 @@ class RecordOptions(BaseModel):
         return shaped
 
     def columns(self, features: Iterable[dict[str, Any]]) -> list[str]:
-        """The property columns of (shaped) features: the asked order, else every name sorted."""
+        """The property columns of (shaped) features: the asked order, else every name sorted; then the
+        relative paths of the copied files (``files``)."""
         if self.fields is not None:
-            return [spec.display_name or name for name, spec in self.fields.items()]
-        return sorted({k for f in features for k in f["properties"]["properties"]})
+            names = [spec.display_name or name for name, spec in self.fields.items()]
+        else:
+            names = sorted({k for f in features for k in f["properties"]["properties"]} - {FILES_COLUMN})
+        return [*names, FILES_COLUMN] if self.files else names
 
 
 def _text(value: Any) -> str:

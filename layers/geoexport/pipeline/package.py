@@ -19,6 +19,7 @@ from shapely.geometry import mapping, shape
 from geoexport.errors import UnprocessableRequest
 from geoexport.geometry import grid
 from geoexport.models.tasks import ArtifactType, Packer
+from geoexport.packaging.attached import FileSource
 from geoexport.packaging.bundle import member, pack
 from geoexport.packaging.metadata import build_metadata, cog_details, gpkg_details, sha256_file
 from geoexport.packaging.stac import build_item, media_type
@@ -171,17 +172,24 @@ def _merged(
     return Produced([(ArtifactType.GPKG, path)], gpkg_details(plan, per_zoom))
 
 
-def _vector(plan: ExportPlan, workdir: Path, scratch: Store, part_bytes: int) -> Produced:
-    """The features as each asked format (GeoPackage layers by default; see geoexport.packaging.records)."""
+def _vector(
+    plan: ExportPlan, workdir: Path, scratch: Store, part_bytes: int, sources: FileSource | None
+) -> Produced:
+    """The features as each asked format (GeoPackage layers by default; see geoexport.packaging.records),
+    and with ``files`` their stored files (geoexport.packaging.attached)."""
     from geoexport.packaging import records
+    from geoexport.packaging.attached import copy_files
     from geoexport.packaging.records import RecordFormat
 
     assert plan.featuresKey, "a VECTOR plan names its features"
     options = records.RecordOptions.model_validate(plan.records)
     wgs84 = options.shape(scratch.get_json(plan.featuresKey)["features"])
+    files: list[tuple[ArtifactType, Path]] = []
+    if options.files:
+        assert sources is not None, "the VECTOR Package function reads the feature files bucket"
+        files += [(ArtifactType.FILE, path) for path in copy_files(wgs84, options, workdir, sources)]
     features = vector.reproject(wgs84, plan.crs)
     stem, formats = plan.fileStem, options.formats
-    files: list[tuple[ArtifactType, Path]] = []
     # An incremental export with nothing changed has no data files: its metadata says so (and what went).
     if features and RecordFormat.GPKG in formats:
         paths = vector.write_parts(features, plan.crs, part_bytes, workdir, stem)
@@ -232,6 +240,7 @@ def run(
     retention_days: int = 14,
     vector_part_bytes: int = 100 * 1024**2,
     merge_tolerating: float | None = None,
+    sources: FileSource | None = None,
 ) -> dict[str, Any]:
     """Render the whole export in this invocation (the single path), or with ``merge_tolerating`` (the
     share of failed work items it may redo) assemble a fanned-out export's parts; then deliver it. A run
@@ -246,7 +255,7 @@ def run(
         if merge_tolerating is not None:
             produced = _merged(plan, workdir, scratch, threads, gdal_options, merge_tolerating)
         elif plan.format is PlanFormat.VECTOR:
-            produced = _vector(plan, workdir, scratch, vector_part_bytes)
+            produced = _vector(plan, workdir, scratch, vector_part_bytes, sources)
         elif plan.format is PlanFormat.GPKG and plan.heights is not None:
             produced = _dem_gpkg(plan, workdir, threads, gdal_options)
         elif plan.format is PlanFormat.GTIFF:

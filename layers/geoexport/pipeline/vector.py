@@ -23,13 +23,13 @@ from shapely.geometry.base import BaseGeometry
 
 from geoexport.errors import UnprocessableRequest
 from geoexport.features.cql2 import PropertyFilter, filterable, parse_filter
-from geoexport.features.feature import Feature
+from geoexport.features.feature import Feature, FileState
 from geoexport.features.journal import Change
 from geoexport.models.tasks import TaskRecord
 from geoexport.pipeline.plan import ExportPlan, PlanFormat, scratch_prefix
 
 #: The request parameters that say what files a VECTOR export writes (geoexport.packaging.records).
-RECORD_PARAMETERS = ("formats", "fields", "csv", "one_file_per_object")
+RECORD_PARAMETERS = ("formats", "fields", "csv", "one_file_per_object", "files", "flat", "filename_template")
 #: The fields every layer has before the model's properties.
 BASE_FIELDS = ("urn", "featureId", "entityType", "version")
 
@@ -81,8 +81,8 @@ def clip_feature(feature: Feature, aoi: BaseGeometry) -> BaseGeometry | None:
     return _dimension_parts(geometry.intersection(aoi), dimension)
 
 
-def _exported(feature: Feature, clipped: BaseGeometry) -> dict[str, Any]:
-    return {
+def _exported(feature: Feature, clipped: BaseGeometry, with_files: bool = False) -> dict[str, Any]:
+    exported = {
         "type": "Feature",
         "geometry": mapping(clipped),
         "properties": {
@@ -94,6 +94,20 @@ def _exported(feature: Feature, clipped: BaseGeometry) -> dict[str, Any]:
             "properties": feature.properties,
         },
     }
+    if with_files:  # ``parameters.files``: what Package copies into the export (stored files only)
+        exported["files"] = [
+            {
+                "filename": f.attributes.filename,
+                "dataType": f.attributes.dataType.value,
+                "mimeType": f.attributes.mimeType,
+                "algorithm": f.attributes.algorithm,
+                "checksum": f.attributes.checksum,
+                "url": f.locations[0].url,
+            }
+            for f in feature.files
+            if f.state is FileState.STORED and f.locations
+        ]
+    return exported
 
 
 def _aoi(task: TaskRecord) -> BaseGeometry:
@@ -115,6 +129,7 @@ def select(task: TaskRecord, source: FeatureSource) -> list[dict[str, Any]]:
     model = task.request.parameters.get("model")
     entity = task.request.parameters.get("entityType")
     where = _where(task)
+    with_files = task.request.parameters.get("files") is True
     x0, y0, x1, y1 = (float(v) for v in aoi.bounds)
     selected: list[dict[str, Any]] = []
     token: str | None = None
@@ -123,7 +138,7 @@ def select(task: TaskRecord, source: FeatureSource) -> list[dict[str, Any]]:
         for feature in page:
             clipped = clip_feature(feature, aoi)
             if clipped is not None:
-                selected.append(_exported(feature, clipped))
+                selected.append(_exported(feature, clipped, with_files))
         if token is None:
             return selected
 
@@ -161,7 +176,7 @@ def select_changes(
             continue
         clipped = clip_feature(feature, aoi)
         if clipped is not None:
-            selected.append(_exported(feature, clipped))
+            selected.append(_exported(feature, clipped, task.request.parameters.get("files") is True))
     deletions = [
         {
             "urn": change.urn,

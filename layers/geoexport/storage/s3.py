@@ -322,3 +322,20 @@ class BucketCopier:
                 f"the copy at {uri} does not match the export (sha256 {digest.hexdigest()})"
             )
         return uri
+
+
+class S3UrlReader:
+    """Reads ``s3://bucket/key`` URLs of the buckets it is given (the feature files' one), nothing else."""
+
+    def __init__(self, s3_client: S3Client, buckets: set[str]) -> None:
+        self._s3 = s3_client
+        self._buckets = buckets
+
+    def download(self, url: str, path: Path) -> None:
+        bucket, _, key = url.removeprefix("s3://").partition("/")
+        if not url.startswith("s3://") or bucket not in self._buckets or not key:
+            raise NotFound(f"{url} is not a stored file this service keeps")
+        try:
+            self._s3.download_file(bucket, key, str(path))
+        except Exception as error:
+            raise _translate(error, f"download of {url}") from error

@@ -204,9 +204,14 @@ def record_problems(request: CreateExportTaskRequest) -> list[FieldProblem]:
         return [
             FieldProblem(f"parameters.{p.field}", p.reason) for p in problems_from_pydantic(error.errors())
         ]
-    if options.one_file_per_object and request.packer is Packer.NONE:
-        return [FieldProblem("parameters.one_file_per_object", "needs a packer (zip, tar.gz or tar.bz2)")]
-    return []
+    problems = [
+        FieldProblem(f"parameters.{name}", "needs a packer (zip, tar.gz or tar.bz2): the files go in folders")
+        for name in ("one_file_per_object", "files")
+        if getattr(options, name) and request.packer is Packer.NONE
+    ]
+    if (options.flat or options.filename_template) and not options.files:
+        problems.append(FieldProblem("parameters.files", "flat and filename_template are about files: true"))
+    return problems
 
 
 def check_against_record(request: CreateExportTaskRequest, record: CatalogRecord) -> None:
