@@ -200,3 +200,11 @@ def test_a_file_that_changed_since_it_was_stored_fails_the_export(tmp_path: Path
     blobs["s3://files/0/a.txt"] = b"tampered"
     with pytest.raises(ArtifactMismatch, match="does not match its recorded SHA-256"):
         attached.copy_files([item], RecordOptions.model_validate({"files": True}), tmp_path, Files(blobs))
+
+
+def test_a_property_named_files_is_kept_when_no_files_are_copied(tmp_path: Path) -> None:
+    items = [feature(0, name="x", files="three scans")]
+    records.write_csv(items, RecordOptions(), tmp_path / "out.csv")
+    with (tmp_path / "out.csv").open(newline="") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["files"] == "three scans"

@@ -151,7 +151,8 @@ def items(
     where: PropertyFilter | None = None
     language = query.get("filter-lang", "cql2-text")
     if language != "cql2-text":
-        raise InvalidRequest("filter-lang", [FieldProblem("filter-lang", "only cql2-text is accepted")])
+        problem = FieldProblem("filter-lang", f"{language!r}: only cql2-text is accepted")
+        raise InvalidRequest("the filter language is not supported", [problem])
     if query.get("filter"):
         where = parse_filter(query["filter"])
     if query.get("datetime"):

@@ -125,7 +125,8 @@ class RecordOptions(BaseModel):
         if self.fields is not None:
             names = [spec.display_name or name for name, spec in self.fields.items()]
         else:
-            names = sorted({k for f in features for k in f["properties"]["properties"]} - {FILES_COLUMN})
+            names = sorted({k for f in features for k in f["properties"]["properties"]})
+            names = [name for name in names if name != FILES_COLUMN] if self.files else names
         return [*names, FILES_COLUMN] if self.files else names
 
 
