@@ -100,8 +100,12 @@ def test_xml_is_valid_against_its_xsd_whatever_the_values(tmp_path: Path) -> Non
 
 def test_one_file_per_object(tmp_path: Path) -> None:
     options = RecordOptions.model_validate({"one_file_per_object": True})
-    written = records.write_json(FEATURES, options, tmp_path / "out.records.json")
-    assert [p.relative_to(tmp_path).as_posix() for p in written] == ["json/f-0.json", "json/f-1.json"]
+    twin = feature(0, name="the same id in another model") | {}
+    twin["properties"] = {**twin["properties"], "model": "other"}
+    written = records.write_json([*FEATURES, twin], options, tmp_path / "out.records.json")
+    names = [p.relative_to(tmp_path).as_posix() for p in written]
+    assert names == ["json/f-0.json", "json/f-1.json", "json/f-0-2.json"]  # none overwritten
+    assert json.loads(written[2].read_text())["model"] == "other"
     assert json.loads(written[1].read_text())["depth"] == 7
     *documents, schema = records.write_xml(FEATURES, options, tmp_path / "out.xml", "3035")
     validator = xmlschema.XMLSchema(str(schema))

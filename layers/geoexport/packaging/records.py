@@ -195,6 +195,16 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:100] or "feature"
 
 
+def _one_file(folder: Path, feature: dict[str, Any], suffix: str) -> Path:
+    """``<folder>/<featureId><suffix>``; features of two models may share an id: ``-2``, ``-3``..."""
+    stem = _safe(str(feature["properties"]["featureId"]))
+    path, number = folder / f"{stem}{suffix}", 1
+    while path.exists():
+        number += 1
+        path = folder / f"{stem}-{number}{suffix}"
+    return path
+
+
 def write_json(features: list[dict[str, Any]], options: RecordOptions, target: Path) -> list[Path]:
     """One JSON array (``target``), or one file per record under ``target``'s stem directory."""
     items = [
@@ -208,7 +218,7 @@ def write_json(features: list[dict[str, Any]], options: RecordOptions, target: P
     folder.mkdir(exist_ok=True)
     written = []
     for item, feature in zip(items, features, strict=True):
-        path = folder / f"{_safe(str(feature['properties']['featureId']))}.json"
+        path = _one_file(folder, feature, ".json")
         path.write_text(json.dumps(item, ensure_ascii=False, indent=1), encoding="utf-8")
         written.append(path)
     return written
@@ -305,7 +315,7 @@ def write_xml(features: list[dict[str, Any]], options: RecordOptions, target: Pa
     folder.mkdir(exist_ok=True)
     written = []
     for feature, record in zip(features, rows, strict=True):
-        path = folder / f"{_safe(str(feature['properties']['featureId']))}.xml"
+        path = _one_file(folder, feature, ".xml")
         document = _xml_feature(feature, record, options, root=True)
         path.write_text('<?xml version="1.0" encoding="UTF-8"?>\n' + document + "\n", encoding="utf-8")
         written.append(path)
