@@ -178,9 +178,8 @@ def test_one_filter_three_doors_and_the_export_files(service: Service, reefs: An
     assert list(rows[0])[-4:] == ["Reef", "Depth (m)", "files", "WKT"]
     linked = {r["featureId"]: json.loads(r["files"]) for r in rows if json.loads(r["files"])}
     assert linked == {fid: [f"files/{fid}/survey.txt"] for fid in SURVEYS}  # records link their files
-    _, _, geometries, _ = pyogrio.raw.read(
-        files[".csv"], open_options={"SEPARATOR": "TAB"}
-    )  # GDAL's CSV driver (it reads the WKT column as the geometry)
+    # GDAL's CSV driver (it reads the WKT column as the geometry); SEPARATOR is its open option.
+    _, _, geometries, _ = pyogrio.raw.read(files[".csv"], SEPARATOR="TAB")
     assert len(geometries) == len(expected)
     collection = json.loads(files[".geojson"].read_text())
     assert {f["properties"]["featureId"] for f in collection["features"]} == expected
