@@ -335,6 +335,7 @@ def test_record_options_and_filters_are_checked(cloud: Cloud) -> None:
         ({"formats": ["Shapefile"]}, "parameters.formats[0]"),
         ({"csv": {"delimiter": ";;"}}, "parameters.csv.delimiter"),
         ({"fields": {"name": {"label": "x"}}}, "parameters.fields.name.label"),
+        ({"fields": {"name": {"display_name": "urn"}}}, "parameters.fields"),
         ({"one_file_per_object": True, "formats": ["JSON"]}, "parameters.one_file_per_object"),
     ]:
         with pytest.raises(UnprocessableRequest) as refused:

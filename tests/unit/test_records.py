@@ -131,6 +131,8 @@ def test_geojson_and_its_sequence(tmp_path: Path) -> None:
         {"csv": {"delimiter": "\n"}},
         {"csv": {"quote": "ab"}},
         {"fields": {"a": {"x": 1}}},
+        {"fields": {"a": {"display_name": "b"}, "b": {}}},
+        {"fields": {"a": {"display_name": "urn"}}},
     ],
 )
 def test_bad_options_are_refused(parameters: dict[str, Any]) -> None:

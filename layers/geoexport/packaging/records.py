@@ -20,7 +20,7 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 import shapely
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from shapely.geometry import shape
 
 IDENTITY = ("urn", "featureId", "model", "entityType", "version")
@@ -105,6 +105,17 @@ class RecordOptions(BaseModel):
     def _names(cls, value: Any) -> Any:
         """A list of names is the same as a map with no renames."""
         return {name: {} for name in value} if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _distinct_columns(self) -> RecordOptions:
+        """Every exported column has its own name (a rename may not hide another column)."""
+        if self.fields is not None:
+            shown = [spec.display_name or name for name, spec in self.fields.items()]
+            reserved = {*IDENTITY, "WKT", *([FILES_COLUMN] if self.files else [])}
+            clashes = sorted({n for n in shown if shown.count(n) > 1} | (set(shown) & reserved))
+            if clashes:
+                raise ValueError(f"column names must be distinct and not {sorted(reserved)}: {clashes}")
+        return self
 
     def shape(self, features: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The features with only the asked properties, renamed, in the asked order (every file then

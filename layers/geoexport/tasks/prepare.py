@@ -201,8 +201,10 @@ def record_problems(request: CreateExportTaskRequest) -> list[FieldProblem]:
     try:
         options = RecordOptions.model_validate(request.parameters)
     except ValidationError as error:
+        # A problem of the options as a whole (clashing column names) is about ``fields``.
         return [
-            FieldProblem(f"parameters.{p.field}", p.reason) for p in problems_from_pydantic(error.errors())
+            FieldProblem(f"parameters.{p.field}" if p.field != "body" else "parameters.fields", p.reason)
+            for p in problems_from_pydantic(error.errors())
         ]
     problems = [
         FieldProblem(f"parameters.{name}", "needs a packer (zip, tar.gz or tar.bz2): the files go in folders")
