@@ -124,7 +124,11 @@ def _moment(value: Any) -> datetime | None:
     return None
 
 
-def _like(pattern: str, nocase: bool, wildcard: str, single: str, escape: str) -> re.Pattern[str]:
+def _like(pattern: str, nocase: bool, wildcard: str, single: str, escape: str) -> Any:
+    """The LIKE pattern as an RE2 expression (linear time: ``%a%a%a%...`` cannot make a page backtrack
+    for minutes, as Python's re would on a long value)."""
+    import re2
+
     out, index = [], 0
     while index < len(pattern):
         char = pattern[index]
@@ -134,7 +138,7 @@ def _like(pattern: str, nocase: bool, wildcard: str, single: str, escape: str) -
             continue
         out.append(".*" if char == wildcard else "." if char == single else re.escape(char))
         index += 1
-    return re.compile("".join(out) + r"\Z", re.DOTALL | (re.IGNORECASE if nocase else 0))
+    return re2.compile(("(?si)" if nocase else "(?s)") + "".join(out))
 
 
 def _and(left: Tri, right: Tri) -> Tri:
@@ -235,7 +239,7 @@ def _predicate(node: Any, field: str) -> Callable[[Record], Tri]:
 
         def like(record: Record) -> Tri:
             text = subject(record)
-            return pattern.match(text) is not None if isinstance(text, str) else None
+            return pattern.fullmatch(text) is not None if isinstance(text, str) else None
 
         return like
     if isinstance(node, ast.In):
