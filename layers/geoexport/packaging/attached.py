@@ -10,12 +10,11 @@ when the file was stored; each record lists its files' paths relative to the exp
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from geoexport.errors import ArtifactMismatch
-from geoexport.packaging.records import FILES_COLUMN, RecordOptions
+from geoexport.packaging.records import FILES_COLUMN, RecordOptions, plain_name
 
 ALGORITHMS = {"MD5": "md5", "SHA-256": "sha256"}
 
@@ -31,15 +30,9 @@ class _Blank(dict[str, str]):
         return ""
 
 
-def _plain(name: str) -> str:
-    """A name usable on every file system (no directories, no control characters)."""
-    cleaned = re.sub(r'[\x00-\x1f/\\:*?"<>|]+', "_", name).strip(" .")
-    return cleaned[:200] or "file"
-
-
 def _name(feature: dict[str, Any], entry: dict[str, Any], index: int, template: str | None) -> str:
     if template is None:
-        return _plain(str(entry["filename"]))
+        return plain_name(str(entry["filename"]))
     path = PurePosixPath(str(entry["filename"]))
     base = feature["properties"]
     values = _Blank(
@@ -54,7 +47,7 @@ def _name(feature: dict[str, Any], entry: dict[str, Any], index: int, template: 
         entityType=str(base["entityType"]), version=str(base["version"]), filename=path.name, stem=path.stem,
         ext=path.suffix, dataType=str(entry["dataType"]), index=str(index),
     )  # fmt: skip
-    return _plain(template.format_map(values))
+    return plain_name(template.format_map(values))
 
 
 def _unique(relative: PurePosixPath, taken: set[str]) -> PurePosixPath:
@@ -91,7 +84,7 @@ def copy_files(
             folder = (
                 PurePosixPath("files")
                 if options.flat
-                else PurePosixPath("files", _plain(str(base["featureId"])))
+                else PurePosixPath("files", plain_name(str(base["featureId"])))
             )
             relative = _unique(folder / name, taken)
             target = workdir / relative

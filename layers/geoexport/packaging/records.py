@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 import shapely
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -202,13 +202,15 @@ def write_csv(features: list[dict[str, Any]], options: RecordOptions, path: Path
             writer.writerow([row[i] for i in keep])
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:100] or "feature"
+def plain_name(name: str, fallback: str = "file") -> str:
+    """A name usable on every file system (no directories, no control or reserved characters)."""
+    cleaned = re.sub(r'[\x00-\x1f/\\:*?"<>|]+', "_", name).strip(" .")
+    return cleaned[:200] or fallback
 
 
 def _one_file(folder: Path, feature: dict[str, Any], suffix: str) -> Path:
     """``<folder>/<featureId><suffix>``; features of two models may share an id: ``-2``, ``-3``..."""
-    stem = _safe(str(feature["properties"]["featureId"]))
+    stem = plain_name(str(feature["properties"]["featureId"]), "feature")
     path, number = folder / f"{stem}{suffix}", 1
     while path.exists():
         number += 1
@@ -286,8 +288,7 @@ _XML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 def _xml_text(value: str) -> str:
     """Text as XML 1.0 allows it: &, < and > escaped, control characters XML cannot hold dropped."""
-    text = _XML_UNSAFE.sub("", value)
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return escape(_XML_UNSAFE.sub("", value))
 
 
 def _xml_feature(feature: dict[str, Any], record: dict[str, Any], options: RecordOptions, root: bool) -> str:

@@ -36,10 +36,8 @@ class Quicklook:
     height: int
 
 
-def _overview(path: Path, target: float, native: float) -> int | None:
+def _overview(factors: list[int], target: float, native: float) -> int | None:
     """The coarsest overview (or GeoPackage zoom) still at least as fine as the quicklook's pixels."""
-    with rasterio.open(path) as src:
-        factors = src.overviews(1)
     best = None
     for index, factor in enumerate(factors):
         if native * factor <= target:
@@ -83,7 +81,7 @@ def render_quicklook(
         alpha = interp.index(ColorInterp.alpha) + 1 if ColorInterp.alpha in interp else None
         colour = [i + 1 for i in range(src.count) if i + 1 != alpha]
         indexes = colour[:3] if len(colour) >= 3 else colour[:1]
-    overview = _overview(source, step * (1 + 1e-6), native)
+        overview = _overview(src.overviews(1), step * (1 + 1e-6), native)
     transform = from_bounds(left, bottom, right, top, width, height)
     resampling = Resampling.nearest if paletted else Resampling.average
     kwargs: dict[str, Any] = {} if overview is None else {"overview_level": overview}
