@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     from geoexport.pipeline.items import FanOut
+    from geoexport.pipeline.vector import SelectLimits
 
 #: A name the function cannot work without (a table, a bucket, an ARN): present and not empty.
 Required = Annotated[str, Field(min_length=1)]
@@ -175,6 +176,17 @@ class StepSettings(AwsSettings):
     render_threads: int = Field(0, ge=0, le=64, alias="RENDER_THREADS")
     vector_part_bytes: int = Field(100 * 1024**2, ge=256 * 1024, alias="VECTOR_PART_BYTES")  # GPKG split size
     faults: str = Field("", alias="GEOEXPORT_FAULTS")  # fault injection, see geoexport.pipeline.faults
+    # VECTOR exports: Clip reads the index a page at a time and ends an invocation after this many
+    # seconds (the state machine calls it again); at most this many features per export.
+    vector_select_seconds: float = Field(200.0, ge=0, le=280, alias="VECTOR_SELECT_SECONDS")
+    vector_page_features: int = Field(5000, ge=1, le=10_000, alias="VECTOR_PAGE_FEATURES")
+    vector_max_features: int = Field(2_000_000, ge=1, alias="VECTOR_MAX_FEATURES")
+
+    @property
+    def select_limits(self) -> SelectLimits:
+        from geoexport.pipeline.vector import SelectLimits
+
+        return SelectLimits(self.vector_select_seconds, self.vector_page_features, self.vector_max_features)
 
     @property
     def threads(self) -> int:

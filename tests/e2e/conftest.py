@@ -212,12 +212,14 @@ def service() -> Iterator[Service]:
     # on this stack then goes through the Distributed Map (tests/e2e/test_fanout_e2e.py). Source changes
     # wake subscribed definitions CHANGE_WINDOW s later (5 minutes by default), so a test sees the coalesced
     # run soon; long enough that a burst's events, each delivered to a cold function on a busy CI machine,
-    # all arrive within it.
+    # all arrive within it. A VECTOR export's Clip reads pages of 2 features and ends after each page, so
+    # every export of 2 or more goes round the state machine's Clip loop (resuming at its cursor).
     process, stack = start_stack(
         {
             "GEOEXPORT_PARAMETERS": (
                 "TokenSourceLockThreshold=100000,FanOutTiles=30,FanOutItemTiles=16,"
-                f"SourceChangeWindowSeconds={CHANGE_WINDOW}"
+                f"SourceChangeWindowSeconds={CHANGE_WINDOW},"
+                "VectorSelectSeconds=0,VectorPageFeatures=2"
             )
         }
     )

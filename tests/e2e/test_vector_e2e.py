@@ -127,6 +127,11 @@ def test_vector_export_and_clc_vector_order(service: Service, tmp_path: Path) ->
     layers = read(path)
     assert set(layers) == {roads} and matches(expected(items, roads), layers[roads])
     assert len(layers[roads]) == 2  # the road far away is not exported
+    # Pages of 2 features, one page per Clip call (this stack's settings): the state machine called Clip
+    # again until the index had no more, each call resuming where the last stopped.
+    log = service.log_with(task["id"], "EXPORT_FINISH")
+    clips = [(e["type"], e["message"]) for e in log if e.get("step") == "Clip" and e["type"] != "STEP_FINISH"]
+    assert clips[:2] == [("STEP_START", "Clip started"), ("STEP_START", "Clip continued (call 2)")], clips
 
     # CLC+ Vector order: every model of the caller's, zipped, in EPSG:3035.
     user = {

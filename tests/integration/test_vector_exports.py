@@ -30,6 +30,7 @@ from geoexport.features.models import ModelIn
 from geoexport.geometry.repair import InProcessGeometry
 from geoexport.models import CreateExportTaskRequest, TaskRecord, TaskStatus
 from geoexport.pipeline import clip, notify, package, upload
+from geoexport.pipeline.vector import SelectLimits
 from geoexport.tasks.service import Limits, TaskService
 from tests.integration.conftest import Cloud
 from tests.integration.test_formats import Workflow
@@ -127,7 +128,12 @@ def service(cloud: Cloud) -> TaskService:
 
 
 def export(
-    cloud: Cloud, body: dict[str, Any], tmp: Path, part_bytes: int, owner: str = OWNER
+    cloud: Cloud,
+    body: dict[str, Any],
+    tmp: Path,
+    part_bytes: int,
+    owner: str = OWNER,
+    select: SelectLimits | None = None,
 ) -> tuple[Any, dict[str, Path]]:
     tmp.mkdir(parents=True, exist_ok=True)
     prepared, record, _ = service(cloud).prepare(
@@ -148,7 +154,14 @@ def export(
     tasks, store = bootstrap.task_repository(s), bootstrap.exports_store(s)
     tasks.create(task)
     source = bootstrap.feature_service(s)
-    planned = clip.run(str(task.id), tasks, bootstrap.catalog_repository(s), store, {}, source)
+    calls, planned = 0, {"more": True}
+    while planned["more"]:  # as the state machine does: Clip again until it is done
+        planned = clip.run(
+            str(task.id), tasks, bootstrap.catalog_repository(s), store, {}, source, None, select
+        )
+        calls += 1
+    selection = store.get_json(f"scratch/{task.id}/selection.json")
+    assert selection["invocations"] == calls and selection["done"]
     packaged = package.run(
         str(task.id), planned["planKey"], tasks, store, 2, {}, lambda: datetime.now(UTC), 1, part_bytes
     )
@@ -230,6 +243,39 @@ def test_model_filter_and_parts_above_the_configured_size(
         layers = read_layers(paths)
         assert set(layers) == {"parcel"} and set(layers["parcel"]) == set(expected)
         assert all(same(expected[i], layers["parcel"][i]) for i in expected)
+
+
+def test_a_selection_paced_over_many_clip_calls_exports_the_same(
+    cloud: Cloud, features: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """Clip out of time after every page (pages of 7 features) is called again and resumes at its cursor:
+    the export holds exactly what one call selects, in as many chunks as pages had features."""
+    body = {"ROI": AOI, "artifactCRS": "3035", "parameters": {"formats": ["GPKG", "GeoJSONSeq"]}}
+    _, whole = export(cloud, body, tmp_path / "whole", 100 * 1024**2)
+    paced = SelectLimits(seconds=0, page=7)
+    _, files = export(cloud, body, tmp_path / "paced", 100 * 1024**2, select=paced)
+    gpkgs = {
+        kind: [p for n, p in found.items() if n.endswith(".gpkg")]
+        for kind, found in [("whole", whole), ("paced", files)]
+    }
+    assert read_layers(gpkgs["paced"]).keys() == read_layers(gpkgs["whole"]).keys()
+    for name, found in read_layers(gpkgs["paced"]).items():
+        expected = read_layers(gpkgs["whole"])[name]
+        assert set(found) == set(expected) and all(found[i].equals(expected[i]) for i in expected), name
+    lines = next(p for n, p in files.items() if n.endswith(".geojsonl")).read_text().splitlines()
+    ids = [json.loads(line)["properties"]["urn"] for line in lines]
+    assert len(ids) == len(set(ids)) == sum(len(layer) for layer in read_layers(gpkgs["whole"]).values())
+    metadata = json.loads(
+        next(p for n, p in files.items() if n.endswith(".json") and "stac" not in n).read_text()
+    )
+    assert sum(metadata["layers"].values()) == len(ids)
+
+
+def test_an_export_over_the_feature_limit_fails_with_what_to_do(cloud: Cloud, tmp_path: Path) -> None:
+    body = {"ROI": AOI, "artifactCRS": "3035"}
+    with pytest.raises(UnprocessableRequest, match="more than 5 features") as raised:
+        export(cloud, body, tmp_path, 100 * 1024**2, select=SelectLimits(page=3, features=5))
+    assert "narrow the ROI" in str(raised.value)
 
 
 def test_vector_requests_are_checked(cloud: Cloud) -> None:

@@ -42,11 +42,14 @@ def test_state_machine_chains_the_steps_with_retry_and_catch() -> None:
     # VECTOR exports are packaged by their own function (pyogrio's GDAL), then join the same path.
     choice = states["ByDomain"]
     assert choice["Default"] == "Package" and states["PackageVector"]["Next"] == "Upload"
+    # A VECTOR selection that ran out of Clip's time budget loops back into Clip (it resumes at its cursor).
     assert choice["Choices"] == [
+        {"Variable": "$.more", "BooleanEquals": True, "Next": "Clip"},
         {"Variable": "$.domain", "StringEquals": "VECTOR", "Next": "PackageVector"},
         {"Variable": "$.items", "NumericGreaterThan": 0, "Next": "RenderParts"},
     ]
     assert states["Clip"]["ResultSelector"]["domain.$"] == "$.Payload.domain"
+    assert states["Clip"]["ResultSelector"]["more.$"] == "$.Payload.more"
     # A big GeoPackage: a Distributed Map reads the work items from S3 (the exports bucket), renders each
     # with the Package function (a failure after retries is left for Merge), then Merge joins the path.
     fan = states["RenderParts"]

@@ -69,13 +69,18 @@ def _digest(path: Path, algorithm: str) -> str:
 
 
 def copy_files(
-    features: list[dict[str, Any]], options: RecordOptions, workdir: Path, source: FileSource
+    features: list[dict[str, Any]],
+    options: RecordOptions,
+    workdir: Path,
+    source: FileSource,
+    taken: set[str] | None = None,
 ) -> list[Path]:
     """Copy every exported feature's stored files under ``workdir`` and record their relative paths on the
-    feature (``properties.properties.files``); the copies, in order. A copy whose checksum differs from the
-    recorded one fails the export (ArtifactMismatch: the stored file changed since it was verified)."""
+    feature (``properties.properties.files``); the copies, in order. ``taken``: the paths earlier chunks
+    used. A copy whose checksum differs from the recorded one fails the export (ArtifactMismatch: the
+    stored file changed since it was verified)."""
     copied: list[Path] = []
-    taken: set[str] = set()
+    taken = set() if taken is None else taken
     for feature in features:
         base = feature["properties"]
         paths: list[str] = []

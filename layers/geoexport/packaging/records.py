@@ -16,12 +16,13 @@ import re
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from xml.sax.saxutils import escape, quoteattr
 
+import numpy as np
 import shapely
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from shapely.geometry import shape
+from shapely.geometry import mapping, shape
 
 IDENTITY = ("urn", "featureId", "model", "entityType", "version")
 FILES_COLUMN = "files"  # with ``files``: each record's copied files, relative to the export's root
@@ -131,14 +132,24 @@ class RecordOptions(BaseModel):
         return shaped
 
     def columns(self, features: Iterable[dict[str, Any]]) -> list[str]:
-        """The property columns of (shaped) features: the asked order, else every name sorted; then the
-        relative paths of the copied files (``files``)."""
+        """The property columns of (shaped) features (see :meth:`columns_of`)."""
+        return self.columns_of({k for f in features for k in f["properties"]["properties"]})
+
+    def columns_of(self, names: Iterable[str]) -> list[str]:
+        """The property columns given every (unshaped) property name: the asked order, else every name
+        sorted; then the relative paths of the copied files (``files``)."""
         if self.fields is not None:
-            names = [spec.display_name or name for name, spec in self.fields.items()]
+            shown = [spec.display_name or name for name, spec in self.fields.items()]
         else:
-            names = sorted({k for f in features for k in f["properties"]["properties"]})
-            names = [name for name in names if name != FILES_COLUMN] if self.files else names
-        return [*names, FILES_COLUMN] if self.files else names
+            shown = sorted(set(names))
+            shown = [name for name in shown if name != FILES_COLUMN] if self.files else shown
+        return [*shown, FILES_COLUMN] if self.files else shown
+
+    def shown(self) -> list[tuple[str, str]] | None:
+        """The asked ``fields`` as (property, column name), in order; None when all are exported."""
+        if self.fields is None:
+            return None
+        return [(name, spec.display_name or name) for name, spec in self.fields.items()]
 
 
 def _text(value: Any) -> str:
@@ -150,9 +161,8 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def records(features: list[dict[str, Any]], options: RecordOptions) -> Iterator[dict[str, Any]]:
+def records(features: list[dict[str, Any]], columns: list[str]) -> Iterator[dict[str, Any]]:
     """Each (shaped) feature as its record: identity, then the property columns (geometry apart)."""
-    columns = options.columns(features)
     for feature in features:
         base, props = feature["properties"], feature["properties"]["properties"]
         record = {key: base.get(key) for key in IDENTITY}
@@ -160,36 +170,66 @@ def records(features: list[dict[str, Any]], options: RecordOptions) -> Iterator[
         yield record
 
 
-def write_geojson(features: list[dict[str, Any]], options: RecordOptions, path: Path, sequence: bool) -> None:
-    """``features`` in EPSG:4326: one FeatureCollection, or one Feature per line."""
-    with path.open("w", encoding="utf-8") as out:
+Geometries = np.ndarray[Any, Any]  # shapely geometries in the export's CRS, one per feature
+
+
+class RecordFile(Protocol):
+    """A file written a chunk at a time (memory holds one chunk, never the export)."""
+
+    def write(self, features: list[dict[str, Any]], geometries: Geometries) -> None: ...
+    def close(self) -> list[Path]: ...
+
+
+class GeoJsonFile:
+    """One FeatureCollection, or one Feature per line (``sequence``); always EPSG:4326 (the features' own
+    GeoJSON geometries: RFC 7946 allows no other CRS)."""
+
+    def __init__(self, path: Path, columns: list[str], sequence: bool) -> None:
+        self._path, self._columns, self._sequence = path, columns, sequence
+        self._out = path.open("w", encoding="utf-8")
+        self._first = True
         if not sequence:
-            out.write('{"type":"FeatureCollection","features":[\n')
-        for index, (feature, record) in enumerate(zip(features, records(features, options), strict=True)):
-            item = {"type": "Feature", "id": record["urn"], "geometry": feature["geometry"]}
-            item["properties"] = record
+            self._out.write('{"type":"FeatureCollection","features":[\n')
+
+    def write(self, features: list[dict[str, Any]], geometries: Geometries) -> None:
+        for feature, record in zip(features, records(features, self._columns), strict=True):
+            item = {
+                "type": "Feature",
+                "id": record["urn"],
+                "geometry": feature["geometry"],
+                "properties": record,
+            }
             text = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
-            out.write(text + "\n" if sequence else ("," if index else "") + text + "\n")
-        if not sequence:
-            out.write("]}\n")
+            self._out.write(text + "\n" if self._sequence else ("" if self._first else ",") + text + "\n")
+            self._first = False
+
+    def close(self) -> list[Path]:
+        if not self._sequence:
+            self._out.write("]}\n")
+        self._out.close()
+        return [self._path]
 
 
-def write_csv(features: list[dict[str, Any]], options: RecordOptions, path: Path) -> None:
+def _wkt(geometries: Geometries) -> list[str]:
+    return list(shapely.to_wkt(geometries, rounding_precision=-1))
+
+
+class CsvFile:
     """A header, then a row per feature, the geometry as WKT in the last column (``WKT``: GDAL's CSV driver
-    reads it as the geometry)."""
-    rows = [
-        [_text(v) for v in record.values()] + [shapely.to_wkt(shape(f["geometry"]), rounding_precision=-1)]
-        for f, record in zip(features, records(features, options), strict=True)
-    ]
-    header = [*IDENTITY, *options.columns(features), "WKT"]
-    keep = list(range(len(header)))
-    if not (options.csv and options.csv.empty_columns):
-        identity = len(IDENTITY)
-        keep = [i for i in keep if i < identity or i == len(header) - 1 or any(row[i] for row in rows)]
-    settings = options.csv or CsvOptions.model_validate({})
-    with path.open("w", encoding="utf-8-sig" if settings.use_bom else "utf-8", newline="") as out:
-        writer = csv.writer(
-            out,
+    reads it as the geometry). ``filled``: the columns with a value somewhere in the export; without
+    ``csv.empty_columns`` the others are left out (known before the first row: the selection counted them)."""
+
+    def __init__(self, path: Path, options: RecordOptions, columns: list[str], filled: set[str]) -> None:
+        self._path, self._columns = path, columns
+        settings = options.csv or CsvOptions.model_validate({})
+        header = [*IDENTITY, *columns, "WKT"]
+        always = (*IDENTITY, "WKT")
+        self._keep = [
+            i for i, name in enumerate(header) if settings.empty_columns or name in always or name in filled
+        ]
+        self._out = path.open("w", encoding="utf-8-sig" if settings.use_bom else "utf-8", newline="")
+        self._writer = csv.writer(
+            self._out,
             delimiter=settings.delimiter,
             quotechar=settings.quote,
             escapechar=None if settings.escape == settings.quote else settings.escape,
@@ -197,9 +237,73 @@ def write_csv(features: list[dict[str, Any]], options: RecordOptions, path: Path
             quoting=csv.QUOTE_ALL,
             lineterminator="\r\n",
         )
-        writer.writerow([header[i] for i in keep])
-        for row in rows:
-            writer.writerow([row[i] for i in keep])
+        self._writer.writerow([header[i] for i in self._keep])
+
+    def write(self, features: list[dict[str, Any]], geometries: Geometries) -> None:
+        keep = self._keep
+        for record, wkt in zip(records(features, self._columns), _wkt(geometries), strict=True):
+            row = [_text(v) for v in record.values()] + [wkt]
+            self._writer.writerow([row[i] for i in keep])
+
+    def close(self) -> list[Path]:
+        self._out.close()
+        return [self._path]
+
+
+class _OneOrEach:
+    """One document (``target``) between a head and a tail, or one file per record in ``folder``."""
+
+    def __init__(
+        self, target: Path, options: RecordOptions, columns: list[str], folder: str, head: str
+    ) -> None:
+        self._target, self._columns = target, columns
+        self._each = options.one_file_per_object
+        self._written: list[Path] = []
+        self._folder = target.parent / folder
+        if self._each:
+            self._folder.mkdir(exist_ok=True)
+        else:
+            self._out = target.open("w", encoding="utf-8")
+            self._out.write(head)
+
+    def _put(self, feature: dict[str, Any], whole: str, inline: str) -> None:
+        """A record: ``whole`` as its own file, or ``inline`` appended to the one document."""
+        if self._each:
+            path = _one_file(self._folder, feature, f".{self._folder.name}")
+            path.write_text(whole, encoding="utf-8")
+            self._written.append(path)
+        else:
+            self._out.write(inline)
+
+    def _close(self, tail: str) -> list[Path]:
+        if self._each:
+            return self._written
+        self._out.write(tail)
+        self._out.close()
+        return [self._target]
+
+
+class JsonFile(_OneOrEach):
+    """One JSON array (``target``), or one file per record in a ``json`` folder beside it; each record has
+    its geometry as GeoJSON in the export's CRS."""
+
+    def __init__(self, target: Path, options: RecordOptions, columns: list[str]) -> None:
+        super().__init__(target, options, columns, "json", "[")
+        self._first = True
+
+    def write(self, features: list[dict[str, Any]], geometries: Geometries) -> None:
+        rows = records(features, self._columns)
+        for feature, record, geometry in zip(features, rows, geometries, strict=True):
+            item = {**record, "geometry": mapping(geometry)}
+            whole = json.dumps(item, ensure_ascii=False, indent=1) if self._each else ""
+            inline = (
+                "" if self._each else ("\n" if self._first else ",\n") + json.dumps(item, ensure_ascii=False)
+            )
+            self._put(feature, whole, inline)
+            self._first = False
+
+    def close(self) -> list[Path]:
+        return self._close("\n]\n")
 
 
 def plain_name(name: str, fallback: str = "file") -> str:
@@ -216,25 +320,6 @@ def _one_file(folder: Path, feature: dict[str, Any], suffix: str) -> Path:
         number += 1
         path = folder / f"{stem}-{number}{suffix}"
     return path
-
-
-def write_json(features: list[dict[str, Any]], options: RecordOptions, target: Path) -> list[Path]:
-    """One JSON array (``target``), or one file per record under ``target``'s stem directory."""
-    items = [
-        {**record, "geometry": f["geometry"]}
-        for f, record in zip(features, records(features, options), strict=True)
-    ]
-    if not options.one_file_per_object:
-        target.write_text(json.dumps(items, ensure_ascii=False, indent=1), encoding="utf-8")
-        return [target]
-    folder = target.parent / "json"
-    folder.mkdir(exist_ok=True)
-    written = []
-    for item, feature in zip(items, features, strict=True):
-        path = _one_file(folder, feature, ".json")
-        path.write_text(json.dumps(item, ensure_ascii=False, indent=1), encoding="utf-8")
-        written.append(path)
-    return written
 
 
 XSD = f"""<?xml version="1.0" encoding="UTF-8"?>
@@ -291,7 +376,7 @@ def _xml_text(value: str) -> str:
     return escape(_XML_UNSAFE.sub("", value))
 
 
-def _xml_feature(feature: dict[str, Any], record: dict[str, Any], options: RecordOptions, root: bool) -> str:
+def _xml_feature(feature: dict[str, Any], record: dict[str, Any], wkt: str, root: bool) -> str:
     base = feature["properties"]
     attributes = " ".join(f"{key}={quoteattr(_xml_text(str(base[key])))}" for key in IDENTITY)
     if root:
@@ -304,31 +389,68 @@ def _xml_feature(feature: dict[str, Any], record: dict[str, Any], options: Recor
         lines.append(
             f"  <property name={quoteattr(_xml_text(name))}{null}>{_xml_text(_text(value))}</property>"
         )
-    wkt = shapely.to_wkt(shape(feature["geometry"]), rounding_precision=-1)
     lines.append(f'  <geometry format="WKT">{wkt}</geometry>')
     lines.append("</feature>")
     return "\n".join(lines)
 
 
+class XmlFile(_OneOrEach):
+    """One ``features`` document (``target``; ``count`` is known before the first feature), or one
+    ``feature`` document per record in an ``xml`` folder; the XSD beside them."""
+
+    def __init__(
+        self, target: Path, options: RecordOptions, columns: list[str], crs: str, count: int
+    ) -> None:
+        head = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<features xmlns="{XML_NAMESPACE}" crs="EPSG:{crs}" count="{count}">\n'
+        )
+        super().__init__(target, options, columns, "xml", head)
+        self._schema = target.parent / XSD_NAME
+        self._schema.write_text(XSD, encoding="utf-8")
+
+    def write(self, features: list[dict[str, Any]], geometries: Geometries) -> None:
+        rows = records(features, self._columns)
+        for feature, record, wkt in zip(features, rows, _wkt(geometries), strict=True):
+            document = _xml_feature(feature, record, wkt, root=self._each)
+            whole = f'<?xml version="1.0" encoding="UTF-8"?>\n{document}\n' if self._each else ""
+            self._put(feature, whole, "" if self._each else document + "\n")
+
+    def close(self) -> list[Path]:
+        return [*self._close("</features>\n"), self._schema]
+
+
+# One-shot forms (a whole list of features whose geometries are already in the export's CRS).
+
+
+def _geometries(features: list[dict[str, Any]]) -> Geometries:
+    return np.array([shape(f["geometry"]) for f in features], dtype=object)
+
+
+def _filled(features: list[dict[str, Any]], columns: list[str]) -> set[str]:
+    return {k for record in records(features, columns) for k, v in record.items() if _text(v)}
+
+
+def write_geojson(features: list[dict[str, Any]], options: RecordOptions, path: Path, sequence: bool) -> None:
+    out = GeoJsonFile(path, options.columns(features), sequence)
+    out.write(features, _geometries(features))
+    out.close()
+
+
+def write_csv(features: list[dict[str, Any]], options: RecordOptions, path: Path) -> None:
+    columns = options.columns(features)
+    out = CsvFile(path, options, columns, _filled(features, columns))
+    out.write(features, _geometries(features))
+    out.close()
+
+
+def write_json(features: list[dict[str, Any]], options: RecordOptions, target: Path) -> list[Path]:
+    out = JsonFile(target, options, options.columns(features))
+    out.write(features, _geometries(features))
+    return out.close()
+
+
 def write_xml(features: list[dict[str, Any]], options: RecordOptions, target: Path, crs: str) -> list[Path]:
-    """One ``features`` document (``target``), or one ``feature`` document per record; the XSD beside."""
-    schema = target.parent / XSD_NAME
-    schema.write_text(XSD, encoding="utf-8")
-    rows = list(records(features, options))
-    if not options.one_file_per_object:
-        with target.open("w", encoding="utf-8") as out:
-            out.write('<?xml version="1.0" encoding="UTF-8"?>\n')
-            out.write(f'<features xmlns="{XML_NAMESPACE}" crs="EPSG:{crs}" count="{len(features)}">\n')
-            for feature, record in zip(features, rows, strict=True):
-                out.write(_xml_feature(feature, record, options, root=False) + "\n")
-            out.write("</features>\n")
-        return [target, schema]
-    folder = target.parent / "xml"
-    folder.mkdir(exist_ok=True)
-    written = []
-    for feature, record in zip(features, rows, strict=True):
-        path = _one_file(folder, feature, ".xml")
-        document = _xml_feature(feature, record, options, root=True)
-        path.write_text('<?xml version="1.0" encoding="UTF-8"?>\n' + document + "\n", encoding="utf-8")
-        written.append(path)
-    return [*written, schema]
+    out = XmlFile(target, options, options.columns(features), crs, len(features))
+    out.write(features, _geometries(features))
+    return out.close()

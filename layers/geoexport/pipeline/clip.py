@@ -21,8 +21,8 @@ from geoexport.pipeline.plan import ExportPlan, HeightsPlan, LevelPlan, PlanForm
 from geoexport.raster.source import describe, gdal_env, gdal_path
 
 
-class Store(Protocol):
-    def put_json(self, key: str, document: Any) -> None: ...
+class Store(vector.Scratch, Protocol):
+    """The exports bucket's scratch area: the plan, and a VECTOR export's selection."""
 
 
 def count_tiles(region: BaseGeometry, tiles: grid.TileRange) -> int:
@@ -108,6 +108,12 @@ def build_plan(task: TaskRecord, record: CatalogRecord) -> ExportPlan:
     )
 
 
+def selecting(task_id: str, scratch: Store) -> bool:
+    """Whether a VECTOR export's selection is under way (an earlier Clip call left its cursor)."""
+    key = vector.selection_key(task_id)
+    return scratch.head(key) is not None and not scratch.get_json(key).get("done", False)
+
+
 class TaskStore(pause.TaskReader, Protocol):
     def get(self, task_id: UUID | str) -> TaskRecord: ...
     def start(self, task_id: UUID | str) -> TaskRecord: ...
@@ -127,29 +133,33 @@ def run(
     gdal_options: dict[str, str],
     features: vector.FeatureSource | None = None,
     limits: FanOut | None = None,
+    select: vector.SelectLimits | None = None,
 ) -> dict[str, Any]:
     """Mark the task running, check the source opens, write the plan; returns the plan's key, and for a big
     GeoPackage the work items the Distributed Map runs (see :mod:`geoexport.pipeline.fanout`).
 
-    VECTOR: select the owner's features in the AoI and clip them (written to scratch beside the plan)."""
+    VECTOR: select the owner's features in the AoI and clip them, in chunks written to scratch beside the
+    plan; when ``select.seconds`` run out first, ``more`` asks the state machine to call Clip again."""
     pause.boundary(tasks, task_id)
     task = tasks.start(task_id)
     if task.request.domain is Domain.VECTOR:
         if features is None:
             raise UnprocessableRequest("this deployment has no feature repository")
         if vector.change_window(task) is not None:
-            selected, deleted = vector.select_changes(task, features)
-            plan = vector.build_vector_plan(task, selected, deleted)
+            selection = vector.select_changed(task, features, scratch, select or vector.SelectLimits())
         else:
-            selected = vector.select(task, features)
-            plan = vector.build_vector_plan(task, selected)
-        scratch.put_json(vector.features_key(task_id), {"type": "FeatureCollection", "features": selected})
+            selection = vector.select(task, features, scratch, select or vector.SelectLimits())
+        if not selection.done:  # the state machine calls Clip again; it resumes at the saved cursor
+            return {"taskId": task_id, "planKey": plan_key(task_id), "domain": Domain.VECTOR.value,
+                    "more": True, **fanout.SINGLE_PATH}  # fmt: skip
+        plan = vector.build_vector_plan(task, selection)
         scratch.put_json(plan_key(task_id), plan.model_dump(mode="json"))
         tasks.report_progress(task_id, 10)
         return {
             "taskId": task_id,
             "planKey": plan_key(task_id),
             "domain": Domain.VECTOR.value,
+            "more": False,
             **fanout.SINGLE_PATH,
         }
     assert task.request.catalogRecordID is not None, "RASTER tasks name their record"
@@ -161,4 +171,10 @@ def run(
     scratch.put_json(plan_key(task_id), plan.model_dump(mode="json"))
     work = fanout.plan_items(plan, scratch, limits or FanOut())
     tasks.report_progress(task_id, 10)
-    return {"taskId": task_id, "planKey": plan_key(task_id), "domain": task.request.domain.value, **work}
+    return {
+        "taskId": task_id,
+        "planKey": plan_key(task_id),
+        "domain": task.request.domain.value,
+        "more": False,
+        **work,
+    }

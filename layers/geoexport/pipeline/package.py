@@ -26,8 +26,10 @@ from geoexport.packaging.stac import build_item, media_type
 from geoexport.pipeline import fanout, pause, vector
 from geoexport.pipeline.items import WorkItem
 from geoexport.pipeline.plan import ExportPlan, PlanFormat, scratch_prefix
+from geoexport.pipeline.selection import read_chunks
 
 if TYPE_CHECKING:  # rasterio is imported where a raster is made: the VECTOR Package function has none
+    from geoexport.packaging.records import RecordFile, RecordOptions
     from geoexport.raster.render import Level, RenderStats
 
 PACKAGE_PROGRESS = (10, 80)  # the share of the task's progress this step covers
@@ -39,6 +41,7 @@ class Store(fanout.Store, Protocol):
     """The exports bucket's scratch area: the plan, work items and parts in; staged files out."""
 
     def put_file(self, key: str, path: Path, sha256_hex: str, content_type: str) -> None: ...
+    def get_bytes(self, key: str) -> bytes: ...
 
 
 class Progress(pause.TaskReader, Protocol):
@@ -172,45 +175,77 @@ def _merged(
     return Produced([(ArtifactType.GPKG, path)], gpkg_details(plan, per_zoom))
 
 
+def _record_files(
+    plan: ExportPlan, workdir: Path, options: RecordOptions, columns: list[str], filled: set[str]
+) -> list[tuple[ArtifactType, RecordFile]]:
+    """The record files asked for, open for writing, in the order they are listed."""
+    from geoexport.packaging import records
+    from geoexport.packaging.records import RecordFormat
+
+    assert plan.selection is not None
+    stem, formats = plan.fileStem, options.formats
+    writers: list[tuple[ArtifactType, RecordFile]] = []
+    if RecordFormat.GEOJSON in formats:
+        path = workdir / f"{stem}.geojson"
+        writers.append((ArtifactType.GEOJSON, records.GeoJsonFile(path, columns, sequence=False)))
+    if RecordFormat.GEOJSONSEQ in formats:
+        path = workdir / f"{stem}.geojsonl"
+        writers.append((ArtifactType.GEOJSON, records.GeoJsonFile(path, columns, sequence=True)))
+    if RecordFormat.CSV in formats:
+        path = workdir / f"{stem}.csv"
+        writers.append((ArtifactType.CSV, records.CsvFile(path, options, columns, filled)))
+    if RecordFormat.JSON in formats:
+        path = workdir / f"{stem}.records.json"
+        writers.append((ArtifactType.JSON, records.JsonFile(path, options, columns)))
+    if RecordFormat.XML in formats:
+        path = workdir / f"{stem}.xml"
+        xml = records.XmlFile(path, options, columns, plan.crs, plan.selection.count)
+        writers.append((ArtifactType.XML, xml))
+    return writers
+
+
 def _vector(
     plan: ExportPlan, workdir: Path, scratch: Store, part_bytes: int, sources: FileSource | None
 ) -> Produced:
     """The features as each asked format (GeoPackage layers by default; see geoexport.packaging.records),
-    and with ``files`` their stored files (geoexport.packaging.attached)."""
+    and with ``files`` their stored files (geoexport.packaging.attached), a chunk of the selection at a
+    time: every file is appended to, so memory holds one chunk whatever the export's size."""
     from geoexport.packaging import records
     from geoexport.packaging.attached import copy_files
     from geoexport.packaging.records import RecordFormat
 
-    assert plan.featuresKey, "a VECTOR plan names its features"
-    options = records.RecordOptions.model_validate(plan.records)
-    wgs84 = options.shape(scratch.get_json(plan.featuresKey)["features"])
-    files: list[tuple[ArtifactType, Path]] = []
-    if options.files:
-        assert sources is not None, "the VECTOR Package function reads the feature files bucket"
-        files += [(ArtifactType.FILE, path) for path in copy_files(wgs84, options, workdir, sources)]
-    features = vector.reproject(wgs84, plan.crs)
+    assert plan.selection is not None, "a VECTOR plan carries its selection"
+    selection, options = plan.selection, records.RecordOptions.model_validate(plan.records)
     stem, formats = plan.fileStem, options.formats
-    # An incremental export with nothing changed has no data files: its metadata says so (and what went).
-    if features and RecordFormat.GPKG in formats:
-        paths = vector.write_parts(features, plan.crs, part_bytes, workdir, stem)
-        files += [(ArtifactType.GPKG, path) for path in paths]
-    if features and RecordFormat.GEOJSON in formats:
-        records.write_geojson(wgs84, options, workdir / f"{stem}.geojson", sequence=False)
-        files.append((ArtifactType.GEOJSON, workdir / f"{stem}.geojson"))
-    if features and RecordFormat.GEOJSONSEQ in formats:
-        records.write_geojson(wgs84, options, workdir / f"{stem}.geojsonl", sequence=True)
-        files.append((ArtifactType.GEOJSON, workdir / f"{stem}.geojsonl"))
-    if features and RecordFormat.CSV in formats:
-        records.write_csv(features, options, workdir / f"{stem}.csv")
-        files.append((ArtifactType.CSV, workdir / f"{stem}.csv"))
-    if features and RecordFormat.JSON in formats:
-        written = records.write_json(features, options, workdir / f"{stem}.records.json")
-        files += [(ArtifactType.JSON, path) for path in written]
-    if features and RecordFormat.XML in formats:
-        *documents, schema = records.write_xml(features, options, workdir / f"{stem}.xml", plan.crs)
-        files += [(ArtifactType.XML, path) for path in documents] + [(ArtifactType.SCHEMA, schema)]
-    counts = {layer.name: len(layer.features) for layer in vector.layers_of(features)}
-    gpkgs = [path for kind, path in files if kind is ArtifactType.GPKG]
+    names = {name for layer in selection.layers.values() for name in layer.columns}
+    columns = options.columns_of(names)
+    shown = options.shown()
+    filled = {c for n, c in shown if n in selection.filled} if shown else set(selection.filled)
+    filled |= {records.FILES_COLUMN} if options.files else set()
+    gpkg = None
+    if selection.count and RecordFormat.GPKG in formats:
+        schemas = vector.layer_schemas(selection, shown, options.files)
+        gpkg = vector.GeoPackageParts(workdir, stem, plan.crs, part_bytes, schemas)
+    writers = _record_files(plan, workdir, options, columns, filled) if selection.count else []
+    files: list[tuple[ArtifactType, Path]] = []
+    taken: set[str] = set()
+    for chunk in read_chunks(scratch, selection.chunks):
+        features = options.shape(chunk)
+        if options.files:
+            assert sources is not None, "the VECTOR Package function reads the feature files bucket"
+            copied = copy_files(features, options, workdir, sources, taken)
+            files += [(ArtifactType.FILE, path) for path in copied]
+        geometries = vector.project(features, plan.crs)
+        if gpkg is not None:
+            gpkg.write(features, geometries)
+        for _, writer in writers:
+            writer.write(features, geometries)
+    gpkgs = gpkg.close() if gpkg is not None else []
+    files += [(ArtifactType.GPKG, path) for path in gpkgs]
+    for kind, writer in writers:
+        written = writer.close()
+        files += [(ArtifactType.SCHEMA if p.name == records.XSD_NAME else kind, p) for p in written]
+    counts = {vector.layer_name(model): layer.count for model, layer in sorted(selection.layers.items())}
     details = vector.vector_details(plan, gpkgs, counts, [f.value for f in formats])
     return Produced(files, details)
 

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from geoexport.models.tasks import Packer
+from geoexport.pipeline.selection import Selection
 
 
 class PlanFormat(StrEnum):
@@ -53,7 +54,7 @@ class ExportPlan(BaseModel):
     resolutionDeg: float = 0.0  # GTiff: the finest resolution asked for
     packer: Packer = Packer.NONE
     maxPartSize: int | None = None
-    featuresKey: str | None = None  # VECTOR: the clipped features (GeoJSON, EPSG:4326) in scratch
+    selection: Selection | None = None  # VECTOR: the clipped features' chunks in scratch, and their summary
     filters: dict[str, Any] = {}  # VECTOR: model / entityType / filter asked for
     records: dict[str, Any] = {}  # VECTOR: formats, fields, csv, one_file_per_object (RecordOptions)
     changes: dict[str, Any] | None = None  # incremental VECTOR: {since, until, deleted: [...]}

@@ -8,11 +8,14 @@ would be larger than the configured size (as CLC+ delivers its vector products).
 from __future__ import annotations
 
 import json
-import math
 import re
-from collections.abc import Iterable
+import sqlite3
+import time
+from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,6 +30,7 @@ from geoexport.features.feature import Feature, FileState
 from geoexport.features.journal import Change
 from geoexport.models.tasks import TaskRecord
 from geoexport.pipeline.plan import ExportPlan, PlanFormat, scratch_prefix
+from geoexport.pipeline.selection import ChunkStore, Kind, Selection, encode_chunk
 
 #: The request parameters that say what files a VECTOR export writes (geoexport.packaging.records).
 RECORD_PARAMETERS = ("formats", "fields", "csv", "one_file_per_object", "files", "flat", "filename_template")
@@ -51,8 +55,12 @@ class FeatureSource(Protocol):
     ) -> tuple[list[Feature], str | None]: ...
 
 
-def features_key(task_id: str) -> str:
-    return f"{scratch_prefix(task_id)}features.json"
+def chunk_key(task_id: str, number: int) -> str:
+    return f"{scratch_prefix(task_id)}features/{number:05d}.jsonl"
+
+
+def selection_key(task_id: str) -> str:
+    return f"{scratch_prefix(task_id)}selection.json"
 
 
 def _dimension_parts(geometry: BaseGeometry, dimension: int) -> BaseGeometry | None:
@@ -81,7 +89,7 @@ def clip_feature(feature: Feature, aoi: BaseGeometry) -> BaseGeometry | None:
     return _dimension_parts(geometry.intersection(aoi), dimension)
 
 
-def _exported(feature: Feature, clipped: BaseGeometry, with_files: bool = False) -> dict[str, Any]:
+def exported(feature: Feature, clipped: BaseGeometry, with_files: bool = False) -> dict[str, Any]:
     exported = {
         "type": "Feature",
         "geometry": mapping(clipped),
@@ -122,25 +130,82 @@ def _where(task: TaskRecord) -> PropertyFilter | None:
     return parse_filter(text, "parameters.filter") if isinstance(text, str) and text else None
 
 
-def select(task: TaskRecord, source: FeatureSource) -> list[dict[str, Any]]:
-    """The task owner's features (of the asked model / entity type, passing the filter) clipped to the
-    AoI, as GeoJSON."""
+class Scratch(ChunkStore, Protocol):
+    def put_json(self, key: str, document: Any) -> None: ...
+    def get_json(self, key: str) -> Any: ...
+    def head(self, key: str) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class SelectLimits:
+    """How a VECTOR export's selection is paced (template parameters, see geoexport.settings)."""
+
+    seconds: float = 200.0  # an invocation stops reading pages after this (Clip's timeout is 300 s)
+    page: int = 5000  # features per index page, and so per chunk at most
+    features: int = 5_000_000  # the most one export may hold (what one Package invocation writes in time)
+
+
+def _too_many(count: int, limits: SelectLimits) -> UnprocessableRequest:
+    return UnprocessableRequest(
+        f"the export holds more than {limits.features:,} features ({count:,} read so far), more than one "
+        "export writes within its time: narrow the ROI, or select by model, entityType or filter"
+    )
+
+
+def select(
+    task: TaskRecord,
+    source: FeatureSource,
+    scratch: Scratch,
+    limits: SelectLimits = SelectLimits(),
+    clock: Callable[[], float] = time.monotonic,
+) -> Selection:
+    """Select the task owner's features (of the asked model / entity type, passing the filter) clipped to
+    the AoI, page by page from the saved cursor on, each page's into its own chunk; stop when the index has
+    no more (``done``) or when ``limits.seconds`` have passed (the state machine calls Clip again; at least
+    one page per call)."""
+    task_id = str(task.id)
+    key = selection_key(task_id)
+    selection = Selection.model_validate(scratch.get_json(key)) if scratch.head(key) else Selection()
+    if selection.done:
+        return selection
+    selection.invocations += 1
     aoi = _aoi(task)
     model = task.request.parameters.get("model")
     entity = task.request.parameters.get("entityType")
     where = _where(task)
     with_files = task.request.parameters.get("files") is True
     x0, y0, x1, y1 = (float(v) for v in aoi.bounds)
-    selected: list[dict[str, Any]] = []
-    token: str | None = None
+    started = clock()
     while True:
-        page, token = source.list(task.owner, (x0, y0, x1, y1), model, entity, 5000, token, where)
+        page, token = source.list(
+            task.owner, (x0, y0, x1, y1), model, entity, limits.page, selection.token, where
+        )
+        chunk: list[dict[str, Any]] = []
+        geometries: list[BaseGeometry] = []
         for feature in page:
             clipped = clip_feature(feature, aoi)
             if clipped is not None:
-                selected.append(_exported(feature, clipped, with_files))
-        if token is None:
-            return selected
+                chunk.append(exported(feature, clipped, with_files))
+                geometries.append(clipped)
+        _store_chunk(task_id, scratch, selection, chunk, geometries)
+        if selection.count > limits.features:
+            raise _too_many(selection.count, limits)
+        selection.token, selection.done = token, token is None
+        scratch.put_json(key, selection.model_dump(mode="json"))
+        if selection.done or clock() - started >= limits.seconds:
+            return selection
+
+
+def _store_chunk(
+    task_id: str, scratch: Scratch, selection: Selection, chunk: list[dict[str, Any]], geometries: list[Any]
+) -> None:
+    """Write ``chunk`` under the selection's next chunk key and count it in (nothing for an empty page)."""
+    if not chunk:
+        return
+    key = chunk_key(task_id, len(selection.chunks))
+    scratch.put_bytes(key, encode_chunk(chunk), "application/geo+json-seq")
+    selection.add(chunk, [float(v) for v in shapely.total_bounds(geometries)])
+    selection.chunks.append(key)
 
 
 def change_window(task: TaskRecord) -> tuple[datetime, datetime] | None:
@@ -176,7 +241,7 @@ def select_changes(
             continue
         clipped = clip_feature(feature, aoi)
         if clipped is not None:
-            selected.append(_exported(feature, clipped, task.request.parameters.get("files") is True))
+            selected.append(exported(feature, clipped, task.request.parameters.get("files") is True))
     deletions = [
         {
             "urn": change.urn,
@@ -194,20 +259,30 @@ def select_changes(
     return selected, deletions
 
 
-def build_vector_plan(
-    task: TaskRecord, features: list[dict[str, Any]], deleted: list[dict[str, Any]] | None = None
-) -> ExportPlan:
-    """``deleted`` (incremental exports): what the metadata lists as deleted. An incremental export may be
-    empty (nothing changed is an answer); a whole one may not."""
+def select_changed(
+    task: TaskRecord, source: FeatureSource, scratch: Scratch, limits: SelectLimits
+) -> Selection:
+    """An incremental export's selection (one invocation: the journal's window is read whole), in chunks
+    as a whole export's."""
+    selected, deleted = select_changes(task, source)
+    if len(selected) > limits.features:
+        raise _too_many(len(selected), limits)
+    selection = Selection(done=True, invocations=1, deleted=deleted)
+    for start in range(0, len(selected), limits.page):
+        chunk = selected[start : start + limits.page]
+        _store_chunk(str(task.id), scratch, selection, chunk, [shape(f["geometry"]) for f in chunk])
+    scratch.put_json(selection_key(str(task.id)), selection.model_dump(mode="json"))
+    return selection
+
+
+def build_vector_plan(task: TaskRecord, selection: Selection) -> ExportPlan:
+    """An incremental export may be empty (nothing changed is an answer, its metadata lists what was
+    deleted); a whole one may not."""
     window = change_window(task)
-    if not features and window is None:
+    if not selection.count and window is None:
         raise UnprocessableRequest("no feature of yours meets the ROI (with the asked model and entityType)")
     aoi = shapely.union_all([shape(f.geometry_mapping()) for f in task.roi.features])
-    extent = (
-        shapely.box(*shapely.total_bounds([shape(f["geometry"]) for f in features]))
-        if features
-        else aoi.envelope
-    )
+    extent = shapely.box(*selection.bounds) if selection.bounds else aoi.envelope
     exported = extent.intersection(aoi.envelope)  # what the files cover (a box: no union of everything)
     params = task.request.parameters
     label = "_".join(str(params[k]) for k in ("model", "entityType") if params.get(k)) or "features"
@@ -231,86 +306,217 @@ def build_vector_plan(
         crs=task.request.artifactCRS,
         packer=task.request.packer,
         maxPartSize=task.request.maxPartSize,
-        featuresKey=features_key(str(task.id)),
+        selection=selection,
         filters={k: params[k] for k in ("model", "entityType", "filter") if params.get(k)},
         records={k: params[k] for k in RECORD_PARAMETERS if k in params},
         changes=None
         if window is None
-        else {"since": window[0].isoformat(), "until": window[1].isoformat(), "deleted": deleted or []},
+        else {
+            "since": window[0].isoformat(),
+            "until": window[1].isoformat(),
+            "deleted": selection.deleted or [],
+        },
     )
 
 
 # ---------------------------------------------------------------------------------------------- writing
 
 
-@dataclass
-class Layer:
-    name: str  # the model
-    features: list[dict[str, Any]]
-
-
 def layer_name(model: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]+", "_", model) or "features"
-
-
-def layers_of(features: Iterable[dict[str, Any]]) -> list[Layer]:
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for feature in features:
-        grouped.setdefault(str(feature["properties"]["model"]), []).append(feature)
-    return [Layer(layer_name(model), items) for model, items in sorted(grouped.items())]
 
 
 _MULTI = {0: "MultiPoint", 1: "MultiLineString", 2: "MultiPolygon"}
 
 
-def _column(values: list[Any]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None]:
-    """One attribute column and its null mask: booleans, integers, reals or text (lists and objects as
-    JSON text). Each keeps its own type in the GeoPackage; absent values are nulls, not zeros or "None"."""
-    present = [v for v in values if v is not None]
-    mask = np.array([v is None for v in values]) if len(present) < len(values) else None
-    if present and all(isinstance(v, bool) for v in present):
+@dataclass(frozen=True)
+class LayerSchema:
+    """A model's GeoPackage layer, fixed before its first row: every chunk is written with these types."""
+
+    name: str
+    geometry_type: str  # Multi* when every geometry has one dimension, else "Unknown"
+    fields: list[tuple[str, Kind]]  # BASE_FIELDS, then the (shaped) properties
+
+
+def layer_schemas(
+    selection: Selection, shown: list[tuple[str, str]] | None, files: bool
+) -> dict[str, LayerSchema]:
+    """Each model's layer. ``shown``: the asked ``fields`` as (property, column name), in that order; else
+    every property of the model, sorted; with ``files`` a text column of the copied files' paths."""
+    base = [("urn", Kind.TEXT), ("featureId", Kind.TEXT), ("entityType", Kind.TEXT), ("version", Kind.INT)]
+    schemas = {}
+    for model, stats in selection.layers.items():
+        if shown is None:
+            columns = [(name, stats.columns[name] or Kind.TEXT) for name in sorted(stats.columns)]
+        else:
+            columns = [(column, stats.columns.get(name) or Kind.TEXT) for name, column in shown]
+        if files:
+            columns = [c for c in columns if c[0] != "files"] + [("files", Kind.TEXT)]
+        dimensions = stats.dimensions
+        kind = _MULTI[dimensions[0]] if len(dimensions) == 1 and not stats.collections else "Unknown"
+        fields = base + [c for c in columns if c[0] not in BASE_FIELDS]
+        schemas[model] = LayerSchema(layer_name(model), kind, fields)
+    return schemas
+
+
+def _array(values: list[Any], kind: Kind) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None]:
+    """One column of a chunk in its layer's type, and its null mask (absent values are nulls, not zeros or
+    "None"; reals use NaN)."""
+    mask = np.array([v is None for v in values]) if any(v is None for v in values) else None
+    if kind is Kind.BOOL:
         return np.array([bool(v) for v in values], dtype=np.bool_), mask
-    if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+    if kind is Kind.INT:
         return np.array([v or 0 for v in values], dtype=np.int64), mask
-    if present and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
-        return np.array([float("nan") if v is None else float(v) for v in values]), None  # NaN is null
+    if kind is Kind.REAL:
+        return np.array([float("nan") if v is None else float(v) for v in values]), None
     text = [None if v is None else v if isinstance(v, str) else json.dumps(v) for v in values]
     return np.array(text, dtype=object), None
 
 
-def write_layers(path: Path, layers: list[Layer], crs: str) -> None:
-    """Write ``layers`` (geometries already in ``crs``) into one GeoPackage."""
-    from pyogrio.raw import write
+class GeoPackageParts:
+    """Chunks of features (in the export's CRS) appended to one layer per model: one GeoPackage, or, when
+    it would exceed ``limit`` bytes, parts of at most ``limit`` (unless one feature alone is larger).
 
-    for index, layer in enumerate(layers):
-        geometries = [shape(f["geometry"]) for f in layer.features]
-        dimensions = {int(shapely.get_dimensions(g)) for g in geometries}
-        kinds = {g.geom_type for g in geometries}
-        if len(dimensions) == 1 and "GeometryCollection" not in kinds:
-            geometry_type = _MULTI[dimensions.pop()]  # one type per layer: promote to Multi*
-            geometries = [_as_multi(g) for g in geometries]
-        else:
-            geometry_type = "Unknown"
-        wkb = np.array(shapely.to_wkb(geometries), dtype=object)
-        properties = [f["properties"] for f in layer.features]
-        model_keys = sorted({k for p in properties for k in p["properties"]} - set(BASE_FIELDS))
-        columns = [[p[k] for p in properties] for k in BASE_FIELDS]
-        columns += [[p["properties"].get(k) for p in properties] for k in model_keys]
-        arrays, masks = zip(*(_column(values) for values in columns), strict=True)
+    A part's size is foreseen from its bytes per feature so far; a write that still overshoots is taken
+    back (its rows deleted, or its new layer dropped, and the file vacuumed) and retried halved or in the
+    next part. Features stay whole and keep their layer."""
+
+    PROBE = 256  # the first write into a part: its bytes per feature are not known yet
+
+    def __init__(
+        self, workdir: Path, stem: str, crs: str, limit: int, schemas: dict[str, LayerSchema]
+    ) -> None:
+        self._workdir, self._stem, self._crs, self._limit = workdir, stem, crs, limit
+        self._schemas = schemas
+        self._parts: list[Path] = []
+        self._count = 0  # features in the current part
+
+    def _current(self) -> Path:
+        if not self._parts:
+            self._parts.append(self._workdir / f"{self._stem}.part{len(self._parts) + 1}.gpkg")
+        return self._parts[-1]
+
+    def _next_part(self) -> None:
+        self._parts.append(self._workdir / f"{self._stem}.part{len(self._parts) + 1}.gpkg")
+        self._count = 0
+
+    def write(self, features: list[dict[str, Any]], geometries: np.ndarray[Any, Any]) -> None:
+        """Append a chunk: ``features`` as exported, ``geometries`` theirs in the export's CRS."""
+        grouped: dict[str, list[int]] = {}
+        for index, feature in enumerate(features):
+            grouped.setdefault(str(feature["properties"]["model"]), []).append(index)
+        for model, indices in sorted(grouped.items()):
+            self._write_layer(self._schemas[model], [features[i] for i in indices], geometries[indices])
+
+    def _write_layer(
+        self, schema: LayerSchema, items: list[dict[str, Any]], geometries: np.ndarray[Any, Any]
+    ) -> None:
+        done, cap = 0, len(items)
+        while done < len(items):
+            path = self._current()
+            size = path.stat().st_size if path.exists() else 0
+            n = min(len(items) - done, cap)
+            if self._count:
+                fit = int((self._limit - size) / (size / self._count * 1.25))
+                if fit < 1:
+                    self._next_part()
+                    cap = len(items)
+                    continue
+                n = min(n, fit)
+            else:
+                n = min(n, self.PROBE)
+            last = _last_fid(path, schema.name) if path.exists() else None
+            self._append(path, schema, items[done : done + n], geometries[done : done + n])
+            if path.stat().st_size > self._limit and (self._count or n > 1):
+                if not self._count:
+                    path.unlink()  # the part held only this write
+                else:
+                    _take_back(path, schema.name, last)
+                if n > 1:
+                    cap = max(1, n // 2)
+                else:
+                    self._next_part()
+                continue
+            self._count += n
+            done += n
+
+    def _append(
+        self,
+        path: Path,
+        schema: LayerSchema,
+        features: list[dict[str, Any]],
+        geometries: np.ndarray[Any, Any],
+    ) -> None:
+        from pyogrio.raw import write
+
+        if schema.geometry_type != "Unknown":
+            geometries = np.array([_as_multi(g) for g in geometries], dtype=object)
+        columns: list[list[Any]] = []
+        for name, _ in schema.fields:
+            if name in BASE_FIELDS:
+                columns.append([f["properties"][name] for f in features])
+            else:
+                columns.append([f["properties"]["properties"].get(name) for f in features])
+        typed = [_array(values, kind) for values, (_, kind) in zip(columns, schema.fields, strict=True)]
+        existed = path.exists()
         write(
             str(path),
-            wkb,
-            list(arrays),
-            field_mask=list(masks),
-            fields=[*BASE_FIELDS, *model_keys],
-            geometry_type=geometry_type,
-            crs=f"EPSG:{crs}",
-            layer=layer.name,
+            np.array(shapely.to_wkb(geometries), dtype=object),
+            [array for array, _ in typed],
+            field_mask=[mask for _, mask in typed],
+            fields=[name for name, _ in schema.fields],
+            geometry_type=schema.geometry_type,
+            crs=f"EPSG:{self._crs}",
+            layer=schema.name,
             driver="GPKG",
-            append=index > 0,
+            append=existed,
             # GeoPackage 1.2: read without warnings by GDAL/QGIS releases still in service (1.4 is not).
-            dataset_options={} if index else {"VERSION": "1.2"},
+            dataset_options={} if existed else {"VERSION": "1.2"},
         )
+
+    def close(self) -> list[Path]:
+        """The files: ``<stem>.gpkg``, or ``<stem>_partNN.gpkg`` when there are several."""
+        parts = [p for p in self._parts if p.exists()]
+        if len(parts) == 1:
+            return [parts[0].rename(self._workdir / f"{self._stem}.gpkg")]
+        return [
+            p.rename(self._workdir / f"{self._stem}_part{n:02d}.gpkg") for n, p in enumerate(parts, start=1)
+        ]
+
+
+def _last_fid(path: Path, table: str) -> int | None:
+    """The layer's last row id, or None when the part has no such layer yet."""
+    with closing(sqlite3.connect(path)) as db:
+        if not db.execute("SELECT 1 FROM gpkg_contents WHERE table_name = ?", (table,)).fetchone():
+            return None
+        return int(db.execute(f'SELECT coalesce(max(fid), 0) FROM "{table}"').fetchone()[0])
+
+
+def _take_back(path: Path, table: str, last: int | None) -> None:
+    """Undo the last append to ``table``: delete its rows (the R-tree follows by its triggers) or, if it
+    created the layer, drop the layer; then vacuum so the file shrinks back."""
+    with closing(sqlite3.connect(path)) as db:
+        if last is None:
+            db.execute(f'DROP TABLE IF EXISTS "rtree_{table}_geom"')
+            db.execute(f'DROP TABLE "{table}"')
+            for registry in (
+                "gpkg_contents",
+                "gpkg_geometry_columns",
+                "gpkg_extensions",
+                "gpkg_ogr_contents",
+            ):
+                if db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (registry,)).fetchone():
+                    db.execute(f"DELETE FROM {registry} WHERE table_name = ?", (table,))
+        else:
+            db.execute(f'DELETE FROM "{table}" WHERE fid > ?', (last,))
+            if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'gpkg_ogr_contents'").fetchone():
+                db.execute(
+                    f'UPDATE gpkg_ogr_contents SET feature_count = (SELECT count(*) FROM "{table}") '
+                    "WHERE table_name = ?",
+                    (table,),
+                )
+        db.commit()
+        db.execute("VACUUM")
 
 
 def _as_multi(geometry: BaseGeometry) -> BaseGeometry:
@@ -323,50 +529,31 @@ def _as_multi(geometry: BaseGeometry) -> BaseGeometry:
     }[geometry.geom_type]([geometry])
 
 
-def reproject(features: list[dict[str, Any]], crs: str) -> list[dict[str, Any]]:
-    """EPSG:4326 -> ``crs`` with PROJ (pyproj, longitude first); nothing to do for 4326. Not rasterio's
-    GDAL: the VECTOR Package function carries pyogrio's GDAL only (two GDAL copies would not fit a Lambda)."""
-    if crs == "4326" or not features:
-        return features
+@lru_cache(maxsize=8)
+def _transformer(crs: str) -> Any:
     from pyproj import Transformer
 
-    transformer = Transformer.from_crs("EPSG:4326", f"EPSG:{crs}", always_xy=True)
-
-    def move(coords: np.ndarray) -> np.ndarray:
-        moved = transformer.transform(*coords.T)
-        return np.column_stack(moved)
-
-    geometries = [shape(f["geometry"]) for f in features]
-    has_z = [bool(shapely.has_z(g)) for g in geometries]
-    moved = [shapely.transform(g, move, include_z=z) for g, z in zip(geometries, has_z, strict=True)]
-    return [{**f, "geometry": mapping(g)} for f, g in zip(features, moved, strict=True)]
+    return Transformer.from_crs("EPSG:4326", f"EPSG:{crs}", always_xy=True)
 
 
-def write_parts(features: list[dict[str, Any]], crs: str, limit: int, workdir: Path, stem: str) -> list[Path]:
-    """One GeoPackage, or (when it would exceed ``limit`` bytes) parts of about ``limit``, each halved again
-    until it fits unless one feature alone is larger. Features stay whole and keep their layer."""
-    whole = workdir / f"{stem}.gpkg"
-    write_layers(whole, layers_of(features), crs)
-    size = whole.stat().st_size
-    if size <= limit or len(features) == 1:
-        return [whole]
-    whole.unlink()
-    pending = _split(features, math.ceil(len(features) / math.ceil(size / limit)))
-    written: list[Path] = []
-    while pending:
-        chunk = pending.pop(0)
-        path = workdir / f"{stem}.chunk{len(written)}.gpkg"
-        write_layers(path, layers_of(chunk), crs)
-        if path.stat().st_size > limit and len(chunk) > 1:
-            path.unlink()
-            pending[:0] = _split(chunk, math.ceil(len(chunk) / 2))
-            continue
-        written.append(path)
-    return [path.rename(workdir / f"{stem}_part{n:02d}.gpkg") for n, path in enumerate(written, start=1)]
+def project(features: list[dict[str, Any]], crs: str) -> np.ndarray[Any, Any]:
+    """The features' geometries (GeoJSON, EPSG:4326) as shapely geometries in ``crs``, with PROJ (pyproj,
+    longitude first), a chunk at a time. Not rasterio's GDAL: the VECTOR Package function carries pyogrio's
+    GDAL only (two GDAL copies would not fit a Lambda)."""
+    geometries = np.array([shape(f["geometry"]) for f in features] or [], dtype=object)
+    if crs == "4326" or not features:
+        return geometries
+    transformer = _transformer(crs)
 
+    def move(coords: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        return np.column_stack(transformer.transform(*coords.T))
 
-def _split(features: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
-    return [features[i : i + size] for i in range(0, len(features), max(1, size))]
+    with_z = shapely.has_z(geometries)
+    moved = np.empty(len(geometries), dtype=object)
+    moved[~with_z] = shapely.transform(geometries[~with_z], move)
+    if with_z.any():
+        moved[with_z] = shapely.transform(geometries[with_z], move, include_z=True)
+    return moved
 
 
 def vector_details(

@@ -80,9 +80,11 @@ class ObjectStore:
             raise _translate(error, f"upload of {self.uri(key)}") from error
 
     def put_json(self, key: str, document: Any) -> None:
-        body = json.dumps(document, separators=(",", ":")).encode()
+        self.put_bytes(key, json.dumps(document, separators=(",", ":")).encode(), "application/json")
+
+    def put_bytes(self, key: str, body: bytes, content_type: str) -> None:
         try:
-            self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
+            self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
         except Exception as error:
             raise _translate(error, f"write of {self.uri(key)}") from error
 

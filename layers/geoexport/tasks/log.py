@@ -109,12 +109,14 @@ class StepLog:
         self._clock = clock
 
     @contextmanager
-    def run(self, task_id: str, step: str) -> Iterator[None]:
-        """STEP_START (STEP_RETRY from the second run on), then STEP_FINISH with the duration, or
-        STEP_FAILED with the error (raised again)."""
+    def run(self, task_id: str, step: str, continuing: bool = False) -> Iterator[None]:
+        """STEP_START (STEP_RETRY from the second run on, unless the step is ``continuing`` work an earlier
+        call left for it), then STEP_FINISH with the duration, or STEP_FAILED with the error (raised
+        again)."""
         attempt = 1 + self._store.starts(task_id, step)
-        kind = LogType.STEP_START if attempt == 1 else LogType.STEP_RETRY
+        kind = LogType.STEP_START if attempt == 1 or continuing else LogType.STEP_RETRY
         word = "started" if attempt == 1 else f"started again (run {attempt})"
+        word = f"continued (call {attempt})" if continuing else word
         start = LogEntry(time=self._clock(), type=kind, message=f"{step} {word}", step=step, attempt=attempt)
         self._store.add(task_id, start, step_key(step, attempt, "start"))
         started = time.perf_counter()
