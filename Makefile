@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help:
 	@echo "make run    - set up, then start emulator + API + state machine + sample catalog on loopback"
 	@echo "make test   - set up, then lint, type-check, cfn-lint and run unit, integration and e2e tests"
-	@echo "make bench  - raster (GPKG, COG, memory) against GDAL peers; fan-out 1 vs 2 workers; feature index at 100k; durability"
+	@echo "make bench  - raster (GPKG, COG, memory) against GDAL peers; fan-out 1 vs 2 workers; feature index at 100k; VECTOR export of 1M points vs ogr2ogr; durability"
 	@echo "make cold-start - cold import and first request of every API function"
 	@echo "make clean-data - wipe the local stack's state (.geoexport/ or GEOEXPORT_DATA_DIR)"
 	@echo "make build  - sam build (no Docker): every function and its layers in .aws-sam/build"
@@ -116,6 +116,7 @@ bench: $(STAMP) gdal-tools
 	$(BIN)/python bench/clip_package.py
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/features.py
+	$(BIN)/python bench/vector_export.py
 	$(BIN)/python bench/durability.py
 
 # Cold import and first request of every API function, as built (add `--tree <checkout>` to compare).

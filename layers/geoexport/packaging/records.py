@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
@@ -156,9 +157,13 @@ def _text(value: Any) -> str:
     """A value as a CSV or XML cell: null -> empty, objects and lists as JSON."""
     if value is None:
         return ""
+    if isinstance(value, str):
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if isinstance(value, int | float):
+        return repr(value) if math.isfinite(value) else json.dumps(value)  # as JSON writes numbers
+    return json.dumps(value, ensure_ascii=False)
 
 
 def records(features: list[dict[str, Any]], columns: list[str]) -> Iterator[dict[str, Any]]:

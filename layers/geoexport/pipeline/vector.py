@@ -450,7 +450,7 @@ class GeoPackageParts:
         from pyogrio.raw import write
 
         if schema.geometry_type != "Unknown":
-            geometries = np.array([_as_multi(g) for g in geometries], dtype=object)
+            geometries = as_multi(geometries)
         columns: list[list[Any]] = []
         for name, _ in schema.fields:
             if name in BASE_FIELDS:
@@ -519,14 +519,29 @@ def _take_back(path: Path, table: str, last: int | None) -> None:
         db.execute("VACUUM")
 
 
-def _as_multi(geometry: BaseGeometry) -> BaseGeometry:
-    if geometry.geom_type.startswith("Multi"):
-        return geometry
-    return {
-        "Point": shapely.MultiPoint,
-        "LineString": shapely.MultiLineString,
-        "Polygon": shapely.MultiPolygon,
-    }[geometry.geom_type]([geometry])
+def as_multi(geometries: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Points, lines and polygons as one-part Multi* (a layer has one type), vectorised per type."""
+    out = np.array(geometries, dtype=object)
+    kinds = shapely.get_type_id(out)
+    for single, make in ((0, shapely.multipoints), (1, shapely.multilinestrings), (3, shapely.multipolygons)):
+        chosen = kinds == single
+        if chosen.any():
+            out[chosen] = make(out[chosen], indices=np.arange(int(chosen.sum())))
+    return out
+
+
+def shapes(geojson: list[dict[str, Any]]) -> np.ndarray[Any, Any]:
+    """GeoJSON geometries as shapely ones; points (most of a big export, often) made in one call."""
+    out = np.empty(len(geojson), dtype=object)
+    flat = [i for i, g in enumerate(geojson) if g["type"] == "Point" and len(g["coordinates"]) == 2]
+    if flat:
+        out[flat] = shapely.points(np.array([geojson[i]["coordinates"] for i in flat], dtype=float))
+    if len(flat) < len(geojson):
+        taken = set(flat)
+        for i, g in enumerate(geojson):
+            if i not in taken:
+                out[i] = shape(g)
+    return out
 
 
 @lru_cache(maxsize=8)
@@ -540,7 +555,7 @@ def project(features: list[dict[str, Any]], crs: str) -> np.ndarray[Any, Any]:
     """The features' geometries (GeoJSON, EPSG:4326) as shapely geometries in ``crs``, with PROJ (pyproj,
     longitude first), a chunk at a time. Not rasterio's GDAL: the VECTOR Package function carries pyogrio's
     GDAL only (two GDAL copies would not fit a Lambda)."""
-    geometries = np.array([shape(f["geometry"]) for f in features] or [], dtype=object)
+    geometries = shapes([f["geometry"] for f in features])
     if crs == "4326" or not features:
         return geometries
     transformer = _transformer(crs)
