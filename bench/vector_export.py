@@ -143,12 +143,12 @@ def table(
     print(f"| Clip (pages -> clipped chunks in S3) | {clip_seconds:.1f} s ({rate:,.0f}/s) | | | |")
 
 
-def main() -> None:  # noqa: PLR0915 (one linear script: start, measure, check, print)
+def main() -> None:
     import uuid
 
     from geoexport import aws, bootstrap
     from geoexport.settings import Settings
-    from geoexport_local.emulator import provision, start_moto, wait_until_up
+    from geoexport_local.emulator import start_provisioned
     from geoexport_local.template import read_stack
     from tests.integration.conftest import Cloud
     from tests.integration.test_vector_memory import new_task
@@ -157,17 +157,11 @@ def main() -> None:  # noqa: PLR0915 (one linear script: start, measure, check, 
     os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"})  # fmt: skip
     aws.reset()
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    server = start_moto("127.0.0.1", port)
+    stack = read_stack(ROOT)
+    server, environment = start_provisioned(stack, free_port())
     try:
-        wait_until_up(endpoint, "us-east-1")
-        stack = read_stack(ROOT)
-        provision(stack, endpoint)
-        environment: dict[str, str] = {}
-        for function in stack.functions.values():
-            environment.update(function.environment)
-        settings = Settings.from_environ({**environment, "AWS_ENDPOINT_URL": endpoint})
+        settings = Settings.from_environ(environment)
+        endpoint = environment["AWS_ENDPOINT_URL"]
         env = settings_env(settings)
         task_id = new_task(
             Cloud(endpoint, stack, settings, {}), f"bench-{uuid.uuid4().hex[:6]}", ["GPKG", "CSV"]

@@ -259,3 +259,32 @@ def check_quicklook(png: Path, bounds: list[float], region: dict[str, Any], cove
     colour = pixels[:-1][:, alpha > 0]
     assert colour.size and float(np.std(colour)) > 1.0, "the visible part is not one flat colour"
     return visible
+
+
+class NumberedFeatures:
+    """A generated feature source behind the pipeline's ``FeatureSource`` port: features 0..count-1 made by
+    ``feature(i)``, in pages whose token is the next number (whole exports only)."""
+
+    count: int
+    pages: int = 0
+
+    def feature(self, i: int) -> Any:
+        raise NotImplementedError
+
+    def list(
+        self,
+        owner: str,
+        bbox: tuple[float, float, float, float] | None,
+        model: str | None,
+        entity_type: str | None,
+        limit: int,
+        next_token: str | None,
+        where: Any = None,
+    ) -> tuple[list[Any], str | None]:
+        self.pages += 1
+        start = int(next_token or 0)
+        end = min(self.count, start + limit)
+        return [self.feature(i) for i in range(start, end)], (str(end) if end < self.count else None)
+
+    def changed_since(self, owner: str, since: Any, until: Any) -> tuple[list[Any], list[Any]]:
+        raise NotImplementedError("whole exports only")

@@ -183,12 +183,6 @@ class StepSettings(AwsSettings):
     vector_max_features: int = Field(2_000_000, ge=1, alias="VECTOR_MAX_FEATURES")
 
     @property
-    def select_limits(self) -> SelectLimits:
-        from geoexport.pipeline.vector import SelectLimits
-
-        return SelectLimits(self.vector_select_seconds, self.vector_page_features, self.vector_max_features)
-
-    @property
     def threads(self) -> int:
         return self.render_threads or max(1, os.cpu_count() or 1)
 
@@ -201,6 +195,19 @@ class TaskLogSettings(AwsSettings):
 
 class PipelineSettings(StepSettings, TasksSettings, ExportsSettings, TaskLogSettings):
     """What every pipeline step reads: its task, the exports bucket, its log, threads and fault injection."""
+
+    @property
+    def select_limits(self) -> SelectLimits:
+        """How a VECTOR export's Clip paces and bounds its selection; copied files may fill half the
+        Package scratch's share (the packer writes them again into the bundle)."""
+        from geoexport.pipeline.vector import SelectLimits
+
+        return SelectLimits(
+            self.vector_select_seconds,
+            self.vector_page_features,
+            self.vector_max_features,
+            self.max_export_bytes // 2,
+        )
 
 
 class FeatureFilesBucketSettings(AwsSettings):

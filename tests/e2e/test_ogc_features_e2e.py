@@ -156,7 +156,13 @@ def test_one_filter_three_doors_and_the_export_files(service: Service, reefs: An
     assert hashlib.sha256(target.read_bytes()).hexdigest() == bundle["sha256"]
     (metadata,) = [a for a in done["artifacts"] if a["type"] == "METADATA"]
     with urllib.request.urlopen(metadata["url"], timeout=60) as response:
-        contents = json.loads(response.read())["contents"]
+        described = json.loads(response.read())
+    contents = described["contents"]
+    sizes = sum(len(data) for data in SURVEYS.values())
+    assert described["copiedFiles"] == {
+        "count": 2,
+        "bytes": sizes,
+    }  # what files: true copied, counted by Clip
     with zipfile.ZipFile(target) as archive:
         archive.extractall(tmp_path / "files")
         names = archive.namelist()

@@ -16,7 +16,7 @@ from geoexport.notify import changes
 from geoexport.notify.delivery import Deliveries
 from geoexport.settings import Settings
 from geoexport.tasks.repository import from_item
-from geoexport_local.emulator import client, provision, start_moto, wait_until_up
+from geoexport_local.emulator import client, start_provisioned
 from geoexport_local.seed import seed_catalog
 from geoexport_local.template import Stack, read_stack
 from tests.support import ROOT, SAMPLES, free_port
@@ -85,15 +85,10 @@ def cloud() -> Iterator[Cloud]:
     # Unit tests' in-process mocks may have left a session holding their fake credentials; links signed
     # with those would (rightly) fail the emulator's presigned-link check.
     aws.reset()
-    server = start_moto("127.0.0.1", port)
-    wait_until_up(endpoint, "us-east-1")
     stack = read_stack(ROOT)
-    provision(stack, endpoint)
     # The whole stack's settings: every function's environment from the template.
-    environment: dict[str, str] = {}
-    for function in stack.functions.values():
-        environment.update(function.environment)
-    settings = Settings.from_environ({**environment, "AWS_ENDPOINT_URL": endpoint, "RENDER_THREADS": "2"})
+    server, environment = start_provisioned(stack, port)
+    settings = Settings.from_environ({**environment, "RENDER_THREADS": "2"})
     records = seed_catalog(
         SAMPLES,
         client("s3", endpoint, stack.region),

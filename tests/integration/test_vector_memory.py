@@ -21,18 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from geoexport import bootstrap
-from geoexport.features.cql2 import PropertyFilter
 from geoexport.features.feature import EntityType, Feature
 from geoexport.models import CreateExportTaskRequest, TaskRecord, TaskStatus
 from tests.integration.conftest import Cloud
 from tests.integration.test_render_memory import peak_rss
-from tests.support import ROOT
+from tests.support import ROOT, NumberedFeatures
 
 MiB = 2**20
 CREATED = datetime(2026, 11, 29, tzinfo=UTC)
 
 
-class GeneratedFeatures:
+class GeneratedFeatures(NumberedFeatures):
     """``count`` point features spread over the world, page by page (the token is the next offset), each
     with a few typed properties and ~200 characters of text; the same for every run."""
 
@@ -61,23 +60,6 @@ class GeneratedFeatures:
             createdAt=CREATED,
             updatedAt=CREATED,
         )
-
-    def list(
-        self,
-        owner: str,
-        bbox: tuple[float, float, float, float] | None,
-        model: str | None,
-        entity_type: str | None,
-        limit: int,
-        next_token: str | None,
-        where: PropertyFilter | None = None,
-    ) -> tuple[list[Feature], str | None]:
-        start = int(next_token or 0)
-        end = min(self.count, start + limit)
-        return [self.feature(i) for i in range(start, end)], (str(end) if end < self.count else None)
-
-    def changed_since(self, owner: str, since: datetime, until: datetime) -> tuple[list[Feature], list[Any]]:
-        raise NotImplementedError("whole exports only")
 
 
 def new_task(cloud: Cloud, owner: str, formats: list[str]) -> str:

@@ -723,3 +723,16 @@ def wait_until_up(endpoint: str, region: str, seconds: float = 20.0) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def start_provisioned(stack: Stack, port: int) -> tuple[Any, dict[str, str]]:
+    """A moto server on 127.0.0.1:``port`` holding the template's resources, and every function's
+    environment pointed at it (what the integration tests and the benches run the steps against)."""
+    endpoint = f"http://127.0.0.1:{port}"
+    server = start_moto("127.0.0.1", port, stack.region)
+    wait_until_up(endpoint, stack.region)
+    provision(stack, endpoint)
+    environment: dict[str, str] = {}
+    for function in stack.functions.values():
+        environment.update(function.environment)
+    return server, {**environment, "AWS_ENDPOINT_URL": endpoint}

@@ -71,6 +71,8 @@ class Selection(BaseModel):
     bounds: list[float] | None = None  # of the clipped geometries, EPSG:4326
     layers: dict[str, LayerStats] = {}  # model -> stats
     filled: list[str] = []  # properties with a non-empty value in some feature (CSV's empty_columns)
+    fileCount: int = 0  # ``files``: the stored files Package will copy, and their bytes
+    fileBytes: int = 0
     deleted: list[dict[str, Any]] | None = None  # incremental exports: what went in the window
 
     def add(self, features: list[dict[str, Any]], bounds: list[float] | None) -> None:
@@ -88,6 +90,9 @@ class Selection(BaseModel):
             if dimension not in layer.dimensions:
                 layer.dimensions = sorted([*layer.dimensions, dimension])
             layer.collections |= geometry.geom_type == "GeometryCollection"
+            for entry in feature.get("files") or []:
+                self.fileCount += 1
+                self.fileBytes += int(entry.get("filesize") or 0)
             for name, value in base["properties"].items():
                 layer.columns[name] = merge_kinds(layer.columns.get(name), kind_of(value))
                 if value is not None and value != "":

@@ -110,6 +110,7 @@ def exported(feature: Feature, clipped: BaseGeometry, with_files: bool = False) 
                 "mimeType": f.attributes.mimeType,
                 "algorithm": f.attributes.algorithm,
                 "checksum": f.attributes.checksum,
+                "filesize": f.attributes.filesize,  # set when the stored file was verified
                 "url": f.locations[0].url,
             }
             for f in feature.files
@@ -142,14 +143,24 @@ class SelectLimits:
 
     seconds: float = 200.0  # an invocation stops reading pages after this (Clip's timeout is 300 s)
     page: int = 5000  # features per index page, and so per chunk at most
-    features: int = 5_000_000  # the most one export may hold (what one Package invocation writes in time)
+    features: int = 2_000_000  # the most one export may hold (what one Package invocation writes in time)
+    file_bytes: int = 4 * 1024**3  # ``files``: the most stored files' bytes one export copies (and packs)
 
 
-def _too_many(count: int, limits: SelectLimits) -> UnprocessableRequest:
-    return UnprocessableRequest(
-        f"the export holds more than {limits.features:,} features ({count:,} read so far), more than one "
-        "export writes within its time: narrow the ROI, or select by model, entityType or filter"
-    )
+def _check(selection: Selection, limits: SelectLimits) -> None:
+    """Fail a selection that one Package invocation could not write (in its time, or its scratch space)."""
+    narrow = "narrow the ROI, or select by model, entityType or filter"
+    if selection.count > limits.features:
+        raise UnprocessableRequest(
+            f"the export holds more than {limits.features:,} features ({selection.count:,} read so far), "
+            f"more than one export writes within its time: {narrow}"
+        )
+    if selection.fileBytes > limits.file_bytes:
+        raise UnprocessableRequest(
+            f"the features' stored files add up to more than {limits.file_bytes / 1024**3:.1f} GiB "
+            f"({selection.fileBytes / 1024**3:.1f} GiB in {selection.fileCount:,} files so far), more than "
+            f"one export copies: {narrow}, or export without files"
+        )
 
 
 def select(
@@ -188,8 +199,7 @@ def select(
                 chunk.append(exported(feature, clipped, with_files))
                 geometries.append(clipped)
         _store_chunk(task_id, scratch, selection, chunk, geometries)
-        if selection.count > limits.features:
-            raise _too_many(selection.count, limits)
+        _check(selection, limits)
         selection.token, selection.done = token, token is None
         scratch.put_json(key, selection.model_dump(mode="json"))
         if selection.done or clock() - started >= limits.seconds:
@@ -265,12 +275,11 @@ def select_changed(
     """An incremental export's selection (one invocation: the journal's window is read whole), in chunks
     as a whole export's."""
     selected, deleted = select_changes(task, source)
-    if len(selected) > limits.features:
-        raise _too_many(len(selected), limits)
     selection = Selection(done=True, invocations=1, deleted=deleted)
     for start in range(0, len(selected), limits.page):
         chunk = selected[start : start + limits.page]
         _store_chunk(str(task.id), scratch, selection, chunk, [shape(f["geometry"]) for f in chunk])
+        _check(selection, limits)
     scratch.put_json(selection_key(str(task.id)), selection.model_dump(mode="json"))
     return selection
 
@@ -583,6 +592,8 @@ def vector_details(
         "layers": counts,
         "parts": len(paths),
     }
+    if plan.records.get("files") is True and plan.selection is not None:  # what ``files`` copied
+        details["copiedFiles"] = {"count": plan.selection.fileCount, "bytes": plan.selection.fileBytes}
     if plan.changes is not None:  # incremental: the window, and what was deleted in it
         details["incremental"] = {**plan.changes, "changed": sum(counts.values())}
     return details
