@@ -33,6 +33,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "layers"), str(ROOT / "infra" / "local")]
 
 COUNT = int(os.environ.get("FEATURES", "1000000"))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
+STORED = int(
+    os.environ.get("STORED", "0")
+)  # > 0: also load that many through the repository, and select them
 
 
 def settings_env(settings: Any) -> dict[str, str]:
@@ -53,8 +56,9 @@ def child(step: str, task_id: str, count: int) -> None:
 
     settings = Settings.from_environ(os.environ)
     tasks, store = bootstrap.task_repository(settings), bootstrap.exports_store(settings)
-    if step == "clip":
-        catalog, source = bootstrap.catalog_repository(settings), GeneratedFeatures(count)
+    if step in ("clip", "clip-stored"):
+        catalog = bootstrap.catalog_repository(settings)
+        source = GeneratedFeatures(count) if step == "clip" else bootstrap.feature_service(settings)
         answer: dict[str, Any] = {"more": True}
         while answer["more"]:  # the state machine's loop (a call ends after 200 s)
             answer = clip.run(task_id, tasks, catalog, store, {}, source, None, SelectLimits())
@@ -64,6 +68,55 @@ def child(step: str, task_id: str, count: int) -> None:
             task_id, f"scratch/{task_id}/plan.json", tasks, store, 2, {}, lambda: datetime.now(UTC), 1
         )
     print(json.dumps({"peak": peak_rss()}))
+
+
+def load(settings: Any, owner: str, count: int) -> float:
+    """``count`` of the generated features stored through the repository's batch path (POST /features'
+    FeatureService.create_batch, 100 per call, two callers as bench/features.py does); features/s."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from geoexport import bootstrap
+    from geoexport.features.feature import FeatureCollectionIn
+    from geoexport.features.models import ModelIn
+    from tests.integration.test_vector_memory import GeneratedFeatures
+
+    bootstrap.model_service(settings).register(
+        ModelIn.model_validate({"name": "points", "schema": {"type": "object"}}), owner
+    )
+    service, source = bootstrap.feature_service(settings), GeneratedFeatures(count)
+
+    def batch(start: int) -> None:
+        body = []
+        for i in range(start, min(count, start + 100)):
+            f = source.feature(i)
+            body.append({"id": f.id, "type": "Feature", "model": f.model, "entityType": "DATA",
+                         "geometry": f.geometry, "properties": f.properties})  # fmt: skip
+        results = service.create_batch(
+            FeatureCollectionIn.model_validate({"type": "FeatureCollection", "features": body}), owner
+        )
+        assert {r.status for r in results} == {201}, results
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(batch, range(0, count, 100)))
+    return count / (time.perf_counter() - started)
+
+
+def stored(settings: Any, cloud: Any, env: dict[str, str]) -> None:
+    """STORED features loaded into the emulator's tables, then selected by Clip through the feature index
+    (the world: the owner's entries, pages of 5,000), as the deployed Clip reads them."""
+    import uuid
+
+    from tests.integration.test_vector_memory import new_task
+
+    owner = f"stored-{uuid.uuid4().hex[:6]}"
+    rate = load(settings, owner, STORED)
+    task_id = new_task(cloud, owner, ["GPKG", "CSV"])
+    code = f"from bench.vector_export import child; child('clip-stored', {task_id!r}, {STORED})"
+    seconds, out = whole([sys.executable, "-c", code], env)
+    peak = json.loads(out.strip().splitlines()[-1])["peak"]
+    print(f"Stored: {STORED:,} features loaded at {rate:,.0f}/s; Clip selected them from the index in "
+          f"{seconds:.1f} s ({STORED / seconds:,.0f}/s), peak RSS {peak / 2**20:.0f} MiB")  # fmt: skip
 
 
 def whole(command: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
@@ -143,7 +196,7 @@ def table(
     print(f"| Clip (pages -> clipped chunks in S3) | {clip_seconds:.1f} s ({rate:,.0f}/s) | | | |")
 
 
-def main() -> None:
+def main() -> None:  # noqa: PLR0915 (one linear script: start, measure, check, print)
     import uuid
 
     from geoexport import aws, bootstrap
@@ -163,9 +216,10 @@ def main() -> None:
         settings = Settings.from_environ(environment)
         endpoint = environment["AWS_ENDPOINT_URL"]
         env = settings_env(settings)
-        task_id = new_task(
-            Cloud(endpoint, stack, settings, {}), f"bench-{uuid.uuid4().hex[:6]}", ["GPKG", "CSV"]
-        )
+        cloud = Cloud(endpoint, stack, settings, {})
+        if STORED:
+            stored(settings, cloud, env)
+        task_id = new_task(cloud, f"bench-{uuid.uuid4().hex[:6]}", ["GPKG", "CSV"])
         me = [sys.executable, "-c"]
         code = f"from bench.vector_export import child; child({{step!r}}, {task_id!r}, {COUNT})"
         clip_seconds, out = whole([*me, code.format(step="clip")], env)

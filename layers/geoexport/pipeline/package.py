@@ -205,7 +205,12 @@ def _record_files(
 
 
 def _vector(
-    plan: ExportPlan, workdir: Path, scratch: Store, part_bytes: int, sources: FileSource | None
+    plan: ExportPlan,
+    workdir: Path,
+    scratch: Store,
+    part_bytes: int,
+    sources: FileSource | None,
+    on_progress: Callable[[float], None] = lambda _: None,
 ) -> Produced:
     """The features as each asked format (GeoPackage layers by default; see geoexport.packaging.records),
     and with ``files`` their stored files (geoexport.packaging.attached), a chunk of the selection at a
@@ -229,7 +234,7 @@ def _vector(
     writers = _record_files(plan, workdir, options, columns, filled) if selection.count else []
     files: list[tuple[ArtifactType, Path]] = []
     taken: set[str] = set()
-    for chunk in read_chunks(scratch, selection.chunks):
+    for number, chunk in enumerate(read_chunks(scratch, selection.chunks), start=1):
         features = options.shape(chunk)
         if options.files:
             assert sources is not None, "the VECTOR Package function reads the feature files bucket"
@@ -240,6 +245,7 @@ def _vector(
             gpkg.write(features, geometries)
         for _, writer in writers:
             writer.write(features, geometries)
+        on_progress(number / len(selection.chunks))
     gpkgs = gpkg.close() if gpkg is not None else []
     files += [(ArtifactType.GPKG, path) for path in gpkgs]
     for kind, writer in writers:
@@ -290,7 +296,7 @@ def run(
         if merge_tolerating is not None:
             produced = _merged(plan, workdir, scratch, threads, gdal_options, merge_tolerating)
         elif plan.format is PlanFormat.VECTOR:
-            produced = _vector(plan, workdir, scratch, vector_part_bytes, sources)
+            produced = _vector(plan, workdir, scratch, vector_part_bytes, sources, _progress(task_id, tasks))
         elif plan.format is PlanFormat.GPKG and plan.heights is not None:
             produced = _dem_gpkg(plan, workdir, threads, gdal_options)
         elif plan.format is PlanFormat.GTIFF:

@@ -443,8 +443,9 @@ class GeoPackageParts:
                     _take_back(path, schema.name, last)
                 if n > 1:
                     cap = max(1, n // 2)
-                else:
+                else:  # one feature does not fit any more: the next part (written in full-size batches)
                     self._next_part()
+                    cap = len(items)
                 continue
             self._count += n
             done += n
