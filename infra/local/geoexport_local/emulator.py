@@ -197,10 +197,13 @@ _touched = threading.local()
 
 def snapshot_only_touched_partitions() -> None:
     """moto backs up every table a transaction names with a deep copy of the whole table (to roll back),
-    so each TransactWriteItems costs O(table) and loading features got quadratically slower (a 100-feature
-    batch passed the 29 s API timeout after a few hundred features). The backup now deep-copies only the
-    partitions the transaction's keys are in and shares the rest, which the transaction does not touch:
-    the same rollback, in O(partition)."""
+    so each TransactWriteItems cost O(table) and loading features got quadratically slower (a 100-feature
+    batch passed the 29 s API timeout after a few hundred features). Deep-copying the touched partitions
+    instead was still O(partition): a journal or index partition that takes every feature of an owner made
+    loading 100,000 features quadratic again (and a process loading them grew past 24 GB). The backup now
+    shares every partition with the live table and keeps an undo log of the items the transaction names
+    (their state before it, or their absence); when moto rolls back to the backup, the log is applied to
+    the shared partitions: the same rollback, in O(items of the transaction)."""
     from collections import defaultdict
 
     from moto.dynamodb import models
@@ -217,35 +220,51 @@ def snapshot_only_touched_partitions() -> None:
 
         @staticmethod
         def deepcopy(value: Any, memo: Any = None) -> Any:
-            hashes = getattr(_touched, "partitions", {}).get(getattr(value, "name", None))
-            if not isinstance(value, Table) or hashes is None:
+            clones = getattr(_touched, "clones", None)
+            if not isinstance(value, Table) or clones is None:
                 return real.deepcopy(value, memo)
-            clones = _touched.clones  # moto backs a table up once per item of a transaction; once will do
-            if value.name in clones:
-                return clones[value.name]
-            clone = clones[value.name] = real.copy(value)
-            clone.items = defaultdict(value.items.default_factory, value.items)
-            for key in hashes:  # not set(value.items): that hashed every partition key, O(table)
-                if key in value.items:
-                    clone.items[key] = real.deepcopy(value.items[key])
-            return clone
+            if value.name not in clones:  # moto backs a table up once per item of a transaction
+                clone = clones[value.name] = real.copy(value)
+                clone.items = defaultdict(value.items.default_factory, value.items)  # partitions shared
+            return clones[value.name]
 
     vars(models)["copy"] = _Copy
     original = DynamoDBBackend.transact_write_items
 
     def transact(self: Any, transact_items: list[dict[str, Any]]) -> Any:
-        partitions: dict[str, set[Any]] = defaultdict(set)
+        undo: list[tuple[str, Any, Any, Any, bool]] = []  # table, hash, range, item before, partition existed
         for entry in transact_items:
             operation = next(iter(entry.values()))
             table = self.tables.get(operation.get("TableName"))
             attributes = operation.get("Key") or operation.get("Item") or {}
-            if table is not None and table.hash_key_attr in attributes:
-                partitions[table.name].add(DynamoType(attributes[table.hash_key_attr]))
-        _touched.partitions, _touched.clones = partitions, {}
+            if table is None or table.hash_key_attr not in attributes:
+                continue
+            hash_key = DynamoType(attributes[table.hash_key_attr])
+            existed = hash_key in table.items
+            range_key = None
+            if table.range_key_attr and table.range_key_attr in attributes:
+                range_key = DynamoType(attributes[table.range_key_attr])
+                before = table.items[hash_key].get(range_key) if existed else None
+            else:
+                before = table.items.get(hash_key)
+            undo.append((table.name, hash_key, range_key, real.deepcopy(before), existed))
+        _touched.clones = {}
         try:
             return original(self, transact_items)
         finally:
-            _touched.partitions, _touched.clones = {}, {}
+            clones, _touched.clones = _touched.clones, None
+            for name, hash_key, range_key, before, existed in reversed(undo):
+                clone = clones.get(name)
+                if clone is None or self.tables.get(name) is not clone:
+                    continue  # committed (or the table was not backed up): nothing to undo
+                if not existed:
+                    clone.items.pop(hash_key, None)
+                elif range_key is None:
+                    clone.items[hash_key] = before
+                elif before is None:
+                    clone.items[hash_key].pop(range_key, None)
+                else:
+                    clone.items[hash_key][range_key] = before
 
     DynamoDBBackend.transact_write_items = transact  # type: ignore[method-assign]
     DynamoDBBackend._geoexport_snapshots = True  # type: ignore[attr-defined]

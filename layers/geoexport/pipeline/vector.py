@@ -1,8 +1,9 @@
 """VECTOR exports: the caller's features meeting the AoI, clipped to it, as GeoPackage vector layers.
 
-Clip selects (the feature index, then an exact shapely test) and clips in EPSG:4326; Package reprojects with
-PROJ (pyproj) and writes one layer per model with pyogrio, splitting into several GeoPackages when one
-would be larger than the configured size (as CLC+ delivers its vector products).
+Clip selects (the feature index, then an exact shapely test) and clips in EPSG:4326, a page at a time into
+chunks in scratch (geoexport.pipeline.selection), over as many calls as it needs; Package reprojects each
+chunk with PROJ (pyproj) and appends it to one layer per model with pyogrio, starting another GeoPackage
+when one would grow larger than the configured size (as CLC+ delivers its vector products).
 """
 
 from __future__ import annotations
