@@ -201,11 +201,9 @@ def snapshot_only_touched_partitions() -> None:
     batch passed the 29 s API timeout after a few hundred features). Deep-copying the touched partitions
     instead was still O(partition): a journal or index partition that takes every feature of an owner made
     loading 100,000 features quadratic again (and a process loading them grew past 24 GB). The backup now
-    shares every partition with the live table and keeps an undo log of the items the transaction names
+    shares the live table's items and keeps an undo log of the items the transaction names
     (their state before it, or their absence); when moto rolls back to the backup, the log is applied to
     the shared partitions: the same rollback, in O(items of the transaction)."""
-    from collections import defaultdict
-
     from moto.dynamodb import models
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.dynamo_type import DynamoType
@@ -224,8 +222,7 @@ def snapshot_only_touched_partitions() -> None:
             if not isinstance(value, Table) or clones is None:
                 return real.deepcopy(value, memo)
             if value.name not in clones:  # moto backs a table up once per item of a transaction
-                clone = clones[value.name] = real.copy(value)
-                clone.items = defaultdict(value.items.default_factory, value.items)  # partitions shared
+                clones[value.name] = real.copy(value)  # its items shared: the undo log restores them
             return clones[value.name]
 
     vars(models)["copy"] = _Copy
