@@ -37,8 +37,7 @@ features = bootstrap.feature_service(settings)  # VECTOR exports read the featur
 @event_parser(model=ClipInput)
 def lambda_handler(event: ClipInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(taskId=event.taskId)
-    continuing = clip.selecting(event.taskId, store)  # a VECTOR selection an earlier call left unfinished
-    with steps.run(event.taskId, "Clip", continuing), telemetry.step_duration(metrics, "Clip"):
+    with steps.run(event.taskId, "Clip"), telemetry.step_duration(metrics, "Clip"):
         faults.before("Clip", event.taskId, context.get_remaining_time_in_millis() / 1000)
         result = clip.run(
             event.taskId,

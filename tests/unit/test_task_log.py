@@ -21,12 +21,14 @@ class Memory:
     def entries(self, task_id: UUID | str) -> list[LogEntry]:
         return [entry for (task, _), entry in self.items.items() if task == str(task_id)]
 
-    def starts(self, task_id: UUID | str, step: str) -> int:
-        return sum(
+    def runs(self, task_id: UUID | str, step: str) -> tuple[int, bool]:
+        started = sum(
             1
             for (task, key) in self.items
             if task == str(task_id) and key.startswith(f"step#{step}#") and key.endswith("#start")
         )
+        end = self.items.get((str(task_id), step_key(step, started, "end")))
+        return started, end is not None and end.type is LogType.STEP_FINISH
 
 
 def test_a_step_that_fails_then_runs_again_is_logged_as_a_retry() -> None:
@@ -52,6 +54,28 @@ def test_a_step_that_fails_then_runs_again_is_logged_as_a_retry() -> None:
     ]
     failed = store.items[("t1", step_key("Clip", 1, "end"))]
     assert "RuntimeError: the source went away" in failed.message and failed.durationSeconds is not None
+
+
+def test_a_step_called_again_after_it_finished_continues() -> None:
+    """The workflow calling a finished step again (a VECTOR selection's Clip loop) is no retry; a run
+    after that one failed is."""
+    store, ticks = (
+        Memory(),
+        iter(datetime(2026, 11, 29, tzinfo=UTC) + timedelta(seconds=s) for s in range(10)),
+    )
+    steps = StepLog(store, clock=lambda: next(ticks))
+    with steps.run("t2", "Clip"):
+        pass
+    with pytest.raises(RuntimeError), steps.run("t2", "Clip"):
+        raise RuntimeError("throttled")
+    with steps.run("t2", "Clip"):
+        pass
+    starts = [(e.type, e.message) for e in sorted(store.entries("t2"), key=lambda e: e.time)][::2]
+    assert starts == [
+        (LogType.STEP_START, "Clip started"),
+        (LogType.STEP_START, "Clip continued (call 2)"),
+        (LogType.STEP_RETRY, "Clip started again (run 3)"),
+    ]
 
 
 def test_the_log_merges_webhook_outcomes_oldest_first() -> None:

@@ -65,7 +65,7 @@ def write(path: Path, chunks: list[list[dict[str, Any]]], limit: int = 10**9) ->
     """What Package does: the selection counted chunk by chunk, then each chunk appended."""
     selection = Selection()
     for chunk in chunks:
-        selection.add(chunk, None)
+        selection.add(chunk, list(project(chunk, "4326")))
     parts = GeoPackageParts(path.parent, path.stem, "4326", limit, layer_schemas(selection, None, False))
     for chunk in chunks:
         parts.write(chunk, project(chunk, "4326"))

@@ -108,12 +108,6 @@ def build_plan(task: TaskRecord, record: CatalogRecord) -> ExportPlan:
     )
 
 
-def selecting(task_id: str, scratch: Store) -> bool:
-    """Whether a VECTOR export's selection is under way (an earlier Clip call left its cursor)."""
-    key = vector.selection_key(task_id)
-    return scratch.head(key) is not None and not scratch.get_json(key).get("done", False)
-
-
 class TaskStore(pause.TaskReader, Protocol):
     def get(self, task_id: UUID | str) -> TaskRecord: ...
     def start(self, task_id: UUID | str) -> TaskRecord: ...

@@ -75,21 +75,21 @@ class Selection(BaseModel):
     fileBytes: int = 0
     deleted: list[dict[str, Any]] | None = None  # incremental exports: what went in the window
 
-    def add(self, features: list[dict[str, Any]], bounds: list[float] | None) -> None:
-        """Count ``features`` (exported GeoJSON, see :func:`geoexport.pipeline.vector.exported`) in."""
+    def add(self, features: list[dict[str, Any]], geometries: list[Any]) -> None:
+        """Count ``features`` (exported GeoJSON, see :func:`geoexport.pipeline.vector.exported`) in, with
+        ``geometries``: theirs as the shapely geometries Clip made (not parsed again)."""
         import shapely
-        from shapely.geometry import shape
 
+        dimensions = shapely.get_dimensions(geometries)
+        collections = shapely.get_type_id(geometries) == shapely.GeometryType.GEOMETRYCOLLECTION
         filled = set(self.filled)
-        for feature in features:
+        for feature, dimension, collection in zip(features, dimensions, collections, strict=True):
             base = feature["properties"]
             layer = self.layers.setdefault(str(base["model"]), LayerStats())
             layer.count += 1
-            geometry = shape(feature["geometry"])
-            dimension = int(shapely.get_dimensions(geometry))
-            if dimension not in layer.dimensions:
-                layer.dimensions = sorted([*layer.dimensions, dimension])
-            layer.collections |= geometry.geom_type == "GeometryCollection"
+            if int(dimension) not in layer.dimensions:
+                layer.dimensions = sorted([*layer.dimensions, int(dimension)])
+            layer.collections |= bool(collection)
             for entry in feature.get("files") or []:
                 self.fileCount += 1
                 self.fileBytes += int(entry.get("filesize") or 0)
@@ -99,7 +99,8 @@ class Selection(BaseModel):
                     filled.add(name)
         self.filled = sorted(filled)
         self.count += len(features)
-        if bounds is not None:
+        if features:
+            bounds = [float(v) for v in shapely.total_bounds(geometries)]
             old = self.bounds or bounds
             self.bounds = [min(old[0], bounds[0]), min(old[1], bounds[1]), max(old[2], bounds[2]),
                            max(old[3], bounds[3])]  # fmt: skip

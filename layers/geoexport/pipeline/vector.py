@@ -215,7 +215,7 @@ def _store_chunk(
         return
     key = chunk_key(task_id, len(selection.chunks))
     scratch.put_bytes(key, encode_chunk(chunk), "application/geo+json-seq")
-    selection.add(chunk, [float(v) for v in shapely.total_bounds(geometries)])
+    selection.add(chunk, geometries)
     selection.chunks.append(key)
 
 
@@ -399,12 +399,7 @@ class GeoPackageParts:
         self._workdir, self._stem, self._crs, self._limit = workdir, stem, crs, limit
         self._schemas = schemas
         self._parts: list[Path] = []
-        self._count = 0  # features in the current part
-
-    def _current(self) -> Path:
-        if not self._parts:
-            self._parts.append(self._workdir / f"{self._stem}.part{len(self._parts) + 1}.gpkg")
-        return self._parts[-1]
+        self._next_part()
 
     def _next_part(self) -> None:
         self._parts.append(self._workdir / f"{self._stem}.part{len(self._parts) + 1}.gpkg")
@@ -423,7 +418,7 @@ class GeoPackageParts:
     ) -> None:
         done, cap = 0, len(items)
         while done < len(items):
-            path = self._current()
+            path = self._parts[-1]
             size = path.stat().st_size if path.exists() else 0
             n = min(len(items) - done, cap)
             if self._count:

@@ -89,11 +89,13 @@ def status_entry(old: TaskRecord | None, new: TaskRecord | None) -> LogEntry | N
 class LogStore(Protocol):
     def add(self, task_id: UUID | str, entry: LogEntry, key: str) -> None: ...
     def entries(self, task_id: UUID | str) -> list[LogEntry]: ...
-    def starts(self, task_id: UUID | str, step: str) -> int: ...
+    def runs(self, task_id: UUID | str, step: str) -> tuple[int, bool]:
+        """How many runs of ``step`` started for the task, and whether the last one finished."""
+        ...
 
 
 def step_key(step: str, attempt: int, edge: str) -> str:
-    """Entries of one step sort together (``starts`` counts them by prefix)."""
+    """Entries of one step sort together (``runs`` reads them by prefix)."""
     return f"step#{step}#{attempt:04d}#{edge}"
 
 
@@ -109,14 +111,16 @@ class StepLog:
         self._clock = clock
 
     @contextmanager
-    def run(self, task_id: str, step: str, continuing: bool = False) -> Iterator[None]:
-        """STEP_START (STEP_RETRY from the second run on, unless the step is ``continuing`` work an earlier
-        call left for it), then STEP_FINISH with the duration, or STEP_FAILED with the error (raised
-        again)."""
-        attempt = 1 + self._store.starts(task_id, step)
-        kind = LogType.STEP_START if attempt == 1 or continuing else LogType.STEP_RETRY
+    def run(self, task_id: str, step: str) -> Iterator[None]:
+        """STEP_START, then STEP_FINISH with the duration, or STEP_FAILED with the error (raised again). A
+        run after one that failed or never ended is a STEP_RETRY; a run after one that finished is the
+        workflow calling the step again (a VECTOR selection's Clip loop, a resumed export): STEP_START,
+        "continued"."""
+        previous, finished = self._store.runs(task_id, step)
+        attempt = previous + 1
+        kind = LogType.STEP_START if attempt == 1 or finished else LogType.STEP_RETRY
         word = "started" if attempt == 1 else f"started again (run {attempt})"
-        word = f"continued (call {attempt})" if continuing else word
+        word = f"continued (call {attempt})" if previous and finished else word
         start = LogEntry(time=self._clock(), type=kind, message=f"{step} {word}", step=step, attempt=attempt)
         self._store.add(task_id, start, step_key(step, attempt, "start"))
         started = time.perf_counter()

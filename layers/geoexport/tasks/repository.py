@@ -971,7 +971,13 @@ class TaskLogRepository:
 
         return [LogEntry.model_validate_json(item["body"]["S"]) for item in self._query(task_id)]
 
-    def starts(self, task_id: UUID | str, step: str) -> int:
-        return sum(
-            1 for item in self._query(task_id, f"step#{step}#") if item["entry"]["S"].endswith("#start")
+    def runs(self, task_id: UUID | str, step: str) -> tuple[int, bool]:
+        from geoexport.tasks.log import LogEntry, LogType, step_key
+
+        items = {item["entry"]["S"]: item for item in self._query(task_id, f"step#{step}#")}
+        started = sum(1 for key in items if key.endswith("#start"))
+        end = items.get(step_key(step, started, "end"))
+        finished = (
+            end is not None and LogEntry.model_validate_json(end["body"]["S"]).type is LogType.STEP_FINISH
         )
+        return started, finished
