@@ -43,6 +43,20 @@ _sessions: dict[str, Any] = {}
 _clients: dict[tuple[str, str, str | None], Any] = {}
 
 
+def session() -> Any:
+    """The execution environment's one boto3 session (made on first use); credentials resolved once."""
+    found = _sessions.get("default")
+    if found is not None:
+        return found
+    import boto3
+
+    with _lock:
+        found = _sessions.get("default")
+        if found is None:
+            found = _sessions["default"] = boto3.session.Session()
+    return found
+
+
 def client(service: str, settings: AwsSettings) -> Any:
     """The shared boto3 client for ``service`` at the configured endpoint (an emulator locally, AWS
     otherwise)."""
@@ -50,15 +64,11 @@ def client(service: str, settings: AwsSettings) -> Any:
     found = _clients.get(key)
     if found is not None:
         return found
-    import boto3
-
+    shared = session()  # Any: the service is a runtime string here
     with _lock:  # a boto3 session is not thread-safe while it builds clients
         found = _clients.get(key)
         if found is None:
-            session: Any = _sessions.get("default")  # Any: the service is a runtime string here
-            if session is None:
-                session = _sessions["default"] = boto3.session.Session()
-            found = _clients[key] = session.client(
+            found = _clients[key] = shared.client(
                 service, region_name=settings.region, endpoint_url=settings.aws_endpoint_url, config=_CONFIG
             )
     return found

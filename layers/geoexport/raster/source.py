@@ -13,8 +13,10 @@ import rasterio
 import rasterio.shutil
 import shapely
 from rasterio.errors import RasterioError
+from rasterio.session import AWSSession, DummySession, Session
 from rasterio.warp import transform as transform_points
 
+from geoexport import aws
 from geoexport.errors import SourceUnreadable
 
 
@@ -23,6 +25,27 @@ def gdal_path(uri: str) -> str:
     if uri.startswith("s3://"):
         return "/vsis3/" + uri.removeprefix("s3://")
     return uri
+
+
+def _environment_session(*args: Any, **kwargs: Any) -> Session:
+    """``rasterio.session.Session.from_environ`` over the execution environment's shared boto3 session.
+
+    Every ``rasterio.Env()`` made without a session, while AWS credentials are in the environment (always,
+    on Lambda), builds a boto3 session of its own (~6 ms holding the GIL), and rasterio >= 1.4.1 makes such
+    Envs inside its own calls: ``reproject`` to an array makes three (rasterio#3331, open in 1.5.1). That
+    was over half the GIL time of a fan-out's render workers. The credentials are the same ones."""
+    if args or kwargs:
+        return _from_environ(*args, **kwargs)
+    session = AWSSession(aws.session())
+    try:
+        session.credentials  # noqa: B018 (as rasterio does: expired credentials raise here)
+    except RuntimeError:
+        return DummySession()
+    return session
+
+
+_from_environ = Session.from_environ
+Session.from_environ = staticmethod(_environment_session)
 
 
 @contextmanager
