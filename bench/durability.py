@@ -75,12 +75,13 @@ def populate(stack: Stack) -> None:
     from geoexport.features.feature import FeatureIn
     from geoexport.features.models import ModelIn
     from geoexport.models import CreateExportTaskRequest, TaskRecord, TaskStatus
-    from geoexport.settings import Settings
+    from geoexport.settings import FeaturesSettings, TasksSettings
     from geoexport_local.template import read_stack
 
-    environment = read_stack(ROOT).functions["FeaturesFunction"].environment
-    settings = Settings.from_environ({**environment, "AWS_ENDPOINT_URL": stack.aws})
-    tasks = bootstrap.task_repository(settings)
+    def environment(function: str) -> dict[str, str]:  # what that function's settings read
+        return {**read_stack(ROOT).functions[function].environment, "AWS_ENDPOINT_URL": stack.aws}
+
+    tasks = bootstrap.task_repository(TasksSettings.from_environ(environment("CreateTaskFunction")))
     request = CreateExportTaskRequest.model_validate(export_body(LANDSAT, square(-78, 24, 1), 0.01))
 
     def task(_: int) -> None:
@@ -96,8 +97,9 @@ def populate(stack: Stack) -> None:
         tasks.create(record, quota=10**15)
         tasks.advance(record.id, TaskStatus.FAILED, now, errorReason="bench", finishedAt=now)
 
-    features = bootstrap.feature_service(settings)
-    models = bootstrap.model_service(settings)
+    feature_settings = FeaturesSettings.from_environ(environment("FeaturesFunction"))
+    features = bootstrap.feature_service(feature_settings)
+    models = bootstrap.model_service(feature_settings)
     models.register(ModelIn.model_validate({"name": "bench", "schema": {"type": "object"}}), "demo-client")
 
     def feature(i: int) -> None:
