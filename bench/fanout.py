@@ -8,7 +8,10 @@ HTTP, three ways, each on a fresh stack (a whole process) with one render thread
 
 Workload: RGB.byte.tif resampled to 9 m (26,370 x 23,937 px, a 378 MB COG, made once by gdal_translate into
 bench/.work), registered as a catalog record, its whole footprint exported at zoom 13 (9,619 tiles at zoom
-13, 12,983 in all). Time: from POST /export-tasks until the task reads COMPLETED, as a user polls it.
+13, 12,983 in all). Time: from POST /export-tasks until the task's finishedAt (the stack runs on this
+machine's clock); the bench polls once a second, as a user would: polling 10 times a second cost the stack
+~0.14 of a core (measured: ~17 ms per GET), which the 2-worker run, with both cores busy, paid and the
+1-worker run (1.1 cores busy) did not.
 Goals: 2 workers <= 0.6 x 1 worker; the fan-out's overhead (1 worker) over the single path <= 10 %.
 Every run's GeoPackage is checked: same tiles per zoom as the dry run; the runs' tiles are byte-identical.
 """
@@ -25,6 +28,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +38,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "layers"), str(ROOT / "infra" / "local")]
 from tests.e2e.conftest import Service, start_stack, stop_stack  # noqa: E402
 
 WORK = ROOT / "bench" / ".work"
-RUNS = int(os.environ.get("FANOUT_RUNS", "1"))  # each run is three exports of 12,983 tiles (~5 min each)
+RUNS = int(os.environ.get("FANOUT_RUNS", "3"))  # each run: three exports of 12,983 tiles (~3 min each here)
 ITEM_TILES = 1000
 ZOOM13 = 0.703125 / 2**13
 
@@ -101,13 +105,13 @@ def export(parameters: str, source: Path) -> tuple[float, dict[str, Any], Path]:
         }
         status, dry, _ = service.request("POST", "/export-tasks?dryRun=true", body)
         assert status == 200, dry
-        started = time.monotonic()
+        started = time.time()
         status, created, _ = service.request("POST", "/export-tasks", body)
         assert status == 201, created
-        seen = service.wait(created["id"], timeout=3600)
-        seconds = time.monotonic() - started
+        seen = service.wait(created["id"], timeout=3600, every=1.0)
         task = seen[-1]
         assert task["status"] == "COMPLETED", task.get("errorReason")
+        seconds = datetime.fromisoformat(task["finishedAt"]).timestamp() - started
         (gpkg,) = [a for a in task["artifacts"] if a["type"] == "GPKG"]
         target = Path(tempfile.mkdtemp(prefix="geoexport-fanout-")) / gpkg["name"]
         with urllib.request.urlopen(gpkg["url"]) as response, target.open("wb") as out:

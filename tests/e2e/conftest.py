@@ -116,8 +116,8 @@ class Service:
                 return entries
             time.sleep(0.2)
 
-    def wait(self, task_id: str, timeout: float = 120.0) -> list[dict[str, Any]]:
-        """Poll until the task ends; returns every distinct (status, progress) seen, in order."""
+    def wait(self, task_id: str, timeout: float = 120.0, every: float = 0.1) -> list[dict[str, Any]]:
+        """Poll (each ``every`` s) until the task ends; returns every distinct (status, progress) seen."""
         seen: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -127,7 +127,7 @@ class Service:
                 seen.append(task)
             if task["status"] in ("COMPLETED", "FAILED", "ABORTED"):
                 return seen
-            time.sleep(0.1)
+            time.sleep(every)
         raise AssertionError(f"task {task_id} did not finish: {seen[-1] if seen else None}")
 
 

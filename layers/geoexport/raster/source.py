@@ -44,7 +44,9 @@ def _environment_session(*args: Any, **kwargs: Any) -> Session:
     return session
 
 
-_from_environ = Session.from_environ
+# rasterio's own, kept once (a second import of this module must not wrap the replacement).
+_from_environ = getattr(Session.from_environ, "rasterio_original", Session.from_environ)
+_environment_session.rasterio_original = _from_environ  # type: ignore[attr-defined]
 Session.from_environ = staticmethod(_environment_session)
 
 
