@@ -44,7 +44,8 @@ _clients: dict[tuple[str, str, str | None], Any] = {}
 
 
 def session() -> Any:
-    """The execution environment's one boto3 session (made on first use); credentials resolved once."""
+    """The execution environment's one boto3 session, made on first use (botocore then resolves its
+    credentials once, for every client and for rasterio: see geoexport.raster.source)."""
     found = _sessions.get("default")
     if found is not None:
         return found
@@ -64,7 +65,7 @@ def client(service: str, settings: AwsSettings) -> Any:
     found = _clients.get(key)
     if found is not None:
         return found
-    shared = session()  # Any: the service is a runtime string here
+    shared = session()  # Any: the service below is a runtime string, which the stubs cannot type
     with _lock:  # a boto3 session is not thread-safe while it builds clients
         found = _clients.get(key)
         if found is None:
