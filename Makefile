@@ -106,10 +106,11 @@ e2e: $(STAMP) gdal-tools browser
 	$(BIN)/pytest -q tests/e2e
 
 # Unit + integration tests on two workers, with line coverage of the Lambda code (fails under 85%), then
-# the build and end-to-end tiers (whole processes: their coverage is not measured).
+# the build and end-to-end tiers (whole processes: their coverage is not measured), a file to a worker on
+# two workers (each worker starts its own local stack: a stack's process is bound to one core by its GIL).
 test: $(STAMP) gdal-tools browser lint typecheck cfn-lint build
 	$(SAM_ENV) $(BIN)/pytest -q -n 2 --cov --cov-report=term --cov-fail-under=85 tests/unit tests/integration
-	$(SAM_ENV) $(BIN)/pytest -q tests/build tests/e2e
+	$(SAM_ENV) $(BIN)/pytest -q -n 2 --dist loadfile tests/build tests/e2e
 
 # FEATURES=10000 for a shorter feature-index run (the issue's figures are at 100,000: ~15 minutes).
 bench: $(STAMP) gdal-tools

@@ -111,7 +111,7 @@ def test_every_built_function_imports_with_only_its_own_layers(lambda_runtime: P
             "print(f'{(time.perf_counter() - started) * 1000:.0f}')"
         )
         result = subprocess.run(
-            [sys.executable, "-I", "-S", "-c", code, *path],
+            [sys.executable, "-I", "-S", "-B", "-c", code, *path],  # -B: leave the build as built
             capture_output=True,
             text=True,
             env=env,

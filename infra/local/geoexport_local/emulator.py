@@ -12,6 +12,7 @@ import threading
 import time
 import zipfile
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any, cast
 
 import boto3
@@ -84,6 +85,7 @@ def start_moto(host: str, port: int, region: str = "us-east-1") -> Any:
     snapshot_only_touched_partitions()
     sorted_partitions()
     plain_json_reads()
+    fast_json_requests()
     ranged_s3_reads()
     install_sqs_hooks()
     default_user_config["stepfunctions"]["execute_state_machine"] = True
@@ -376,6 +378,84 @@ def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.timestamp()
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+_IDENTITY: Callable[[Any, Any], Any] = lambda parser, node: node  # noqa: E731  (what parses as itself)
+
+
+def _json_plan(shape: Any) -> Callable[[Any, Any], Any]:
+    """How moto's JSON parser turns a node of ``shape`` into its parameters, compiled once per shape (kept
+    on the shape): strings, booleans and lists or maps of them are the node itself; structures look up
+    the node's own keys (moto tries every member of the shape: ten for each DynamoDB AttributeValue);
+    blobs, timestamps and numbers go to moto's own handlers."""
+    plan: Callable[[Any, Any], Any] | None = vars(shape).get("_geoexport_plan")
+    if plan is not None:
+        return plan
+    from moto.core.parse import JSONParser
+
+    kind = shape.type_name
+    if kind == "structure" and not shape.is_document_type:
+        members = {m.serialization.get("name", name): (name, m) for name, m in shape.members.items()}
+
+        def structure(parser: Any, node: Any) -> Any:
+            if node is None:
+                return None
+            parsed = parser.MAP_TYPE()
+            for key, value in node.items():
+                member = members.get(key)
+                if member is not None and value is not None:  # moto drops unknown keys and nulls
+                    parsed[member[0]] = _json_plan(member[1])(parser, value)
+            return parsed
+
+        plan = structure
+    elif kind == "list":
+        member = shape.member
+
+        def listing(parser: Any, node: Any) -> Any:
+            each = _json_plan(member)
+            return node if each is _IDENTITY else [each(parser, item) for item in node]
+
+        plan = listing
+    elif kind == "map":
+        key_shape, value_shape = shape.key, shape.value
+
+        def mapping(parser: Any, node: Any) -> Any:
+            keys, values = _json_plan(key_shape), _json_plan(value_shape)
+            parsed = parser.MAP_TYPE()
+            for key, value in node.items():
+                parsed[keys(parser, key)] = values(parser, value)
+            return parsed
+
+        plan = mapping
+    elif kind == "structure" or getattr(JSONParser, f"_parse_{kind}", None) is None:
+        plan = _IDENTITY  # a document, a string or a boolean: moto's default handler returns it as it is
+    else:
+        handler = getattr(JSONParser, f"_parse_{kind}")
+
+        def leaf(parser: Any, node: Any) -> Any:
+            return handler(parser, shape, node)
+
+        plan = leaf
+    setattr(shape, "_geoexport_plan", plan)  # noqa: B010
+    return plan
+
+
+def fast_json_requests() -> None:
+    """moto parses every JSON-protocol request by walking the botocore shape of its body, trying every
+    member of every structure: a 100-item DynamoDB transaction took 6.6 ms to parse, against 0.3 ms for
+    json.loads, and the parse was a tenth of the stack's time while features loaded. The same walk,
+    compiled per shape, visits only the keys a node has and returns plain values as they are: the same
+    parameters (tests/unit/test_emulator_requests.py compares both on every kind of value)."""
+    from moto.core.parse import JSONParser
+
+    if getattr(JSONParser, "_geoexport_fast", False):
+        return
+
+    def parse_json_body(self: Any, raw_body: Any, shape: Any) -> Any:
+        return _json_plan(shape)(self, self._parse_body_as_json(raw_body))
+
+    JSONParser._parse_json_body = parse_json_body  # type: ignore[method-assign]
+    JSONParser._geoexport_fast = True  # type: ignore[attr-defined]
 
 
 def plain_json_reads() -> None:
