@@ -71,7 +71,10 @@ class ModelRepository:
 
 class FeatureRepository:
     """Features in the same table: ``F#<urn base>`` holds ``HEAD`` (the current version) and ``V#<n>``
-    (every version, immutable); ``P#<owner>#<model>#<provider id>`` claims the provider id (409)."""
+    (every earlier version, immutable, written when a new version supersedes it: creating a feature writes
+    its document once, not twice); ``P#<owner>#<model>#<provider id>`` claims the provider id (409).
+    Features stored before that layout also have a ``V#<n>`` of their current version: never read (the
+    current version is read from HEAD), and overwritten with HEAD's document when a new version comes."""
 
     def __init__(self, dynamodb_client: DynamoDBClient, table: str) -> None:
         self._db = dynamodb_client
@@ -96,7 +99,7 @@ class FeatureRepository:
         return {"Put": {"TableName": self._table, "Item": journal_item(base, feature, owner, change)}}
 
     def _creation(self, base: str, feature: Feature, owner: str, etag: str) -> list[dict[str, Any]]:
-        """A new feature's writes: its provider-id claim (refused when taken), HEAD, version 1, journal."""
+        """A new feature's writes: its provider-id claim (refused when taken), HEAD, journal."""
         claim = self._claim_key(owner, feature.model, feature.id)
         return [
             {
@@ -107,7 +110,6 @@ class FeatureRepository:
                 }
             },
             {"Put": {"TableName": self._table, "Item": self._item(base, "HEAD", feature, owner, etag)}},
-            {"Put": {"TableName": self._table, "Item": self._item(base, "V#00000001", feature, owner, etag)}},
             self._journal(base, feature, owner, ChangeKind.CREATED),
         ]
 
@@ -127,14 +129,14 @@ class FeatureRepository:
             ) from error
 
     def create_many(self, created: list[tuple[str, Feature, str]], owner: str) -> dict[str, GeoexportError]:
-        """Store many new features, up to 25 to a transaction (100 items, under 4 MB); a transaction refused
+        """Store many new features, up to 33 to a transaction (99 items, under 4 MB); a transaction refused
         because a provider id is taken is redone one feature at a time. Returns the refusals by urn base."""
         failed: dict[str, GeoexportError] = {}
         chunks: list[list[tuple[str, Feature, str]]] = [[]]
         size = 0
-        for entry in created:  # at most 100 items and 4 MB per transaction: claim, HEAD, version 1, journal
-            weight = 2 * len(entry[1].model_dump_json()) + 1024
-            if len(chunks[-1]) == 25 or (chunks[-1] and size + weight > 3_500_000):
+        for entry in created:  # at most 100 items and 4 MB per transaction: claim, HEAD, journal
+            weight = len(entry[1].model_dump_json()) + 2048
+            if len(chunks[-1]) == 33 or (chunks[-1] and size + weight > 3_500_000):
                 chunks.append([])
                 size = 0
             chunks[-1].append(entry)
@@ -204,9 +206,13 @@ class FeatureRepository:
         ).get("Item")
         return Feature.model_validate_json(item["document"]["S"]) if item else None
 
-    def add_version(self, base: str, feature: Feature, owner: str, etag: str, previous_etag: str) -> None:
-        """Store ``feature`` as the next version, unless someone else got there first (412)."""
+    def add_version(
+        self, base: str, feature: Feature, owner: str, etag: str, previous: Feature, previous_etag: str
+    ) -> None:
+        """Store ``feature`` as the next version and keep ``previous`` (the HEAD it supersedes, whose ETag is
+        ``previous_etag``) as ``V#<its version>``, unless someone else got there first (412)."""
         head = self._item(base, "HEAD", feature, owner, etag)
+        kept = self._item(base, f"V#{previous.version:08d}", previous, owner, previous_etag)
         try:
             self._db.transact_write_items(
                 TransactItems=[
@@ -218,13 +224,7 @@ class FeatureRepository:
                             "ExpressionAttributeValues": {":previous": {"S": previous_etag}},
                         }
                     },
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": self._item(base, f"V#{feature.version:08d}", feature, owner, etag),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
+                    {"Put": {"TableName": self._table, "Item": kept}},  # HEAD's condition guards it
                     self._journal(base, feature, owner, ChangeKind.UPDATED),  # type: ignore[list-item]
                 ]
             )
@@ -244,13 +244,6 @@ class FeatureRepository:
                             "Item": self._item(base, "HEAD", feature, owner, etag),
                             "ConditionExpression": "etag = :previous",
                             "ExpressionAttributeValues": {":previous": {"S": previous_etag}},
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": self._item(base, f"V#{feature.version:08d}", feature, owner, etag),
-                            "ConditionExpression": "attribute_exists(pk)",
                         }
                     },
                     # its files' state changed: a change for subscribers too

@@ -118,7 +118,9 @@ class FeatureStore(Protocol):
     def create(self, base: str, feature: Feature, owner: str, etag: str) -> None: ...
     def head(self, base: str) -> tuple[Feature, str, str] | None: ...
     def version(self, base: str, number: int) -> Feature | None: ...
-    def add_version(self, base: str, feature: Feature, owner: str, etag: str, previous_etag: str) -> None: ...
+    def add_version(
+        self, base: str, feature: Feature, owner: str, etag: str, previous: Feature, previous_etag: str
+    ) -> None: ...
     def replace_head(
         self, base: str, feature: Feature, owner: str, etag: str, previous_etag: str
     ) -> None: ...
@@ -352,7 +354,7 @@ class FeatureService:
         index = self._index if feature.geometry != head.geometry else None  # only a move touches it
         if index:
             index.put(indexed(owner, base, feature))
-        self._features.add_version(base, feature, owner, new_etag, etag)
+        self._features.add_version(base, feature, owner, new_etag, head, etag)
         self._announce(owner, [head, feature])  # where it was and where it is
         if index:
             index.drop_stale(indexed(owner, base, head), indexed(owner, base, feature))
