@@ -43,15 +43,22 @@ _environ_lock = threading.Lock()
 
 @contextmanager
 def function_environment(extra: dict[str, str]) -> Iterator[None]:
-    """Apply a function's variables while its module is imported (settings are read at cold start)."""
+    """Apply a function's variables while its module is imported (settings are read at cold start), then
+    put back only what changed. Other threads keep running meanwhile, and GDAL and botocore read the
+    process environment (credentials, HOME): clearing it and filling it again, as this once did, let a
+    render thread find no credentials at all during a cold start of another environment (a fan-out's
+    work item failed with "AWS_SECRET_ACCESS_KEY ... not defined, and /.aws/credentials not filled")."""
     with _environ_lock:
         saved = dict(os.environ)
         os.environ.update(extra)
         try:
             yield
         finally:
-            os.environ.clear()
-            os.environ.update(saved)
+            for key in [key for key in os.environ if key not in saved]:
+                del os.environ[key]
+            for key, value in saved.items():
+                if os.environ.get(key) != value:
+                    os.environ[key] = value
 
 
 #: Execution environments one function may have at once locally (Lambda scales further; enough here).
