@@ -197,9 +197,10 @@ def read(service: Service, path: str) -> tuple[int, Any]:
     """GET as a client does under its usage plan's rate (50/s, burst 100): a 429 is retried after a pause
     (API Gateway's throttling answer carries no Retry-After). Reading back hundreds of features at once
     ran past the burst on a fast machine."""
+    deadline = time.monotonic() + 60
     while True:
         status, body, _ = service.request("GET", path)
-        if status != 429:
+        if status != 429 or time.monotonic() > deadline:  # still throttled after a minute: that is the answer
             return status, body
         time.sleep(0.5)
 

@@ -32,12 +32,10 @@ def sorted_keys(db: Any, table: str, base: str) -> list[str]:
 @pytest.fixture
 def features(cloud: Cloud) -> tuple[FeatureService, FeatureRepository, Any, str, str, str]:
     owner, model = f"versions-{uuid4().hex[:8]}", f"m-{uuid4().hex[:6]}"
-    bootstrap.model_service(cloud.settings).register(
-        ModelIn.model_validate({"name": model, "schema": {"type": "object"}}), owner
-    )
+    models = bootstrap.model_service(cloud.settings)
+    models.register(ModelIn.model_validate({"name": model, "schema": {"type": "object"}}), owner)
     db, table = cloud.client("dynamodb"), cloud.settings.features_table
     repository = FeatureRepository(db, table)
-    models = bootstrap.model_service(cloud.settings)
     return (
         FeatureService(repository, models, "test", FeatureIndex(db, table)),
         repository,
