@@ -288,3 +288,16 @@ class NumberedFeatures:
 
     def changed_since(self, owner: str, since: Any, until: Any) -> tuple[list[Any], list[Any]]:
         raise NotImplementedError("whole exports only")
+
+
+def create_ranged_table(dynamodb: Any, name: str) -> None:
+    """A table keyed as the service's are: ``pk`` (hash) and ``sk`` (range), both strings, on demand."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )

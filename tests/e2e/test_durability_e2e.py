@@ -266,3 +266,54 @@ def test_random_kills_during_a_burst_of_writes_leave_a_consistent_store(tmp_path
     with sqlite3.connect(Path(str(data_dir)) / "state.sqlite") as db:
         rows = db.execute("SELECT item FROM ddb LIMIT 5").fetchall()
     assert all(isinstance(json.loads(row[0]), dict) for row in rows)
+
+
+def emulator_of(process: subprocess.Popen[str]) -> int:
+    """The pid of the stack's emulator process (the main process's one child running it)."""
+    for task in Path(f"/proc/{process.pid}/task").iterdir():
+        for pid in (task / "children").read_text().split():
+            if b"geoexport_local\x00emulate" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return int(pid)
+    raise AssertionError("no emulator process")
+
+
+def gone(pid: int, seconds: float = 15.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return True  # exited, not yet reaped
+        except FileNotFoundError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_the_two_processes_of_the_stack_live_and_die_together() -> None:
+    """The emulator runs in a process of its own. ``kill -9`` of only the main process (not its group)
+    takes the emulator with it, so the data directory and the ports are free for the next start, which
+    keeps what was acknowledged; a dead emulator stops the main process instead of leaving an API that
+    answers 5xx."""
+    process, service = start_stack({})
+    try:
+        model = f"pair-{uuid.uuid4().hex[:8]}"
+        assert service.request("POST", "/models", {"name": model, "schema": SCHEMA})[0] == 201
+        status, created, _ = service.request("POST", "/features", city("Bodo", model, 14.4, 67.28))
+        assert status == 201, created
+        emulator = emulator_of(process)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+        assert gone(emulator), "the emulator process outlived the main process"
+
+        process, service = start_stack({}, service.data_dir, service.ports)
+        status, feature = read(service, f"/features/{created['urn']}")
+        assert status == 200 and feature["properties"]["name"] == "Bodo", feature
+        os.kill(emulator_of(process), signal.SIGKILL)
+        assert process.wait(30) == 1
+        deadline = time.monotonic() + 10  # the output is read by a thread of its own
+        while not any("the emulator process stopped" in line for line in service.output):
+            assert time.monotonic() < deadline, service.output[-5:]
+            time.sleep(0.1)
+    finally:
+        if process.poll() is None:
+            kill_group(process)

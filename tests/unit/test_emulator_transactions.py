@@ -13,6 +13,7 @@ import pytest
 from moto import mock_aws
 
 from geoexport_local.emulator import snapshot_only_touched_partitions, sorted_partitions
+from tests.support import create_ranged_table
 
 
 @pytest.fixture
@@ -23,18 +24,7 @@ def db() -> Iterator[Any]:
         client = boto3.client(
             "dynamodb", region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
         )
-        client.create_table(
-            TableName="ranged",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_ranged_table(client, "ranged")
         client.create_table(
             TableName="plain",
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],

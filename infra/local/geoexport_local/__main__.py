@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -57,6 +58,9 @@ def _quiet_collector() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The stack's main process: the API gateway, the function host, the event sources and schedules.
+    The emulator (moto and the durable state) runs in a process of its own (:func:`emulate`), so the
+    handlers and the emulator each have a core; a handler reaches it over HTTP, as on AWS."""
     root = _root(args.root)
     aws_port = int(args.aws_port or os.environ.get("GEOEXPORT_AWS_PORT", "4566"))
     api_port = int(args.api_port or os.environ.get("GEOEXPORT_API_PORT", "3000"))
@@ -66,25 +70,23 @@ def run(args: argparse.Namespace) -> int:
 
     from geoexport.auth.usage import UsagePlans
     from geoexport.catalog.repository import CatalogRepository
-    from geoexport_local.durable import DURABLE, StateStore, restore, restore_backends
-    from geoexport_local.emulator import client, dispatch_lambda_to, provision, start_moto, wait_until_up
-    from geoexport_local.functions import FunctionHost
+    from geoexport_local.emulator import client
+    from geoexport_local.functions import FunctionHost, serve_invokes
     from geoexport_local.gateway import make_server
     from geoexport_local.seed import seed_catalog
     from geoexport_local.usage import UsageMeter
 
     data_dir = data_directory(root)
-    store = StateStore(data_dir)
     stack = _local_stack(root, args.render_threads)
-    moto = start_moto(LOOPBACK, aws_port, stack.region)
-    wait_until_up(endpoint, stack.region)
-    if os.environ.get("GEOEXPORT_PERSIST", "on") != "off":  # off: in memory only (the bench's baseline)
-        restore_backends(store, stack.region)  # secrets, buses and rules, usage plans and keys
-        DURABLE.store = store
+    loaded = threading.Event()
+    hosts: list[FunctionHost] = []
+    invokes = serve_invokes(LOOPBACK, loaded, hosts)
+    stop = threading.Event()
+    emulator, restored = _start_emulator(root, aws_port, f"http://{LOOPBACK}:{invokes.server_port}", stop)
+    stack.physical.update(restored["physical"])
     functions = FunctionHost(stack)
-    dispatch_lambda_to(functions)
-    provision(stack, endpoint)
-    restored = restore(store, stack.region)  # items, objects, messages into the template's resources
+    hosts.append(functions)
+    loaded.set()
     _current_feature_index(stack, endpoint)
     functions.load_all()
     records = seed_catalog(
@@ -93,7 +95,6 @@ def run(args: argparse.Namespace) -> int:
         stack.physical["SourcesBucket"],
         CatalogRepository(client("dynamodb", endpoint, stack.region), stack.physical["CatalogTable"]),
     )
-    stop = threading.Event()
     _run_events(stack, functions, endpoint, stop)
     state = Path(os.environ.get("GEOEXPORT_STATE") or data_dir / "local.json").resolve()
     apigateway = client("apigateway", endpoint, stack.region)
@@ -110,8 +111,8 @@ def run(args: argparse.Namespace) -> int:
     if stack.reconciler:
         functions.invoke(stack.reconciler, json.dumps({"graceSeconds": 0, "reason": "restart"}).encode())
     print(
-        f"data: {data_dir} ({restored.items} items, {restored.objects} objects, {restored.messages} "
-        f"queued messages restored in {restored.seconds:.1f} s; `make clean-data` wipes it)",
+        f"data: {data_dir} ({restored['items']} items, {restored['objects']} objects, {restored['messages']} "
+        f"queued messages restored in {restored['seconds']:.1f} s; `make clean-data` wipes it)",
         flush=True,
     )
     _announce(state, f"http://{LOOPBACK}:{api_port}", endpoint, demo, stack, plan_ids, records)
@@ -120,11 +121,95 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
     api.shutdown()
-    moto.stop()
-    store.close()
+    emulator.terminate()  # it saves nothing on the way out: every accepted write is already saved
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        emulator.wait(20)
     print("geoexport stopped", flush=True)
     sys.stdout.flush()
     os._exit(0)  # handler threads still in a step are cut, as a stopped Lambda would be; state is saved
+
+
+def _start_emulator(
+    root: Path, aws_port: int, invokes: str, stop: threading.Event
+) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    """Start :func:`emulate` and wait until it serves the template's resources with the saved state;
+    (the process, what it restored). If it fails to start, or stops while this process runs, so does
+    this process (it has said why on the shared stderr)."""
+    read_end, write_end = os.pipe()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "geoexport_local", "emulate", "--root", str(root), "--aws-port", str(aws_port),
+         "--invokes", invokes, "--ready-fd", str(write_end), "--parent", str(os.getpid())],
+        pass_fds=(write_end,),
+    )  # fmt: skip
+    os.close(write_end)
+    with os.fdopen(read_end) as ready:
+        line = ready.readline()
+    if not line:
+        raise SystemExit(process.wait() or 1)
+
+    def watch() -> None:
+        code = process.wait()
+        if not stop.is_set():
+            print(f"geoexport: the emulator process stopped (exit {code}); stopping", file=sys.stderr)
+            sys.stderr.flush()
+            os._exit(1)
+
+    threading.Thread(target=watch, name="emulator-watch", daemon=True).start()
+    return process, json.loads(line)
+
+
+def emulate(args: argparse.Namespace) -> int:
+    """The emulator process: moto's server on ``--aws-port`` with the template's resources, every accepted
+    write saved in the data directory first, Lambda invokes sent to the main process (``--invokes``).
+    It dies with the main process (a ``kill -9`` of it too) and stops on SIGTERM."""
+    _die_with(int(args.parent))
+    root = _root(args.root)
+    endpoint = f"http://{LOOPBACK}:{args.aws_port}"
+    _emulated_environment(endpoint)
+    _quiet_collector()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C: the main process stops this one
+
+    from geoexport_local.durable import DURABLE, StateStore, restore, restore_backends
+    from geoexport_local.emulator import dispatch_lambda_to, provision, start_moto, wait_until_up
+    from geoexport_local.functions import RemoteFunctions
+
+    store = StateStore(data_directory(root), wait=10.0)  # a killed stack's emulator may still be exiting
+    stack = _local_stack(root, 0)
+    moto = start_moto(LOOPBACK, int(args.aws_port), stack.region)
+    wait_until_up(endpoint, stack.region)
+    if os.environ.get("GEOEXPORT_PERSIST", "on") != "off":  # off: in memory only (the bench's baseline)
+        restore_backends(store, stack.region)  # secrets, buses and rules, usage plans and keys
+        DURABLE.store = store
+    dispatch_lambda_to(RemoteFunctions(args.invokes))
+    provision(stack, endpoint)
+    restored = restore(store, stack.region)  # items, objects, messages into the template's resources
+    done = json.dumps(
+        {
+            "items": restored.items,
+            "objects": restored.objects,
+            "messages": restored.messages,
+            "seconds": restored.seconds,
+            "physical": {k: stack.physical[k] for k in stack.usage_plans},
+        }
+    )  # fmt: skip  (the usage plans' ids are the emulator's)
+    os.write(int(args.ready_fd), done.encode() + b"\n")
+    os.close(int(args.ready_fd))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop.wait()
+    moto.stop()
+    store.close()
+    os._exit(0)
+
+
+def _die_with(parent: int) -> None:
+    """Linux's parent-death signal: when the main process ends, however it ends, this one is killed."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # it ended before the signal was set
+        os._exit(1)
 
 
 def _local_stack(root: Path, render_threads: int) -> Any:
@@ -303,9 +388,17 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--aws-port", type=int, help="emulator port (GEOEXPORT_AWS_PORT, default 4566)")
     start.add_argument("--api-port", type=int, help="API port (GEOEXPORT_API_PORT, default 3000)")
     start.add_argument("--render-threads", type=int, default=0, help="threads of the Package step")
+    inner = sub.add_parser("emulate", help="(started by run) the emulator process")
+    inner.add_argument("--root")
+    inner.add_argument("--aws-port", type=int, required=True)
+    inner.add_argument("--invokes", required=True, help="URL of the main process's function host")
+    inner.add_argument("--ready-fd", type=int, required=True, help="written once the emulator is ready")
+    inner.add_argument("--parent", type=int, required=True, help="the main process (this one dies with it)")
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args)
+    if args.command == "emulate":
+        return emulate(args)
     return 2
 
 

@@ -80,18 +80,24 @@ class Restored:
 class StateStore:
     """The SQLite database and blob directory of one data directory."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, wait: float = 0.0) -> None:
+        """``wait``: seconds to wait for another process that has the directory to let it go."""
         self.directory = directory
         self.blobs = directory / "blobs"
         self.blobs.mkdir(parents=True, exist_ok=True)
         self._lockfile = (directory / "lock").open("a+")
-        try:
-            fcntl.flock(self._lockfile, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise DataDirError(
-                f"{directory} is in use by another running geoexport stack; stop it first, or set "
-                "GEOEXPORT_DATA_DIR to another directory"
-            ) from None
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(self._lockfile, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise DataDirError(
+                        f"{directory} is in use by another running geoexport stack; stop it first, or set "
+                        "GEOEXPORT_DATA_DIR to another directory"
+                    ) from None
+                time.sleep(0.1)
         self._db = sqlite3.connect(
             directory / "state.sqlite", check_same_thread=False, isolation_level=None, timeout=30
         )

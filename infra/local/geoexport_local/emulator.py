@@ -19,7 +19,7 @@ import boto3
 from botocore.config import Config
 
 from geoexport_local.durable import DurableApp, install_sqs_hooks, make_durable_batch, make_durable_write
-from geoexport_local.functions import FunctionHost
+from geoexport_local.functions import FunctionHost, Invoker
 from geoexport_local.template import ACCOUNT, QueueEvent, Stack, StreamEvent
 
 log = logging.getLogger("geoexport_local")
@@ -86,6 +86,8 @@ def start_moto(host: str, port: int, region: str = "us-east-1") -> Any:
     sorted_partitions()
     plain_json_reads()
     fast_json_requests()
+    parsed_expressions_once()
+    items_sized_once()
     ranged_s3_reads()
     install_sqs_hooks()
     default_user_config["stepfunctions"]["execute_state_machine"] = True
@@ -458,6 +460,94 @@ def fast_json_requests() -> None:
     JSONParser._geoexport_fast = True  # type: ignore[attr-defined]
 
 
+def parsed_expressions_once() -> None:
+    """moto parses a condition expression twice for every item it writes (its handler to validate the
+    names, its backend to evaluate it; lexing, paths and operators: a tenth of the emulator's time while
+    loading features), and builds a new JSONPath parser (PLY's tables included) for every path of every
+    event a rule delivers. Both parses depend only on their text (the expression with its names and
+    values), and what they return is only read, so each is kept for the next request with the same text."""
+    import functools
+
+    import jsonpath_ng.ext
+    from moto.dynamodb import comparisons
+    from moto.dynamodb import models as dynamodb_models
+    from moto.dynamodb import responses as dynamodb_responses
+    from moto.dynamodb.models import table as dynamodb_table
+
+    if getattr(comparisons, "_geoexport_cached", False):
+        return
+    base = comparisons.ConditionExpressionParser
+
+    @functools.lru_cache(maxsize=4096)
+    def parsed(expression: str | None, names: str, values: str) -> tuple[Any, Any, Any]:
+        parser = base(expression, json.loads(names), json.loads(values))
+        return parser.parse(), tuple(parser.expr_attr_names_found), tuple(parser.expr_attr_values_found)
+
+    class Parsed(base):  # type: ignore[misc, valid-type]
+        """moto's parser, whose parse() answers from the texts parsed before (raising as moto's does) and
+        gives the names and values it found as new lists (moto's handlers extend them)."""
+
+        def parse(self) -> Any:
+            names, values = self.expression_attribute_names, self.expression_attribute_values
+            if not names and not values and names is not None and values is not None:
+                key: tuple[str | None, str, str] = (self.condition_expression, "{}", "{}")  # most writes
+            else:
+                try:
+                    key = (
+                        self.condition_expression,
+                        json.dumps(names, sort_keys=True),
+                        json.dumps(values, sort_keys=True),
+                    )
+                except TypeError:  # a value that is not plain JSON: parsed by moto every time
+                    return super().parse()
+            op, names_found, values_found = parsed(*key)
+            self.expr_attr_names_found = list(names_found)
+            self.expr_attr_values_found = list(values_found)
+            return op
+
+    def create_condition_expression_parser(expression: str | None, names: Any, values: Any) -> Any:
+        return Parsed(expression, names, values)
+
+    def get_filter_expression(expression: str | None, names: Any, values: Any) -> Any:
+        return Parsed(expression, names, values).parse()
+
+    vars(dynamodb_responses)["create_condition_expression_parser"] = create_condition_expression_parser
+    for module in (comparisons, dynamodb_models, dynamodb_table):
+        module.get_filter_expression = get_filter_expression  # type: ignore[attr-defined]
+    jsonpath_ng.ext.parse = functools.lru_cache(maxsize=1024)(jsonpath_ng.ext.parse)  # type: ignore[attr-defined]
+    comparisons._geoexport_cached = True  # type: ignore[attr-defined]
+
+
+def items_sized_once() -> None:
+    """moto checks DynamoDB's 400 KB item limit as it builds an item, attribute by attribute, by summing
+    the sizes of every attribute already set (encoding each string again): quadratic in the attributes,
+    and a feature's document was encoded once per attribute of its item. The sizes are added once here;
+    since no size is negative, the whole is over the limit exactly when one of moto's partial sums is,
+    so the same items are refused (with moto's own error)."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    if getattr(Item, "_geoexport_sized", False):
+        return
+
+    def __init__(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        self.hash_key = hash_key
+        self.range_key = range_key
+        values = {key: DynamoType(value) for key, value in attrs.items()}
+        if sum(bytesize(key) + value.size() for key, value in values.items()) > ITEM_SIZE_LIMIT:
+            raise ItemSizeTooLarge
+        self.attrs = LimitedSizeDict()
+        dict.update(self.attrs, values)  # later writes of an attribute still go through moto's check
+
+    Item.__init__ = __init__  # type: ignore[method-assign]
+    Item._geoexport_sized = True  # type: ignore[attr-defined]
+
+
+#: moto's item size limit (DynamoDB's 400 KB, as moto measured it: 405,000 bytes of names and values).
+ITEM_SIZE_LIMIT = 405_000
+
+
 def plain_json_reads() -> None:
     """moto's generic response serializer walks the botocore shape of every attribute of every item: it
     took most of a query's time (a 1,000-feature page spent seconds there). DynamoDB answers reads in
@@ -480,8 +570,9 @@ def plain_json_reads() -> None:
     DynamoResult._geoexport_plain = True  # type: ignore[attr-defined]
 
 
-def dispatch_lambda_to(host: FunctionHost) -> None:
-    """moto's Lambda backend wants Docker; route every Invoke to the in-process handlers instead."""
+def dispatch_lambda_to(host: Invoker) -> None:
+    """moto's Lambda backend wants Docker; route every Invoke to the function host instead (in this
+    process, or the stack's main process: see ``geoexport_local.__main__``)."""
     from moto.awslambda.models import LambdaBackend
     from moto.awslambda_simple.models import LambdaSimpleBackend
 

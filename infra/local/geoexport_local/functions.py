@@ -1,4 +1,5 @@
-"""Runs the template's Lambda handlers in this process, each imported once with its own environment."""
+"""Runs the template's Lambda handlers in the stack's main process, each imported once with its own
+environment; the emulator process hands them its Invokes over HTTP (serve_invokes, RemoteFunctions)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.client import HTTPConnection
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import quote, unquote, urlsplit
 
 from geoexport_local.template import Function, Stack
 
@@ -224,3 +228,61 @@ class FunctionTimeout(Exception):
 
 #: How Lambda names errors the runtime (not the handler) raises, as Step Functions sees them.
 ERROR_TYPES: dict[type[BaseException], str] = {FunctionTimeout: "Sandbox.Timedout"}
+
+
+class Invoker(Protocol):
+    """What moto's Lambda backend hands an Invoke to."""
+
+    def invoke(self, name_or_arn: str, payload: bytes | str) -> tuple[bytes, bool]: ...
+
+
+def serve_invokes(host: str, ready: threading.Event, functions: list[FunctionHost]) -> ThreadingHTTPServer:
+    """The Lambda service's side of Invoke for the emulator process: ``POST /functions/<name>`` runs the
+    handler here and answers its payload (``X-Function-Error`` set when it raised). Requests wait until
+    ``ready`` (the handlers are loaded); ``functions`` then holds the host."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            ready.wait()
+            payload, errored = functions[0].invoke(unquote(self.path.removeprefix("/functions/")), body)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            if errored:
+                self.send_header("X-Function-Error", "Unhandled")
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet: the functions log for themselves."""
+
+    server = ThreadingHTTPServer((host, 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="invokes", daemon=True).start()
+    return server
+
+
+class RemoteFunctions:
+    """The emulator process's view of the function host: an Invoke is a POST to :func:`serve_invokes`.
+    One kept-alive connection per thread (moto's server handles each connection on its own thread)."""
+
+    def __init__(self, url: str) -> None:
+        parsed = urlsplit(url)
+        self._address = (parsed.hostname or "127.0.0.1", parsed.port or 80)
+        self._local = threading.local()
+
+    def invoke(self, name_or_arn: str, payload: bytes | str) -> tuple[bytes, bool]:
+        body = payload.encode() if isinstance(payload, str) else payload
+        connection = getattr(self._local, "connection", None)
+        if connection is None:  # the host never closes a connection: kept while this thread lives
+            connection = self._local.connection = HTTPConnection(*self._address)
+        try:
+            connection.request("POST", f"/functions/{quote(name_or_arn, safe='')}", body=body)
+            answer = connection.getresponse()
+            return answer.read(), answer.getheader("X-Function-Error") is not None
+        except BaseException:  # no retry: the invocation may have run
+            connection.close()
+            self._local.connection = None
+            raise
