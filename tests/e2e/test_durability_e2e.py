@@ -3,6 +3,7 @@ that was running when it died ends (here: resumed to COMPLETED) with exactly one
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -289,8 +290,28 @@ def gone(pid: int, seconds: float = 15.0) -> bool:
     return False
 
 
+def listening(pid: int) -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket the process listens on (IPv4 addresses as dotted quads)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            address, port = fields[1].split(":")
+            if fields[3] == "0A" and fields[9] in inodes:  # LISTEN
+                quad = ".".join(str(b) for b in reversed(bytes.fromhex(address)))
+                found.add((quad if len(address) == 8 else address, int(port, 16)))
+    return found
+
+
 def test_the_two_processes_of_the_stack_live_and_die_together() -> None:
-    """The emulator runs in a process of its own. ``kill -9`` of only the main process (not its group)
+    """The emulator runs in a process of its own; both listen on loopback only (the API, the emulator and the
+    function host's invoke port). ``kill -9`` of only the main process (not its group)
     takes the emulator with it, so the data directory and the ports are free for the next start, which
     keeps what was acknowledged; a dead emulator stops the main process instead of leaving an API that
     answers 5xx."""
@@ -301,6 +322,9 @@ def test_the_two_processes_of_the_stack_live_and_die_together() -> None:
         status, created, _ = service.request("POST", "/features", city("Bodo", model, 14.4, 67.28))
         assert status == 201, created
         emulator = emulator_of(process)
+        sockets = listening(process.pid) | listening(emulator)
+        assert {port for _, port in sockets} >= set(service.ports), sockets
+        assert {address for address, _ in sockets} == {"127.0.0.1"}, sockets  # loopback only
         os.kill(process.pid, signal.SIGKILL)
         process.wait(10)
         assert gone(emulator), "the emulator process outlived the main process"
