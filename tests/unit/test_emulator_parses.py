@@ -6,6 +6,7 @@ size limit are refused exactly as before while an item's size is summed once."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import boto3
@@ -177,3 +178,15 @@ def test_an_item_is_sized_once(db: Any, monkeypatch: pytest.MonkeyPatch) -> None
     db.put_item(TableName="t", Item=item)
     assert sizes[0] < 3 * len(item)  # moto alone: every attribute set sums all before it (~1,900 here)
     assert db.get_item(TableName="t", Key={"pk": item["pk"], "sk": item["sk"]})["Item"] == item
+
+
+def test_values_cast_as_moto_casts_them() -> None:
+    items_sized_once()
+    assert DynamoType({"S": "a"}).cast_value == "a"
+    assert DynamoType({"N": "1.50"}).cast_value == Decimal("1.5")
+    assert DynamoType({"SS": ["b", "a"]}).cast_value == {"a", "b"}
+    assert DynamoType({"M": {"k": {"N": "2"}}}).cast_value == {"k": Decimal(2)}
+    assert DynamoType({"NULL": True}).cast_value is None
+    assert DynamoType({"S": "x"}) == DynamoType({"S": "x"}) != DynamoType({"N": "1"})
+    assert len({DynamoType({"S": "x"}), DynamoType({"S": "x"}), DynamoType({"S": "y"})}) == 2
+    assert sorted([DynamoType({"S": "b"}), DynamoType({"S": "a"})])[0].value == "a"

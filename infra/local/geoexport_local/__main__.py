@@ -189,9 +189,9 @@ def emulate(args: argparse.Namespace) -> int:
             "objects": restored.objects,
             "messages": restored.messages,
             "seconds": restored.seconds,
-            "physical": {k: stack.physical[k] for k in stack.usage_plans},
+            "physical": {k: stack.physical[k] for k in stack.usage_plans},  # ids the emulator made
         }
-    )  # fmt: skip  (the usage plans' ids are the emulator's)
+    )
     os.write(int(args.ready_fd), done.encode() + b"\n")
     os.close(int(args.ready_fd))
     stop = threading.Event()

@@ -527,7 +527,8 @@ def items_sized_once() -> None:
     the sizes of every attribute already set (encoding each string again): quadratic in the attributes,
     and a feature's document was encoded once per attribute of its item. The sizes are added once here;
     since no size is negative, the whole is over the limit exactly when one of moto's partial sums is,
-    so the same items are refused (with moto's own error)."""
+    so the same items are refused (with moto's own error). Also: a string value is its own cast value
+    (moto asked five questions of its type first, for every key hashed, compared or sorted)."""
     from moto.dynamodb.exceptions import ItemSizeTooLarge
     from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
     from moto.dynamodb.models.utilities import bytesize
