@@ -309,12 +309,19 @@ def listening(pid: int) -> set[tuple[str, int]]:
     return found
 
 
+def wait_for_line(service: Service, text: str) -> None:
+    deadline = time.monotonic() + 10  # the output is read by a thread of its own
+    while not any(text in line for line in service.output):
+        assert time.monotonic() < deadline, service.output[-5:]
+        time.sleep(0.1)
+
+
 def test_the_two_processes_of_the_stack_live_and_die_together() -> None:
     """The emulator runs in a process of its own; both listen on loopback only (the API, the emulator and the
     function host's invoke port). ``kill -9`` of only the main process (not its group)
     takes the emulator with it, so the data directory and the ports are free for the next start, which
-    keeps what was acknowledged; a dead emulator stops the main process instead of leaving an API that
-    answers 5xx."""
+    keeps what was acknowledged; a SIGTERM to the group stops both cleanly (the main process first); a dead
+    emulator stops the main process instead of leaving an API that answers 5xx."""
     process, service = start_stack({})
     try:
         model = f"pair-{uuid.uuid4().hex[:8]}"
@@ -332,12 +339,17 @@ def test_the_two_processes_of_the_stack_live_and_die_together() -> None:
         process, service = start_stack({}, service.data_dir, service.ports)
         status, feature = read(service, f"/features/{created['urn']}")
         assert status == 200 and feature["properties"]["name"] == "Bodo", feature
+        emulator = emulator_of(process)
+        os.killpg(process.pid, signal.SIGTERM)  # as a supervisor or `timeout` stops a process group
+        assert process.wait(30) == 0
+        assert gone(emulator)
+        wait_for_line(service, "geoexport stopped")
+        assert not any("the emulator process stopped" in line for line in service.output)
+
+        process, service = start_stack({}, service.data_dir, service.ports)
         os.kill(emulator_of(process), signal.SIGKILL)
         assert process.wait(30) == 1
-        deadline = time.monotonic() + 10  # the output is read by a thread of its own
-        while not any("the emulator process stopped" in line for line in service.output):
-            assert time.monotonic() < deadline, service.output[-5:]
-            time.sleep(0.1)
+        wait_for_line(service, "the emulator process stopped")
     finally:
         if process.poll() is None:
             kill_group(process)

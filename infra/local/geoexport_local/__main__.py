@@ -82,7 +82,9 @@ def run(args: argparse.Namespace) -> int:
     hosts: list[FunctionHost] = []
     invokes = serve_invokes(LOOPBACK, loaded, hosts)
     stop = threading.Event()
-    emulator, restored = _start_emulator(root, aws_port, f"http://{LOOPBACK}:{invokes.server_port}", stop)
+    emulator, lifeline, restored = _start_emulator(
+        root, aws_port, f"http://{LOOPBACK}:{invokes.server_port}", stop
+    )
     stack.physical.update(restored["physical"])
     functions = FunctionHost(stack)
     hosts.append(functions)
@@ -121,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
     api.shutdown()
-    emulator.terminate()  # it saves nothing on the way out: every accepted write is already saved
+    os.close(lifeline)  # the emulator stops (it saves nothing on the way out: every write is saved)
     with contextlib.suppress(subprocess.TimeoutExpired):
         emulator.wait(20)
     print("geoexport stopped", flush=True)
@@ -131,17 +133,20 @@ def run(args: argparse.Namespace) -> int:
 
 def _start_emulator(
     root: Path, aws_port: int, invokes: str, stop: threading.Event
-) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+) -> tuple[subprocess.Popen[bytes], int, dict[str, Any]]:
     """Start :func:`emulate` and wait until it serves the template's resources with the saved state;
-    (the process, what it restored). If it fails to start, or stops while this process runs, so does
-    this process (it has said why on the shared stderr)."""
+    (the process, its lifeline, what it restored). Closing the lifeline stops it. If it fails to start,
+    or stops while this process runs, so does this process (it has said why on the shared stderr)."""
     read_end, write_end = os.pipe()
+    lifeline_end, lifeline = os.pipe()
     process = subprocess.Popen(
         [sys.executable, "-m", "geoexport_local", "emulate", "--root", str(root), "--aws-port", str(aws_port),
-         "--invokes", invokes, "--ready-fd", str(write_end), "--parent", str(os.getpid())],
-        pass_fds=(write_end,),
+         "--invokes", invokes, "--ready-fd", str(write_end), "--lifeline-fd", str(lifeline_end),
+         "--parent", str(os.getpid())],
+        pass_fds=(write_end, lifeline_end),
     )  # fmt: skip
     os.close(write_end)
+    os.close(lifeline_end)
     with os.fdopen(read_end) as ready:
         line = ready.readline()
     if not line:
@@ -155,19 +160,22 @@ def _start_emulator(
             os._exit(1)
 
     threading.Thread(target=watch, name="emulator-watch", daemon=True).start()
-    return process, json.loads(line)
+    return process, lifeline, json.loads(line)
 
 
 def emulate(args: argparse.Namespace) -> int:
     """The emulator process: moto's server on ``--aws-port`` with the template's resources, every accepted
     write saved in the data directory first, Lambda invokes sent to the main process (``--invokes``).
-    It dies with the main process (a ``kill -9`` of it too) and stops on SIGTERM."""
+    It stops when the main process closes its lifeline, and dies with the main process (a ``kill -9`` of
+    it too); signals to the process group (a terminal's Ctrl-C, a SIGTERM to the group) are left to the main
+    process, which then closes the lifeline: the emulator never stops first."""
     _die_with(int(args.parent))
     root = _root(args.root)
     endpoint = f"http://{LOOPBACK}:{args.aws_port}"
     _emulated_environment(endpoint)
     _quiet_collector()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C: the main process stops this one
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)  # the main process stops this one
 
     from geoexport_local.durable import DURABLE, StateStore, restore, restore_backends
     from geoexport_local.emulator import dispatch_lambda_to, provision, start_moto, wait_until_up
@@ -194,9 +202,8 @@ def emulate(args: argparse.Namespace) -> int:
     )
     os.write(int(args.ready_fd), done.encode() + b"\n")
     os.close(int(args.ready_fd))
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    stop.wait()
+    while os.read(int(args.lifeline_fd), 1):  # nothing is written: it returns when the main process closes it
+        pass
     moto.stop()
     store.close()
     os._exit(0)
@@ -393,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     inner.add_argument("--aws-port", type=int, required=True)
     inner.add_argument("--invokes", required=True, help="URL of the main process's function host")
     inner.add_argument("--ready-fd", type=int, required=True, help="written once the emulator is ready")
+    inner.add_argument("--lifeline-fd", type=int, required=True, help="closed by the main process to stop it")
     inner.add_argument("--parent", type=int, required=True, help="the main process (this one dies with it)")
     args = parser.parse_args(argv)
     if args.command == "run":
