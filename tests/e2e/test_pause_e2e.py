@@ -66,8 +66,15 @@ def test_pause_mid_export_then_resume(service: Service, tmp_path: Path) -> None:
     done = service.wait(task["id"], timeout=300)[-1]
     assert done["status"] == "COMPLETED", done.get("errorReason")
     assert service.request("POST", f"/export-tasks/{task['id']}/resume")[0] == 409
-    continued = sfn.list_executions(stateMachineArn=execution["stateMachineArn"])["executions"]
-    assert any(e["name"] == f"{task['id']}-continue-1" and e["status"] == "SUCCEEDED" for e in continued)
+    # The task is COMPLETED by the Notify step, before its execution ends (the invoke still returns).
+    deadline = time.monotonic() + 60
+    while True:
+        continued = sfn.list_executions(stateMachineArn=execution["stateMachineArn"])["executions"]
+        statuses = {e["name"]: e["status"] for e in continued}
+        if statuses.get(f"{task['id']}-continue-1") == "SUCCEEDED" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert statuses.get(f"{task['id']}-continue-1") == "SUCCEEDED", statuses
     kinds = [e["type"] for e in service.log_with(task["id"], "EXPORT_FINISH")]
     assert kinds.index("EXPORT_PAUSED") < kinds.index("EXPORT_RESUMED") < kinds.index("EXPORT_FINISH"), kinds
 
