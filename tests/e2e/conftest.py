@@ -99,6 +99,14 @@ class Service:
         arn = machine["stateMachineArn"].replace(":stateMachine:", ":execution:") + f":{task_id}"
         return dict(sfn.describe_execution(executionArn=arn))
 
+    def ended_execution(self, task_id: str, timeout: float = 60.0) -> dict[str, Any]:
+        """The task's execution once it has ended: a task's final status is written by a step of it, before
+        the execution itself ends."""
+        deadline = time.monotonic() + timeout
+        while (execution := self.execution(task_id))["status"] == "RUNNING" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return execution
+
     def executions(self) -> int:
         sfn = self.client("stepfunctions")
         (machine,) = sfn.list_state_machines()["stateMachines"]

@@ -104,5 +104,5 @@ def test_permanent_fault_fails_the_task_naming_the_step_cleans_up_and_tells_once
         assert s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("KeyCount", 0) == 0, prefix
     after = broken_service.request("GET", "/storage")[1]
     assert after["reserved"] == before["reserved"] and after["used"] == before["used"]
-    execution = broken_service.execution(created["id"])
+    execution = broken_service.ended_execution(created["id"])
     assert execution["status"] == "FAILED"
