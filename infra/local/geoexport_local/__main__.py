@@ -78,17 +78,13 @@ def run(args: argparse.Namespace) -> int:
 
     data_dir = data_directory(root)
     stack = _local_stack(root, args.render_threads)
-    loaded = threading.Event()
-    hosts: list[FunctionHost] = []
-    invokes = serve_invokes(LOOPBACK, loaded, hosts)
+    functions = FunctionHost(stack)  # handlers are imported on first use until load_all below
+    invokes = serve_invokes(LOOPBACK, functions)
     stop = threading.Event()
     emulator, lifeline, restored = _start_emulator(
         root, aws_port, f"http://{LOOPBACK}:{invokes.server_port}", stop
     )
     stack.physical.update(restored["physical"])
-    functions = FunctionHost(stack)
-    hosts.append(functions)
-    loaded.set()
     _current_feature_index(stack, endpoint)
     functions.load_all()
     records = seed_catalog(

@@ -117,6 +117,7 @@ class StateStore:
                     "Keep it with the release that wrote it, or start afresh with `make clean-data` "
                     "(that deletes every local task, feature and client)."
                 )
+        self.group_commit = GroupCommit(self)  # DynamoDB items: see GroupCommit
 
     def close(self) -> None:
         with self._lock:
@@ -246,7 +247,7 @@ def save_items(backend: Any, touched: Iterable[tuple[str, dict[str, Any]]]) -> C
         )
     if not rows:
         return _nothing
-    return _committer(store).submit(rows)
+    return store.group_commit.submit(rows)
 
 
 def _nothing() -> None:
@@ -301,18 +302,6 @@ class GroupCommit:
 
 _DELETE_ITEM = "DELETE FROM ddb WHERE tbl = ? AND hk = ? AND rk = ?"
 _PUT_ITEM = "INSERT OR REPLACE INTO ddb VALUES (?, ?, ?, ?)"
-_committers_lock = threading.Lock()
-
-
-def _committer(store: StateStore) -> GroupCommit:
-    """The store's group commit (its thread starts with the first write)."""
-    with _committers_lock:
-        committer: GroupCommit | None = getattr(store, "_group_commit", None)
-        if committer is None:
-            committer = store._group_commit = GroupCommit(store)  # type: ignore[attr-defined]
-        return committer
-
-
 _depth = threading.local()
 
 

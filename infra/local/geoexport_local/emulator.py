@@ -509,13 +509,10 @@ def parsed_expressions_once() -> None:
             self.expr_attr_values_found = list(values_found)
             return op
 
-    def create_condition_expression_parser(expression: str | None, names: Any, values: Any) -> Any:
-        return Parsed(expression, names, values)
-
     def get_filter_expression(expression: str | None, names: Any, values: Any) -> Any:
         return Parsed(expression, names, values).parse()
 
-    vars(dynamodb_responses)["create_condition_expression_parser"] = create_condition_expression_parser
+    vars(dynamodb_responses)["create_condition_expression_parser"] = Parsed  # what moto's handlers create
     for module in (comparisons, dynamodb_models, dynamodb_table):
         module.get_filter_expression = get_filter_expression  # type: ignore[attr-defined]
     jsonpath_ng.ext.parse = functools.lru_cache(maxsize=1024)(jsonpath_ng.ext.parse)  # type: ignore[attr-defined]

@@ -236,18 +236,16 @@ class Invoker(Protocol):
     def invoke(self, name_or_arn: str, payload: bytes | str) -> tuple[bytes, bool]: ...
 
 
-def serve_invokes(host: str, ready: threading.Event, functions: list[FunctionHost]) -> ThreadingHTTPServer:
+def serve_invokes(host: str, functions: FunctionHost) -> ThreadingHTTPServer:
     """The Lambda service's side of Invoke for the emulator process: ``POST /functions/<name>`` runs the
-    handler here and answers its payload (``X-Function-Error`` set when it raised). Requests wait until
-    ``ready`` (the handlers are loaded); ``functions`` then holds the host."""
+    handler here and answers its payload (``X-Function-Error`` set when it raised)."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            ready.wait()
-            payload, errored = functions[0].invoke(unquote(self.path.removeprefix("/functions/")), body)
+            payload, errored = functions.invoke(unquote(self.path.removeprefix("/functions/")), body)
             self.send_response(200)
             self.send_header("Content-Length", str(len(payload)))
             if errored:
