@@ -37,6 +37,11 @@ _CONFIG = Config(
     s3={"addressing_style": "path"},
     signature_version="s3v4",  # presigned links: SigV4 (SigV2 is deprecated and unsupported in new regions)
 )
+#: DynamoDB's requests are built by this code from validated models, and DynamoDB checks them again:
+#: botocore's client-side walk of every attribute value was ~40% of a write's CPU (a 99-item transaction,
+#: measured), the largest single cost of loading features. Other services keep it.
+_UNCHECKED = _CONFIG.merge(Config(parameter_validation=False))
+_CONFIGS = {"dynamodb": _UNCHECKED}
 
 _lock = threading.Lock()
 _sessions: dict[str, Any] = {}
@@ -70,7 +75,10 @@ def client(service: str, settings: AwsSettings) -> Any:
         found = _clients.get(key)
         if found is None:
             found = _clients[key] = shared.client(
-                service, region_name=settings.region, endpoint_url=settings.aws_endpoint_url, config=_CONFIG
+                service,
+                region_name=settings.region,
+                endpoint_url=settings.aws_endpoint_url,
+                config=_CONFIGS.get(service, _CONFIG),
             )
     return found
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from geoexport.notify import changes
 from geoexport.notify.delivery import Deliveries
 from geoexport.settings import Settings
 from geoexport.tasks.repository import from_item
+from geoexport_local.durable import DURABLE, StateStore
 from geoexport_local.emulator import client, start_provisioned
 from geoexport_local.seed import seed_catalog
 from geoexport_local.template import Stack, read_stack
@@ -68,6 +70,18 @@ class TaskChanges:
                 new = from_item(images["NewImage"]) if "NewImage" in images else None
                 sent += changes.react(old, new, self._tasks, deliveries)
         return sent
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[StateStore]:
+    """A state store attached to the emulator (as the local stack's data directory): writes are saved."""
+    state = StateStore(tmp_path)
+    DURABLE.store = state
+    try:
+        yield state
+    finally:
+        DURABLE.store = None
+        state.close()
 
 
 @pytest.fixture(scope="session")

@@ -8,25 +8,11 @@ import io
 import pickle
 import urllib.request
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from boto3.s3.transfer import TransferConfig
 
-from geoexport_local.durable import DURABLE, StateStore
+from geoexport_local.durable import StateStore
 from tests.integration.conftest import Cloud
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[StateStore]:
-    state = StateStore(tmp_path)
-    DURABLE.store = state
-    try:
-        yield state
-    finally:
-        DURABLE.store = None
-        state.close()
 
 
 def saved(store: StateStore, bucket: str) -> dict[str, bytes]:

@@ -19,6 +19,7 @@ import boto3
 from botocore.config import Config
 
 from geoexport_local.durable import DurableApp, install_sqs_hooks, make_durable_batch, make_durable_write
+from geoexport_local.fastwrites import FastWrites
 from geoexport_local.functions import FunctionHost, Invoker
 from geoexport_local.template import ACCOUNT, QueueEvent, Stack, StreamEvent
 
@@ -102,7 +103,12 @@ def start_moto(host: str, port: int, region: str = "us-east-1") -> Any:
     class Server(ThreadedMotoServer):
         def _server_entry(self) -> None:
             app = SentMail(
-                PresignedS3(DurableApp(DomainDispatcherApplication(create_backend_app), region)), region
+                PresignedS3(
+                    FastWrites(
+                        DurableApp(DomainDispatcherApplication(create_backend_app), region), DYNAMODB_WRITES
+                    )
+                ),
+                region,
             )
             self._server = make_server(self._ip_address, self._port, app, True, request_handler=KeepAlive)
             self._server_ready_event.set()
@@ -178,6 +184,10 @@ def ranged_s3_reads() -> None:
     S3Response._geoexport_ranged = True  # type: ignore[attr-defined]
 
 
+#: DynamoDB's write lock: moto's writes and the fast path's (geoexport_local.fastwrites) take it.
+DYNAMODB_WRITES = threading.RLock()
+
+
 def serialise_dynamodb_writes() -> None:
     """DynamoDB applies each write (and each transaction) atomically; moto's threaded server does a
     read-modify-write without a lock, so concurrent conditional updates could both pass or lose an append.
@@ -189,10 +199,11 @@ def serialise_dynamodb_writes() -> None:
         return
     from moto.dynamodb.responses import DynamoHandler
 
-    lock = threading.RLock()
     for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
-        setattr(DynamoDBBackend, name, make_durable_write(getattr(DynamoDBBackend, name), name, lock))
-    DynamoHandler.batch_write_item = make_durable_batch(DynamoHandler.batch_write_item, lock)  # type: ignore[method-assign]
+        setattr(
+            DynamoDBBackend, name, make_durable_write(getattr(DynamoDBBackend, name), name, DYNAMODB_WRITES)
+        )
+    DynamoHandler.batch_write_item = make_durable_batch(DynamoHandler.batch_write_item, DYNAMODB_WRITES)  # type: ignore[method-assign]
     DynamoDBBackend._geoexport_serialised = True  # type: ignore[attr-defined]
 
 
@@ -305,6 +316,7 @@ def sorted_partitions() -> None:
     if getattr(Table, "_geoexport_sorted", False):
         return
     original_init, original_query = Table.__init__, cast(Any, Table.query)
+    original_get = cast(Any, Table.get_item)
 
     def init(self: Any, *args: Any, **kwargs: Any) -> None:
         original_init(self, *args, **kwargs)
@@ -365,8 +377,14 @@ def sorted_partitions() -> None:
             results = [item.project(projection_expressions) for item in results]
         return results, scanned, last
 
+    def get_item(self: Any, hash_key: Any, range_key: Any = None, projection_expression: Any = None) -> Any:
+        if range_key and hash_key not in self.items:  # absent: not created by asking (as defaultdict would)
+            return None
+        return original_get(self, hash_key, range_key, projection_expression)
+
     Table.__init__ = init  # type: ignore[method-assign]
     Table.query = query  # type: ignore[method-assign]
+    Table.get_item = get_item  # type: ignore[method-assign]
     Table._geoexport_sorted = True  # type: ignore[attr-defined]
 
 
