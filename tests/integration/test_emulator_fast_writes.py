@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from geoexport_local import durable
 from geoexport_local.durable import StateStore
 from geoexport_local.fastwrites import FastWrites
+from geoexport_local.template import ACCOUNT
 from tests.integration.conftest import Cloud
 
 T = "{table}"
@@ -156,9 +157,22 @@ def test_fast_writes_are_saved_before_the_answer_and_restored(cloud: Cloud, stor
 
     from moto.dynamodb.models import dynamodb_backends
 
-    backend = dynamodb_backends["123456789012"][cloud.stack.region]
+    backend = dynamodb_backends[ACCOUNT][cloud.stack.region]
     live = _items(db, table)
     backend.tables[table].items.clear()  # as a restarted emulator starts
     assert _items(db, table) == []
     durable.restore_items(store, cloud.stack.region)
     assert _items(db, table) == live
+
+
+def test_reading_an_absent_item_creates_no_partition(cloud: Cloud) -> None:
+    """moto's get_item made an empty partition for each key it did not find (each claim checked)."""
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    db = cloud.client("dynamodb")
+    table = _table(db)
+    assert "Item" not in db.get_item(TableName=table, Key={"pk": {"S": "absent"}, "sk": {"S": "1"}})
+    db.transact_write_items(TransactItems=_with([tx_put("p", "1", NEW)], table))  # reads before it writes
+    partitions = dynamodb_backends[ACCOUNT][cloud.stack.region].tables[table].items
+    assert DynamoType({"S": "absent"}) not in partitions and list(partitions) == [DynamoType({"S": "p"})]

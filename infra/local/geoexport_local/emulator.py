@@ -70,12 +70,12 @@ def start_moto(host: str, port: int, region: str = "us-east-1") -> Any:
     from moto.core.config import default_user_config
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
-        MotoRequestHandler,
         create_backend_app,
     )
     from moto.server import ThreadedMotoServer
     from werkzeug.serving import make_server
 
+    from geoexport_local.keepalive import KeepAliveHandler
     from geoexport_local.presigned import PresignedS3
 
     # moto's server and ASL interpreter log every request and every caught state error; keep them quiet.
@@ -95,11 +95,6 @@ def start_moto(host: str, port: int, region: str = "us-east-1") -> Any:
     default_user_config["lambda"]["use_docker"] = False
     os.environ["MOTO_PORT"] = str(port)  # where moto's ASL interpreter sends its Lambda invokes
 
-    class KeepAlive(MotoRequestHandler):
-        """HTTP/1.1: a client's connection serves many requests (HTTP/1.0 opened one per AWS call)."""
-
-        protocol_version = "HTTP/1.1"
-
     class Server(ThreadedMotoServer):
         def _server_entry(self) -> None:
             app = SentMail(
@@ -110,7 +105,9 @@ def start_moto(host: str, port: int, region: str = "us-east-1") -> Any:
                 ),
                 region,
             )
-            self._server = make_server(self._ip_address, self._port, app, True, request_handler=KeepAlive)
+            self._server = make_server(
+                self._ip_address, self._port, app, True, request_handler=KeepAliveHandler
+            )
             self._server_ready_event.set()
             self._server.serve_forever(poll_interval=0.1)
 
@@ -788,7 +785,7 @@ def poll_queue(
             messages = sqs.receive_message(
                 QueueUrl=url,
                 MaxNumberOfMessages=min(10, event.batch_size),
-                WaitTimeSeconds=1,
+                WaitTimeSeconds=20,  # long polling, as Lambda's pollers (answers as soon as a message comes)
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             ).get("Messages", [])

@@ -72,6 +72,7 @@ class FastWrites:
             "200 OK",
             [
                 ("Content-Type", "application/x-amz-json-1.0"),
+                ("Access-Control-Allow-Origin", "*"),  # as moto answers
                 ("x-amzn-requestid", _request_id()),
                 ("x-amz-crc32", str(zlib.crc32(body))),
                 ("Content-Length", str(len(body))),
