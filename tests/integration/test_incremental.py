@@ -14,7 +14,7 @@ from typing import Any
 import pyogrio
 
 from geoexport import bootstrap
-from geoexport.features.feature import FeatureIn
+from geoexport.features.feature import FeatureCollectionIn, FeatureIn
 from geoexport.features.journal import ChangeKind
 from geoexport.features.models import ModelIn
 from tests.integration.conftest import Cloud
@@ -105,3 +105,40 @@ def test_a_window_exports_what_changed_in_it_and_lists_what_went(cloud: Cloud, t
 
     quiet = export(cloud, owner, {"model": model, "changedSince": t2.isoformat()}, tmp_path / "quiet")[0]
     assert {a.type.value for a in quiet.artifacts} == {"METADATA", "STAC"}  # nothing changed: no GeoPackage
+
+
+def test_a_batch_is_journaled_as_one_entry_per_transaction_and_read_back_per_feature(cloud: Cloud) -> None:
+    owner, model = f"batch-{uuid.uuid4().hex[:6]}", f"sensor_{uuid.uuid4().hex[:6]}"
+    bootstrap.model_service(cloud.settings).register(
+        ModelIn.model_validate({"name": model, "schema": {"type": "object"}}), owner
+    )
+    features = bootstrap.feature_service(cloud.settings)
+    t0 = moment()
+    batch = FeatureCollectionIn(
+        type="FeatureCollection", features=[point(f"p{i}", model, 20 + i / 100) for i in range(60)]
+    )
+    results = features.create_batch(batch, owner)
+    t1 = moment()
+    single = features.create(point("alone", model, 21.9), owner)[0]
+    t2 = moment()
+
+    db = bootstrap.aws.dynamodb(cloud.settings)
+    from geoexport.features.repository import FeatureRepository
+
+    journal = FeatureRepository(db, cloud.settings.features_table)
+    created = journal.changes(owner, t0, t1)
+    assert sorted((c.featureId, c.urn, c.kind) for c in created) == sorted(
+        (r.id, r.urn, ChangeKind.CREATED) for r in results
+    )
+    assert [c.featureId for c in journal.changes(owner, t1, t2)] == ["alone"]
+    assert [c.urn for c in journal.changes(owner, t0, t2)][-1] == single.urn
+    entries = [
+        item
+        for day in sorted({t0.date(), t2.date()})
+        for item in db.query(
+            TableName=cloud.settings.features_table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"C#{owner}#{day.isoformat()}"}},
+        )["Items"]
+    ]
+    assert len(entries) == 3  # the batch's two transactions (49 + 11 features), then the single feature

@@ -1,9 +1,10 @@
 """Each owner's journal of feature changes: what incremental exports read (what changed since a time).
 
-Every create, new version, file-state rewrite and delete writes one entry in the same DynamoDB transaction as
+Every create, new version, file-state rewrite and delete writes its entry in the same DynamoDB transaction as
 the change itself (so no change is missing from it), under ``C#<owner>#<UTC day>`` with sort key
-``<time>#<urn base>#<version>``. An entry keeps what an export needs without the feature: its urn, model,
-entity type and bbox (a deleted feature has no document left to read).
+``<time>#<urn base>#<version>``; the creations of a batch that one transaction stores share one entry (sort
+key ``<time>#<first urn base>#group``, one time for all). An entry keeps what an export needs without the
+feature: its urn, model, entity type and bbox (a deleted feature has no document left to read).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from geoexport.features import spatial
 from geoexport.features.feature import Feature
@@ -41,11 +42,8 @@ def stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def journal_item(
-    base: str, feature: Feature, owner: str, kind: ChangeKind, now: datetime | None = None
-) -> dict[str, Any]:
-    at = now or datetime.now(UTC)
-    change = Change(
+def change_of(base: str, feature: Feature, kind: ChangeKind, at: datetime) -> Change:
+    return Change(
         base=base,
         urn=feature.urn,
         featureId=feature.id,
@@ -56,11 +54,46 @@ def journal_item(
         at=at,
         bbox=list(spatial.bounds_of(feature.geometry)) if feature.geometry else None,
     )
+
+
+def _partition(owner: str, at: datetime) -> dict[str, str]:
+    return {"S": f"C#{owner}#{at.astimezone(UTC).date().isoformat()}"}
+
+
+def journal_item(
+    base: str, feature: Feature, owner: str, kind: ChangeKind, now: datetime | None = None
+) -> dict[str, Any]:
+    """The entry of one change."""
+    at = now or datetime.now(UTC)
     return {
-        "pk": {"S": f"C#{owner}#{at.astimezone(UTC).date().isoformat()}"},
+        "pk": _partition(owner, at),
         "sk": {"S": f"{stamp(at)}#{base}#{feature.version:08d}"},
-        "change": {"S": change.model_dump_json()},
+        "change": {"S": change_of(base, feature, kind, at).model_dump_json()},
     }
+
+
+def journal_group(
+    owner: str, created: list[tuple[str, Feature]], now: datetime | None = None
+) -> dict[str, Any]:
+    """One entry for the creations one transaction stores (they happen at the same time): a batch of 49
+    features is 99 items (claims, HEADs and this), where an entry per feature made it 33 to a transaction."""
+    at = now or datetime.now(UTC)
+    changes = [change_of(base, feature, ChangeKind.CREATED, at) for base, feature in created]
+    return {
+        "pk": _partition(owner, at),
+        "sk": {"S": f"{stamp(at)}#{created[0][0]}#group"},
+        "changes": {"S": "[" + ",".join(change.model_dump_json() for change in changes) + "]"},
+    }
+
+
+_CHANGES = TypeAdapter(list[Change])
+
+
+def changes_in(item: dict[str, Any]) -> list[Change]:
+    """The changes a journal entry holds (one, or a transaction's group)."""
+    if "changes" in item:
+        return _CHANGES.validate_json(item["changes"]["S"])
+    return [Change.model_validate_json(item["change"]["S"])]
 
 
 def latest_per_feature(changes: list[Change]) -> dict[str, Change]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from geoexport.errors import Conflict, FieldProblem, GeoexportError, NotFound, PreconditionFailed
 from geoexport.features import spatial
 from geoexport.features.feature import Feature
-from geoexport.features.journal import Change, ChangeKind, journal_item, stamp
+from geoexport.features.journal import Change, ChangeKind, changes_in, journal_group, journal_item, stamp
 from geoexport.features.models import FeatureModel
 from geoexport.features.requests import RequestRecord
 from geoexport.features.spatial import Indexed, Position
@@ -84,24 +84,35 @@ class FeatureRepository:
     def _claim_key(owner: str, model: str, provider_id: str) -> dict[str, Any]:
         return {"pk": {"S": f"P#{owner}#{model}#{provider_id}"}, "sk": {"S": "ID"}}
 
-    def _item(self, base: str, sk: str, feature: Feature, owner: str, etag: str) -> dict[str, Any]:
+    def _item(
+        self, base: str, sk: str, feature: Feature, owner: str, etag: str, document: str | None = None
+    ) -> dict[str, Any]:
         return {
             "pk": {"S": f"F#{base}"},
             "sk": {"S": sk},
             "owner": {"S": owner},
             "version": {"N": str(feature.version)},
             "etag": {"S": etag},
-            "document": {"S": feature.model_dump_json()},
+            "document": {"S": document if document is not None else feature.model_dump_json()},
         }
 
     def _journal(self, base: str, feature: Feature, owner: str, change: ChangeKind) -> dict[str, Any]:
         """The change's entry in its owner's journal (written in the same transaction as the change)."""
         return {"Put": {"TableName": self._table, "Item": journal_item(base, feature, owner, change)}}
 
-    def _creation(self, base: str, feature: Feature, owner: str, etag: str) -> list[dict[str, Any]]:
-        """A new feature's writes: its provider-id claim (refused when taken), HEAD, journal."""
+    def _creation(
+        self,
+        base: str,
+        feature: Feature,
+        owner: str,
+        etag: str,
+        document: str | None = None,
+        journal: bool = True,
+    ) -> list[dict[str, Any]]:
+        """A new feature's writes: its provider-id claim (refused when taken), HEAD, journal (unless a
+        group entry holds it)."""
         claim = self._claim_key(owner, feature.model, feature.id)
-        return [
+        writes = [
             {
                 "Put": {
                     "TableName": self._table,
@@ -109,9 +120,14 @@ class FeatureRepository:
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
-            {"Put": {"TableName": self._table, "Item": self._item(base, "HEAD", feature, owner, etag)}},
-            self._journal(base, feature, owner, ChangeKind.CREATED),
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": self._item(base, "HEAD", feature, owner, etag, document),
+                }
+            },
         ]
+        return [*writes, self._journal(base, feature, owner, ChangeKind.CREATED)] if journal else writes
 
     def create(self, base: str, feature: Feature, owner: str, etag: str) -> None:
         claim = self._claim_key(owner, feature.model, feature.id)
@@ -128,23 +144,33 @@ class FeatureRepository:
                 [FieldProblem("id", f"already registered as {urn}; PATCH it instead")],
             ) from error
 
+    PER_TRANSACTION = 49
+
     def create_many(self, created: list[tuple[str, Feature, str]], owner: str) -> dict[str, GeoexportError]:
-        """Store many new features, up to 33 to a transaction (99 items, under 4 MB); a transaction refused
-        because a provider id is taken is redone one feature at a time. Returns the refusals by urn base."""
+        """Store many new features, up to 49 to a transaction (their claims and HEADs, and one journal entry
+        for them all: 99 items, under 4 MB); a transaction refused because a provider id is taken is redone
+        one feature at a time. Returns the refusals by urn base."""
         failed: dict[str, GeoexportError] = {}
-        chunks: list[list[tuple[str, Feature, str]]] = [[]]
+        chunks: list[list[tuple[str, Feature, str, str]]] = [[]]
         size = 0
-        for entry in created:  # at most 100 items and 4 MB per transaction: claim, HEAD, journal
-            weight = len(entry[1].model_dump_json()) + 2048
-            if len(chunks[-1]) == 33 or (chunks[-1] and size + weight > 3_500_000):
+        for (
+            base,
+            feature,
+            etag,
+        ) in created:  # at most 100 items and 4 MB per transaction: claim, HEAD, journal
+            document = feature.model_dump_json()  # once: for its weight and its HEAD
+            weight = len(document) + 2048
+            if len(chunks[-1]) == self.PER_TRANSACTION or (chunks[-1] and size + weight > 3_500_000):
                 chunks.append([])
                 size = 0
-            chunks[-1].append(entry)
+            chunks[-1].append((base, feature, etag, document))
             size += weight
         for chunk in filter(None, chunks):
             operations: list[dict[str, Any]] = []
-            for base, feature, etag in chunk:
-                operations += self._creation(base, feature, owner, etag)
+            for base, feature, etag, document in chunk:
+                operations += self._creation(base, feature, owner, etag, document, journal=False)
+            group = journal_group(owner, [(base, feature) for base, feature, _, _ in chunk])
+            operations.append({"Put": {"TableName": self._table, "Item": group}})
             try:
                 self._db.transact_write_items(TransactItems=operations)  # type: ignore[arg-type]
                 continue
@@ -153,7 +179,7 @@ class FeatureRepository:
             except self._db.exceptions.ClientError as error:  # two features of one batch claim one id
                 if error.response["Error"]["Code"] != "ValidationException":
                     raise
-            for base, feature, etag in chunk:
+            for base, feature, etag, _ in chunk:
                 try:
                     self.create(base, feature, owner, etag)
                 except Conflict as error:
@@ -308,9 +334,7 @@ class FeatureRepository:
             }
             for page in self._db.get_paginator("query").paginate(**request):
                 for item in page["Items"]:
-                    change = Change.model_validate_json(item["change"]["S"])
-                    if since <= change.at < until:
-                        found.append(change)
+                    found += [change for change in changes_in(item) if since <= change.at < until]
             day += timedelta(days=1)
         return found
 
