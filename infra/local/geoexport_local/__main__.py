@@ -42,19 +42,27 @@ def _current_feature_index(stack: Any, endpoint: str) -> None:
 
 def _quiet_collector() -> None:
     """The emulator holds every item as many small Python objects, and each full garbage collection walks
-    them all: a 3 s stall of every request at 20,000 features, 7 s at 100,000. What has lived through a
-    minute is moved out of the collector's sight (gc.freeze; reference counting still frees it), and
-    young generations are collected less often."""
+    them all: a 3 s stall of every request at 20,000 features, 7 s at 100,000. Every FREEZE_EVERY seconds
+    what is alive is moved out of the collector's sight (gc.freeze; reference counting still frees it),
+    after one collection of what came since the last freeze (which also frees the cyclic garbage a freeze
+    would otherwise keep), so a collection only ever walks a few seconds of objects; young generations are
+    collected less often. Every minute instead (as before): 16% of the emulator's samples were collections
+    while features loaded, and loading ran ~15% slower (6,000 features, 4 clients)."""
     import time
 
     gc.set_threshold(50_000, 20, 100)
 
     def freeze() -> None:
         while True:
-            time.sleep(60)
+            time.sleep(FREEZE_EVERY)
+            gc.collect()
             gc.freeze()
 
     threading.Thread(target=freeze, name="gc-freeze", daemon=True).start()
+
+
+#: Seconds between two freezes of the collector's objects (see _quiet_collector).
+FREEZE_EVERY = 5.0
 
 
 def run(args: argparse.Namespace) -> int:
