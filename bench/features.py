@@ -1,7 +1,8 @@
 """Feature index benchmark (issue 14), on the local stack exactly as `make run` starts it, over HTTP:
 
 1. Load N generated features of mixed kinds (points, lines, polygons of varied sizes; a third clustered in
-   Europe) through the API's batch path (POST /features, 100 per request, 2 clients): features per second.
+   Europe) through the API's batch path (POST /features, 100 per request, 4 clients at once as a bulk
+   loader sends them; LOADERS=2 for the earlier runs' setting): features per second.
 2. Query: 1 degree boxes (median of 20), the first 1,000-feature page of a continent (median of 5), and
    every page of a world listing (limit 1,000: median and slowest page), each answer checked for exactness.
 3. The limit: the same queries on an in-memory shapely STRtree over the same geometries (in this process),
@@ -29,7 +30,7 @@ sys.path[:0] = [str(ROOT)]
 from tests.e2e.conftest import Service, start_stack, stop_stack  # noqa: E402
 
 N = int(os.environ.get("FEATURES", "100000"))
-BATCH, LOADERS = 100, 2
+BATCH, LOADERS = 100, int(os.environ.get("LOADERS", "4"))
 EUROPE = (-10.0, 35.0, 30.0, 70.0)
 
 
