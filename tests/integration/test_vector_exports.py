@@ -271,7 +271,11 @@ def test_a_selection_paced_over_many_clip_calls_exports_the_same(
     assert sum(metadata["layers"].values()) == len(ids)
 
 
-def test_an_export_over_the_feature_limit_fails_with_what_to_do(cloud: Cloud, tmp_path: Path) -> None:
+def test_an_export_over_the_feature_limit_fails_with_what_to_do(
+    cloud: Cloud, features: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """More features meet the ROI than the limit (they are the module's; with xdist this test may run in a
+    worker where no other test loaded them, so it asks for them itself)."""
     body = {"ROI": AOI, "artifactCRS": "3035"}
     with pytest.raises(UnprocessableRequest, match="more than 5 features") as raised:
         export(cloud, body, tmp_path, 100 * 1024**2, select=SelectLimits(page=3, features=5))

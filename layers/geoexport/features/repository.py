@@ -354,13 +354,14 @@ class FeatureIndex:
     @staticmethod
     def _items(feature: Indexed) -> list[dict[str, Any]]:
         extra: dict[str, Any] = {"m": {"S": feature.model}, "e": {"S": feature.entity_type}}
-        if feature.geometry is not None:
-            extra["b"] = {"S": spatial.box_text(spatial.bounds_of(feature.geometry))}
+        box = spatial.bounds_of(feature.geometry) if feature.geometry is not None else None
+        if box is not None:
+            extra["b"] = {"S": spatial.box_text(box)}
         items = [{"pk": {"S": f"O#{feature.owner}"}, "sk": {"S": feature.base}, **extra}]
         if feature.geometry is not None:
             items += [
                 {"pk": {"S": pk}, "sk": {"S": sk}, **extra}
-                for pk, sk in spatial.index_keys(feature.owner, feature.base, feature.geometry)
+                for pk, sk in spatial.index_keys(feature.owner, feature.base, feature.geometry, box)
             ]
         return items
 

@@ -35,6 +35,7 @@ from geoexport.features.feature import (
     FeatureResult,
     FileState,
     StoredFile,
+    Upload,
     merge_patch,
 )
 from geoexport.features.files import FilePlanner, FileStorage, StorageTarget, base_of, feature_prefix, verify
@@ -202,8 +203,8 @@ class FeatureService:
 
     def _prepare(
         self, body: FeatureIn, owner: str, storages: list[StorageTarget] | None
-    ) -> tuple[str, Feature, str, FeatureAnswer]:
-        """(urn base, feature, ETag, answer) of a valid new feature, not yet stored."""
+    ) -> tuple[str, Feature, str, list[Upload]]:
+        """(urn base, feature, ETag, upload URLs) of a valid new feature, not yet stored."""
         self._check(body.model, body.properties)
         base = f"URN:FEATURE:{body.entityType.value}:{self._tenant}:{self._new_id()}"
         now = self._clock()
@@ -223,13 +224,14 @@ class FeatureService:
             updatedAt=now,
         )
         _check_size(feature)
-        return base, feature, etag_of(feature), FeatureAnswer(**feature.model_dump(), uploads=uploads)
+        return base, feature, etag_of(feature), uploads
 
     def create(
         self, body: FeatureIn, owner: str, storages: list[StorageTarget] | None = None
     ) -> tuple[FeatureAnswer, str]:
         """The new feature (with an upload URL per file to store) and its ETag."""
-        base, feature, etag, answer = self._prepare(body, owner, storages)
+        base, feature, etag, uploads = self._prepare(body, owner, storages)
+        answer = FeatureAnswer(**feature.model_dump(), uploads=uploads)
         if self._index:
             self._index.put(indexed(owner, base, feature))
         self._features.create(base, feature, owner, etag)
@@ -242,7 +244,7 @@ class FeatureService:
         """Each feature on its own (one refused feature does not stop the others), stored together: the
         index entries in batch writes, the features in transactions of many (a taken id is found alone)."""
         results: list[FeatureResult | None] = []
-        prepared: list[tuple[int, str, Feature, str, FeatureAnswer]] = []
+        prepared: list[tuple[int, str, Feature, str, list[Upload]]] = []
 
         def refused(index: int, item: FeatureIn, error: GeoexportError) -> FeatureResult:
             errors = [
@@ -262,12 +264,12 @@ class FeatureService:
         if self._index and failed:  # their entries would only be skipped; do not leave them behind
             self._index.remove(*(indexed(owner, b, f) for _, b, f, _, _ in prepared if b in failed))
         self._announce(owner, [f for _, b, f, _, _ in prepared if b not in failed])
-        for index, base, _, _, answer in prepared:
+        for index, base, feature, _, uploads in prepared:
             item = body.features[index]
             if base in failed:
                 results[index] = refused(index, item, failed[base])
             else:
-                results[index] = FeatureResult(id=item.id, status=201, urn=answer.urn, uploads=answer.uploads)
+                results[index] = FeatureResult(id=item.id, status=201, urn=feature.urn, uploads=uploads)
         return [r for r in results if r is not None]
 
     def _owned_head(self, urn: str, owner: str) -> tuple[str, int | None, Feature, str]:

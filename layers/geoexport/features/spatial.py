@@ -101,9 +101,9 @@ def bounds_of(geometry: dict[str, Any]) -> Bounds:
     return min(xs), min(ys), max(xs), max(ys)
 
 
-def index_cells(geometry: dict[str, Any]) -> tuple[int, list[str]]:
-    """(level, cells) under which a feature is indexed."""
-    box = bounds_of(geometry)
+def index_cells(geometry: dict[str, Any], box: Bounds | None = None) -> tuple[int, list[str]]:
+    """(level, cells) under which a feature is indexed (``box``: its bounds, when known)."""
+    box = box or bounds_of(geometry)
     level = 1
     for candidate in range(MAX_LEVEL, 0, -1):
         if cover_count(box, candidate) <= MAX_CELLS:
@@ -112,8 +112,10 @@ def index_cells(geometry: dict[str, Any]) -> tuple[int, list[str]]:
     return level, cover(box, level)
 
 
-def index_keys(owner: str, base: str, geometry: dict[str, Any]) -> list[tuple[str, str]]:
-    level, cells = index_cells(geometry)
+def index_keys(
+    owner: str, base: str, geometry: dict[str, Any], box: Bounds | None = None
+) -> list[tuple[str, str]]:
+    level, cells = index_cells(geometry, box)
     return [(f"G#{owner}#{level}#{cell[0]}", f"{cell}#{base}") for cell in cells]
 
 
