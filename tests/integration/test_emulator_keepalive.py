@@ -25,6 +25,9 @@ def app(environ: dict[str, Any], start_response: Any) -> Any:
     if path == "/ignore":  # never reads the request's body
         start_response("200 OK", [("Content-Length", "7")])
         return [b"ignored"]
+    if path == "/short":  # announces more than it sends: the connection ends, not the client's wait
+        start_response("200 OK", [("Content-Length", "10")])
+        return [b"short"]
     if path == "/stream":  # no length: the body ends with the connection
         start_response("200 OK", [])
         return iter([b"one ", b"two"])
@@ -63,6 +66,11 @@ def test_unknown_lengths_failures_and_close_requests_end_the_connection(server: 
     connection = http.client.HTTPConnection("127.0.0.1", server, timeout=10)
     assert ask(connection, "/stream") == (200, b"one two")
     assert connection.sock is None  # closed by the server: the body ended there
+
+    connection = http.client.HTTPConnection("127.0.0.1", server, timeout=10)
+    connection.request("POST", "/short")
+    with pytest.raises(http.client.IncompleteRead):
+        connection.getresponse().read()
 
     connection = http.client.HTTPConnection("127.0.0.1", server, timeout=10)
     status, _ = ask(connection, "/fail", b"body")

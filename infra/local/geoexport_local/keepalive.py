@@ -6,8 +6,8 @@ features loaded.
 A request here keeps its connection when its body's length is known (Content-Length, no chunking, no
 ``Expect: 100-continue``) and the client did not ask to close: whatever the application leaves unread of
 the body is read after the answer, so the next request starts where it should. An answer without a
-Content-Length ends by closing the connection. Anything else (HEAD, chunked or continued uploads) is
-answered by werkzeug's own code, which closes the connection as before.
+Content-Length, or shorter than it, ends by closing the connection. Anything else (HEAD, chunked or
+continued uploads) is answered by werkzeug's own code, which closes the connection as before.
 """
 
 from __future__ import annotations
@@ -90,6 +90,8 @@ class KeepAliveHandler(MotoRequestHandler):
                 for data in result:
                     write(data)
                 write(b"")  # headers, for an empty body
+                if answer.get("length", answer["written"]) != answer["written"]:
+                    self.close_connection = True  # a body shorter than announced ends with the connection
             finally:
                 close = getattr(result, "close", None)
                 if close is not None:
@@ -111,17 +113,18 @@ class KeepAliveHandler(MotoRequestHandler):
             if not answer.get("sent"):
                 code, _, message = answer["status"].partition(" ")
                 self.send_response(int(code), message)
-                sized = False
                 for key, value in answer["headers"]:
                     if key.lower() == "connection":
                         continue
-                    sized = sized or key.lower() == "content-length"
+                    if key.lower() == "content-length":
+                        answer["length"] = int(value)
                     self.send_header(key, value)
-                if not sized:
+                if "length" not in answer:
                     self.send_header("Connection", "close")  # the body ends where the connection does
                 self.end_headers()
-                answer["sent"] = True
+                answer["sent"], answer["written"] = True, 0
             if data:
                 self.wfile.write(data)
+                answer["written"] += len(data)
 
         return write
