@@ -217,6 +217,18 @@ def touched_items(method: str, arguments: dict[str, Any]) -> list[tuple[str, dic
     return []
 
 
+def item_row(
+    table_name: str, hash_value: dict[str, Any], range_value: dict[str, Any] | None, attributes: Any
+) -> tuple[str, str, str, str | None]:
+    """The saved row of one item: its table, its keys' text, its DynamoDB JSON (None: the item is gone)."""
+    return (
+        table_name,
+        _key_text(hash_value),
+        _key_text(range_value) if range_value is not None else "",
+        json.dumps(attributes) if attributes is not None else None,
+    )
+
+
 def save_items(backend: Any, touched: Iterable[tuple[str, dict[str, Any]]]) -> Callable[[], None]:
     """Queue the current state of each touched item (or its absence) for the next commit; the returned
     wait() returns once it is committed (raising what the commit raised). Called under the DynamoDB
@@ -237,14 +249,7 @@ def save_items(backend: Any, touched: Iterable[tuple[str, dict[str, Any]]]) -> C
             DynamoType(hash_value), DynamoType(range_value) if range_value is not None else None
         )
         attrs = item.to_json()["Attributes"] if item is not None else None
-        rows.append(
-            (
-                table_name,
-                _key_text(hash_value),
-                _key_text(range_value) if range_value is not None else "",
-                json.dumps(attrs) if attrs is not None else None,
-            )
-        )
+        rows.append(item_row(table_name, hash_value, range_value, attrs))
     if not rows:
         return _nothing
     return store.group_commit.submit(rows)

@@ -88,7 +88,7 @@ class FastWrites:
         else:
             puts, conditions = _transaction(backend, body)
             deletes, names = [], []
-        _unique([(table.name, h, r) for table, h, r, _, _ in puts] + [(t.name, h, r) for t, h, r in deletes])
+        _unique([(t.name, h, r) for t, h, r, _, _ in puts] + [(t.name, h, r) for t, h, r, _ in deletes])
         with self._lock:
             for (table, hash_key, range_key, _, _), condition in zip(puts, conditions, strict=False):
                 if condition is not None:
@@ -98,12 +98,12 @@ class FastWrites:
             rows: list[tuple[str, str, str, str | None]] = []
             for table, hash_key, range_key, item, attributes in puts:
                 table.items[hash_key][range_key] = item
-                rows.append((table.name, *_key_texts(table, attributes), json.dumps(attributes)))
-            for table, hash_key, range_key in deletes:
+                rows.append(_row(table, attributes, attributes))
+            for table, hash_key, range_key, key in deletes:
                 partition = table.items.get(hash_key)
                 if partition is not None:
                     partition.pop(range_key, None)
-                rows.append((table.name, _key_text(hash_key), _key_text(range_key), None))
+                rows.append(_row(table, key, None))
             FastWrites.answered += 1
             store = durable.DURABLE.active()
             saved = store.group_commit.submit(rows) if store is not None and rows else None
@@ -219,7 +219,7 @@ def _batch(backend: Any, body: dict[str, Any]) -> tuple[list[Any], list[Any], li
                 _plain(key)
                 if set(key) != {table.hash_key_attr, table.range_key_attr}:
                     raise _Moto
-                deletes.append((table, *_keys(table, key)))
+                deletes.append((table, *_keys(table, key), key))
             else:
                 raise _Moto
     if len(puts) + len(deletes) > 25:
@@ -269,12 +269,8 @@ def _unique(keys: list[tuple[str, Any, Any]]) -> None:
         raise _Moto
 
 
-def _key_text(value: Any) -> str:
-    return durable._key_text({"S": value.value})
-
-
-def _key_texts(table: Any, attributes: dict[str, Any]) -> tuple[str, str]:
-    return (
-        durable._key_text(attributes[table.hash_key_attr]),
-        durable._key_text(attributes[table.range_key_attr]),
-    )
+def _row(
+    table: Any, key: dict[str, Any], attributes: dict[str, Any] | None
+) -> tuple[str, str, str, str | None]:
+    """The saved row, as moto's own writes save it (durable.item_row)."""
+    return durable.item_row(table.name, key[table.hash_key_attr], key[table.range_key_attr], attributes)

@@ -101,18 +101,12 @@ class FeatureRepository:
         return {"Put": {"TableName": self._table, "Item": journal_item(base, feature, owner, change)}}
 
     def _creation(
-        self,
-        base: str,
-        feature: Feature,
-        owner: str,
-        etag: str,
-        document: str | None = None,
-        journal: bool = True,
+        self, base: str, feature: Feature, owner: str, etag: str, document: str | None = None
     ) -> list[dict[str, Any]]:
-        """A new feature's writes: its provider-id claim (refused when taken), HEAD, journal (unless a
-        group entry holds it)."""
+        """A new feature's provider-id claim (refused when taken) and HEAD; its journal entry is the
+        caller's (its own, or a batch's group entry)."""
         claim = self._claim_key(owner, feature.model, feature.id)
-        writes = [
+        return [
             {
                 "Put": {
                     "TableName": self._table,
@@ -127,14 +121,15 @@ class FeatureRepository:
                 }
             },
         ]
-        return [*writes, self._journal(base, feature, owner, ChangeKind.CREATED)] if journal else writes
 
     def create(self, base: str, feature: Feature, owner: str, etag: str) -> None:
         claim = self._claim_key(owner, feature.model, feature.id)
+        writes = [
+            *self._creation(base, feature, owner, etag),
+            self._journal(base, feature, owner, ChangeKind.CREATED),
+        ]
         try:
-            self._db.transact_write_items(
-                TransactItems=self._creation(base, feature, owner, etag)  # type: ignore[arg-type]
-            )
+            self._db.transact_write_items(TransactItems=writes)  # type: ignore[arg-type]
         except self._db.exceptions.TransactionCanceledException as error:
             existing = self._db.get_item(TableName=self._table, Key=claim, ConsistentRead=True).get("Item")
             head = self.head(existing["base"]["S"]) if existing else None
@@ -153,11 +148,7 @@ class FeatureRepository:
         failed: dict[str, GeoexportError] = {}
         chunks: list[list[tuple[str, Feature, str, str]]] = [[]]
         size = 0
-        for (
-            base,
-            feature,
-            etag,
-        ) in created:  # at most 100 items and 4 MB per transaction: claim, HEAD, journal
+        for base, feature, etag in created:  # at most 100 items and 4 MB per transaction
             document = feature.model_dump_json()  # once: for its weight and its HEAD
             weight = len(document) + 2048
             if len(chunks[-1]) == self.PER_TRANSACTION or (chunks[-1] and size + weight > 3_500_000):
@@ -168,7 +159,7 @@ class FeatureRepository:
         for chunk in filter(None, chunks):
             operations: list[dict[str, Any]] = []
             for base, feature, etag, document in chunk:
-                operations += self._creation(base, feature, owner, etag, document, journal=False)
+                operations += self._creation(base, feature, owner, etag, document)
             group = journal_group(owner, [(base, feature) for base, feature, _, _ in chunk])
             operations.append({"Put": {"TableName": self._table, "Item": group}})
             try:
