@@ -241,6 +241,14 @@ def snapshot_only_touched_partitions() -> None:
     original = DynamoDBBackend.transact_write_items
 
     def transact(self: Any, transact_items: list[dict[str, Any]]) -> Any:
+        # Under DynamoDB's write lock from the first read of the undo log: a log read before another write
+        # and applied after it (this transaction refused) undid that write too (a dedupe claim, a ledger's
+        # reservation). The lock is reentrant: moto's transaction, wrapped by serialise_dynamodb_writes,
+        # takes it again inside.
+        with DYNAMODB_WRITES:
+            return logged(self, transact_items)
+
+    def logged(self: Any, transact_items: list[dict[str, Any]]) -> Any:
         undo: list[tuple[str, Any, Any, Any, bool]] = []  # table, hash, range, item before, partition existed
         for entry in transact_items:
             operation = next(iter(entry.values()))
