@@ -225,3 +225,67 @@ def test_a_filter_that_few_pass_ends_pages_early(loaded: Any, monkeypatch: pytes
         if token is None:
             break
     assert found == ["cities-2"] and pages >= 4  # about 420 documents, at most 100 past the bound a page
+
+
+def test_a_feature_and_its_index_entries_are_stored_together_or_not_at_all(cloud: Cloud) -> None:
+    """One transaction holds a feature and its entries: a refused feature (its id taken) leaves none behind,
+    and each stored one is found by the index as soon as it is answered."""
+    owner, model = f"together-{uuid4().hex[:8]}", f"m-{uuid4().hex[:6]}"
+    models = bootstrap.model_service(cloud.settings)
+    models.register(ModelIn.model_validate({"name": model, "schema": {"type": "object"}}), owner)
+    db = cloud.client("dynamodb")
+    table = cloud.settings.features_table
+    service = FeatureService(FeatureRepository(db, table), models, "test", FeatureIndex(db, table))
+
+    def point(name: str, x: float) -> dict[str, Any]:
+        ring = [[x, 1], [x + 3, 1], [x + 3, 4], [x, 4], [x, 1]]
+        geometry = {"type": "Polygon", "coordinates": [ring]}
+        return {
+            "type": "Feature",
+            "id": name,
+            "model": model,
+            "entityType": "DATA",
+            "properties": {},
+            "geometry": geometry,
+        }
+
+    first = service.create_batch(
+        FeatureCollectionIn.model_validate({"type": "FeatureCollection", "features": [point("taken", 0)]}),
+        owner,
+    )
+    batch = [point(f"f{i}", i) for i in range(40)] + [point("taken", 50), point("f3", 60)]
+    results = service.create_batch(
+        FeatureCollectionIn.model_validate({"type": "FeatureCollection", "features": batch}), owner
+    )
+    assert [r.status for r in results] == [201] * 40 + [409, 409]  # the batch's transaction was redone
+
+    def entries() -> tuple[set[str], set[str]]:
+        owned, cells = set(), set()
+        for prefix, found in (("O#", owned), ("G#", cells)):
+            for page in db.get_paginator("scan").paginate(
+                TableName=table,
+                FilterExpression="begins_with(pk, :p)",
+                ExpressionAttributeValues={":p": {"S": f"{prefix}{owner}"}},
+            ):
+                found.update(item["sk"]["S"].rsplit("#", 1)[-1] for item in page["Items"])
+        return owned, cells
+
+    stored = {r.urn.rsplit(":V", 1)[0] for r in [*first, *results] if r.urn}
+    assert len(stored) == 41
+    assert entries() == (stored, stored)  # every stored feature's entries, and no refused feature's
+
+    def crash(**_: Any) -> None:  # the function dies as it stores the features
+        raise RuntimeError("killed")
+
+    db.meta.events.register("before-call.dynamodb.TransactWriteItems", crash)
+    try:
+        with pytest.raises(RuntimeError):
+            service.create_batch(
+                FeatureCollectionIn.model_validate(
+                    {"type": "FeatureCollection", "features": [point("g", 70)]}
+                ),
+                owner,
+            )
+    finally:
+        db.meta.events.unregister("before-call.dynamodb.TransactWriteItems", crash)
+    assert entries() == (stored, stored)  # nothing half-stored: no entry names a feature that is not there

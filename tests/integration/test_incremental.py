@@ -141,4 +141,6 @@ def test_a_batch_is_journaled_as_one_entry_per_transaction_and_read_back_per_fea
             ExpressionAttributeValues={":pk": {"S": f"C#{owner}#{day.isoformat()}"}},
         )["Items"]
     ]
-    assert len(entries) == 3  # the batch's two transactions (49 + 11 features), then the single feature
+    # the batch's three transactions (24 + 24 + 12 points: a claim, HEAD and two index entries each, and one
+    # journal entry, fill 97 of a transaction's 100 items), then the single feature
+    assert len(entries) == 4

@@ -50,3 +50,21 @@ def test_transactions_stay_within_dynamodbs_limits() -> None:
         sum(count for count, _ in db.transactions) == 48 + len(db.transactions) and len(db.transactions) > 1
     )
     assert all(size < 4_000_000 for _, size in db.transactions), db.transactions
+
+
+def test_index_entries_go_in_their_features_transaction_and_count_toward_its_limit() -> None:
+    db = Recorder()
+    repository = FeatureRepository(db, "t")  # type: ignore[arg-type]
+    created = [(f"b{i}", feature(i, 10), '"e"') for i in range(70)]
+    entries = {  # 2 to 5 each: the owner entry and 1 to 4 cell entries
+        base: [
+            {"Put": {"TableName": "t", "Item": {"pk": {"S": f"G#{n}"}, "sk": {"S": base}}}}
+            for n in range(2 + i % 4)
+        ]
+        for i, (base, _, _) in enumerate(created)
+    }
+    assert repository.create_many(created, "owner", entries) == {}
+    counts = [count for count, _ in db.transactions]
+    assert all(count <= 100 for count in counts), counts
+    assert sum(counts) == 70 * 2 + sum(map(len, entries.values())) + len(counts)  # one journal entry each
+    assert all(count > 100 - 2 - 5 - 1 for count in counts[:-1]), counts  # full, but for the last

@@ -9,7 +9,7 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -116,7 +116,9 @@ def etag_of(feature: Feature) -> str:
 
 
 class FeatureStore(Protocol):
-    def create(self, base: str, feature: Feature, owner: str, etag: str) -> None: ...
+    def create(
+        self, base: str, feature: Feature, owner: str, etag: str, also: Sequence[dict[str, Any]] = ()
+    ) -> None: ...
     def head(self, base: str) -> tuple[Feature, str, str] | None: ...
     def version(self, base: str, number: int) -> Feature | None: ...
     def add_version(
@@ -128,13 +130,17 @@ class FeatureStore(Protocol):
     def heads(self, bases: list[str]) -> dict[str, tuple[Feature, str, str]]: ...
     def delete(self, base: str, feature: Feature, owner: str, etag: str) -> None: ...
     def create_many(
-        self, created: list[tuple[str, Feature, str]], owner: str
+        self,
+        created: list[tuple[str, Feature, str]],
+        owner: str,
+        also: Mapping[str, Sequence[dict[str, Any]]] | None = None,
     ) -> dict[str, GeoexportError]: ...
     def all_heads(self) -> Iterator[tuple[str, Feature, str]]: ...
     def changes(self, owner: str, since: datetime, until: datetime) -> list[Change]: ...
 
 
 class Index(Protocol):
+    def writes(self, feature: Indexed) -> list[dict[str, Any]]: ...
     def put(self, *features: Indexed) -> None: ...
     def remove(self, *features: Indexed) -> None: ...
     def drop_stale(self, old: Indexed, new: Indexed) -> None: ...
@@ -232,9 +238,8 @@ class FeatureService:
         """The new feature (with an upload URL per file to store) and its ETag."""
         base, feature, etag, uploads = self._prepare(body, owner, storages)
         answer = FeatureAnswer(**feature.model_dump(), uploads=uploads)
-        if self._index:
-            self._index.put(indexed(owner, base, feature))
-        self._features.create(base, feature, owner, etag)
+        entries = self._index.writes(indexed(owner, base, feature)) if self._index else []
+        self._features.create(base, feature, owner, etag, entries)
         self._announce(owner, [feature])
         return answer, etag
 
@@ -242,7 +247,7 @@ class FeatureService:
         self, body: FeatureCollectionIn, owner: str, storages: list[StorageTarget] | None = None
     ) -> list[FeatureResult]:
         """Each feature on its own (one refused feature does not stop the others), stored together: the
-        index entries in batch writes, the features in transactions of many (a taken id is found alone)."""
+        features with their index entries in transactions of many (a taken id is found alone)."""
         results: list[FeatureResult | None] = []
         prepared: list[tuple[int, str, Feature, str, list[Upload]]] = []
 
@@ -258,11 +263,14 @@ class FeatureService:
                 results.append(None)
             except GeoexportError as error:
                 results.append(refused(index, item, error))
-        if self._index:
-            self._index.put(*(indexed(owner, base, f) for _, base, f, _, _ in prepared))
-        failed = self._features.create_many([(base, f, etag) for _, base, f, etag, _ in prepared], owner)
-        if self._index and failed:  # their entries would only be skipped; do not leave them behind
-            self._index.remove(*(indexed(owner, b, f) for _, b, f, _, _ in prepared if b in failed))
+        entries = (
+            {base: self._index.writes(indexed(owner, base, f)) for _, base, f, _, _ in prepared}
+            if self._index
+            else {}
+        )
+        failed = self._features.create_many(
+            [(base, f, etag) for _, base, f, etag, _ in prepared], owner, entries
+        )
         self._announce(owner, [f for _, b, f, _, _ in prepared if b not in failed])
         for index, base, feature, _, uploads in prepared:
             item = body.features[index]
