@@ -258,6 +258,10 @@ def test_a_feature_and_its_index_entries_are_stored_together_or_not_at_all(cloud
         FeatureCollectionIn.model_validate({"type": "FeatureCollection", "features": batch}), owner
     )
     assert [r.status for r in results] == [201] * 40 + [409, 409]  # the batch's transaction was redone
+    assert results[41].errors == [
+        {"field": "features[41].id", "reason": "repeats features[3].id of the same model"}
+    ]
+    assert results[3].urn  # of two features with one id in a batch, the first is stored, whatever the timing
 
     def entries() -> tuple[set[str], set[str]]:
         owned, cells = set(), set()

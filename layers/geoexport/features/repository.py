@@ -147,6 +147,7 @@ class FeatureRepository:
     #: Items of one transaction (DynamoDB's limit is 100): a batch's features, each with its claim, HEAD and
     #: index entries, and one journal entry for them all.
     ITEMS = 100
+    WRITERS = 4  # transactions of one batch at once
 
     def create_many(
         self,
@@ -155,9 +156,11 @@ class FeatureRepository:
         also: Mapping[str, Sequence[dict[str, Any]]] | None = None,
     ) -> dict[str, GeoexportError]:
         """Store many new features, as many to a transaction as fit (up to 100 items and under 4 MB): their
-        claims, HEADs and ``also`` (their index entries, by urn base), with one journal entry for them all. A
+        claims, HEADs and ``also`` (their index entries, by urn base), with one journal entry for them all;
+        up to WRITERS transactions at once (one after the other, they were most of a batch's latency). A
         transaction refused because a provider id is taken is redone one feature at a time. Returns the
-        refusals by urn base."""
+        refusals by urn base. Two features of one batch with one provider id are the caller's to refuse:
+        here the transactions race, and which of the two is stored is not known in advance."""
         also = also or {}
         failed: dict[str, GeoexportError] = {}
         chunks: list[list[tuple[str, Feature, str, str]]] = [[]]
@@ -172,7 +175,8 @@ class FeatureRepository:
             chunks[-1].append((base, feature, etag, document))
             size += weight
             count += items
-        for chunk in filter(None, chunks):
+
+        def store(chunk: list[tuple[str, Feature, str, str]]) -> dict[str, GeoexportError]:
             operations: list[dict[str, Any]] = []
             for base, feature, etag, document in chunk:
                 operations += self._creation(base, feature, owner, etag, document)
@@ -181,17 +185,26 @@ class FeatureRepository:
             operations.append({"Put": {"TableName": self._table, "Item": group}})
             try:
                 self._db.transact_write_items(TransactItems=operations)  # type: ignore[arg-type]
-                continue
+                return {}
             except self._db.exceptions.TransactionCanceledException:
                 pass
             except self._db.exceptions.ClientError as error:  # two features of one batch claim one id
                 if error.response["Error"]["Code"] != "ValidationException":
                     raise
+            refused: dict[str, GeoexportError] = {}
             for base, feature, etag, _ in chunk:
                 try:
                     self.create(base, feature, owner, etag, also.get(base, ()))
                 except Conflict as error:
-                    failed[base] = error
+                    refused[base] = error
+            return refused
+
+        full = [chunk for chunk in chunks if chunk]
+        if len(full) <= 1:
+            return store(full[0]) if full else {}
+        with ThreadPoolExecutor(min(self.WRITERS, len(full))) as pool:
+            for refused in pool.map(store, full):
+                failed.update(refused)
         return failed
 
     def head(self, base: str) -> tuple[Feature, str, str] | None:

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from geoexport.api.http import problems_from_pydantic, status_for
 from geoexport.errors import (
+    Conflict,
     FieldProblem,
     GeoexportError,
     InvalidRequest,
@@ -257,8 +258,15 @@ class FeatureService:
             ] or [{"field": f"features[{index}]", "reason": error.message}]
             return FeatureResult(id=item.id, status=status_for(error), errors=errors)
 
+        first: dict[tuple[str, str], int] = {}
         for index, item in enumerate(body.features):
             try:
+                earlier = first.setdefault((item.model, item.id), index)
+                if earlier != index:  # found here, not by racing transactions: the first one wins
+                    raise Conflict(
+                        f"feature {item.id} of model {item.model} is also features[{earlier}] of this batch",
+                        [FieldProblem("id", f"repeats features[{earlier}].id of the same model")],
+                    )
                 prepared.append((index, *self._prepare(item, owner, storages)))
                 results.append(None)
             except GeoexportError as error:
