@@ -229,7 +229,7 @@ def test_a_filter_that_few_pass_ends_pages_early(loaded: Any, monkeypatch: pytes
 
 def test_a_feature_and_its_index_entries_are_stored_together_or_not_at_all(cloud: Cloud) -> None:
     """One transaction holds a feature and its entries: a refused feature (its id taken) leaves none behind,
-    and each stored one is found by the index as soon as it is answered."""
+    each stored one has its entries as soon as it is answered, and a batch that dies leaves none."""
     owner, model = f"together-{uuid4().hex[:8]}", f"m-{uuid4().hex[:6]}"
     models = bootstrap.model_service(cloud.settings)
     models.register(ModelIn.model_validate({"name": model, "schema": {"type": "object"}}), owner)
@@ -237,7 +237,7 @@ def test_a_feature_and_its_index_entries_are_stored_together_or_not_at_all(cloud
     table = cloud.settings.features_table
     service = FeatureService(FeatureRepository(db, table), models, "test", FeatureIndex(db, table))
 
-    def point(name: str, x: float) -> dict[str, Any]:
+    def square(name: str, x: float) -> dict[str, Any]:
         ring = [[x, 1], [x + 3, 1], [x + 3, 4], [x, 4], [x, 1]]
         geometry = {"type": "Polygon", "coordinates": [ring]}
         return {
@@ -250,10 +250,10 @@ def test_a_feature_and_its_index_entries_are_stored_together_or_not_at_all(cloud
         }
 
     first = service.create_batch(
-        FeatureCollectionIn.model_validate({"type": "FeatureCollection", "features": [point("taken", 0)]}),
+        FeatureCollectionIn.model_validate({"type": "FeatureCollection", "features": [square("taken", 0)]}),
         owner,
     )
-    batch = [point(f"f{i}", i) for i in range(40)] + [point("taken", 50), point("f3", 60)]
+    batch = [square(f"f{i}", i) for i in range(40)] + [square("taken", 50), square("f3", 60)]
     results = service.create_batch(
         FeatureCollectionIn.model_validate({"type": "FeatureCollection", "features": batch}), owner
     )
@@ -286,7 +286,7 @@ def test_a_feature_and_its_index_entries_are_stored_together_or_not_at_all(cloud
         with pytest.raises(RuntimeError):
             service.create_batch(
                 FeatureCollectionIn.model_validate(
-                    {"type": "FeatureCollection", "features": [point("g", 70)]}
+                    {"type": "FeatureCollection", "features": [square("g", 70)]}
                 ),
                 owner,
             )
