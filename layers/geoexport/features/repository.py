@@ -5,10 +5,10 @@ from __future__ import annotations
 import itertools
 import json
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from geoexport.errors import Conflict, FieldProblem, GeoexportError, NotFound, PreconditionFailed
 from geoexport.features import spatial
@@ -67,6 +67,19 @@ class ModelRepository:
             if "LastEvaluatedKey" not in page:
                 return models
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
+
+
+def at_once(work: Callable[[_In], _Out], items: list[_In], workers: int) -> list[_Out]:
+    """``work`` on each item, up to ``workers`` at once (a single item runs here, with no thread); the
+    results in the items' order, the first error raised."""
+    if len(items) <= 1:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(min(workers, len(items))) as pool:
+        return list(pool.map(work, items))
 
 
 class FeatureRepository:
@@ -199,12 +212,8 @@ class FeatureRepository:
                     refused[base] = error
             return refused
 
-        full = [chunk for chunk in chunks if chunk]
-        if len(full) <= 1:
-            return store(full[0]) if full else {}
-        with ThreadPoolExecutor(min(self.WRITERS, len(full))) as pool:
-            for refused in pool.map(store, full):
-                failed.update(refused)
+        for refused in at_once(store, [chunk for chunk in chunks if chunk], self.WRITERS):
+            failed.update(refused)
         return failed
 
     def head(self, base: str) -> tuple[Feature, str, str] | None:
@@ -395,14 +404,11 @@ class FeatureIndex:
     def _write(self, requests: list[dict[str, Any]]) -> None:
         """BatchWriteItem, 25 entries to a call and up to WRITERS calls at once (a rebuild, a move or a
         delete; ten calls one after the other were most of a batch's latency)."""
-        chunks = [requests[start : start + 25] for start in range(0, len(requests), 25)]
-        if len(chunks) <= 1:
-            for chunk in chunks:
-                self._write_chunk(chunk)
-            return
-        with ThreadPoolExecutor(min(self.WRITERS, len(chunks))) as pool:
-            for done in [pool.submit(self._write_chunk, chunk) for chunk in chunks]:
-                done.result()
+        at_once(
+            self._write_chunk,
+            [requests[start : start + 25] for start in range(0, len(requests), 25)],
+            self.WRITERS,
+        )
 
     WRITERS = 4
 
