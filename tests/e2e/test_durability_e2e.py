@@ -269,13 +269,21 @@ def test_random_kills_during_a_burst_of_writes_leave_a_consistent_store(tmp_path
     assert all(isinstance(json.loads(row[0]), dict) for row in rows)
 
 
-def emulator_of(process: subprocess.Popen[str]) -> int:
-    """The pid of the stack's emulator process (the main process's one child running it)."""
+def children_running(process: subprocess.Popen[str], command: str) -> list[int]:
+    """The pids of the main process's children running ``python -m geoexport_local <command>``."""
+    found = []
     for task in Path(f"/proc/{process.pid}/task").iterdir():
         for pid in (task / "children").read_text().split():
-            if b"geoexport_local\x00emulate" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                return int(pid)
-    raise AssertionError("no emulator process")
+            if f"geoexport_local\x00{command}\x00".encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(int(pid))
+    return found
+
+
+def emulator_of(process: subprocess.Popen[str]) -> int:
+    """The pid of the stack's emulator process (the main process's one child running it)."""
+    found = children_running(process, "emulate")
+    assert len(found) == 1, found
+    return found[0]
 
 
 def gone(pid: int, seconds: float = 15.0) -> bool:
@@ -316,40 +324,54 @@ def wait_for_line(service: Service, text: str) -> None:
         time.sleep(0.1)
 
 
-def test_the_two_processes_of_the_stack_live_and_die_together() -> None:
-    """The emulator runs in a process of its own; both listen on loopback only (the API, the emulator and the
-    function host's invoke port). ``kill -9`` of only the main process (not its group)
-    takes the emulator with it, so the data directory and the ports are free for the next start, which
-    keeps what was acknowledged; a SIGTERM to the group stops both cleanly (the main process first); a dead
-    emulator stops the main process instead of leaving an API that answers 5xx."""
-    process, service = start_stack({})
+def test_the_processes_of_the_stack_live_and_die_together() -> None:
+    """The emulator runs in a process of its own, the handlers in function processes (two here); all listen
+    on loopback only (the API, the emulator, the function processes' and the main process's invoke ports).
+    ``kill -9`` of only the main process (not its group) takes the others with it, so the data directory and
+    the ports are free for the next start, which keeps what was acknowledged; a SIGTERM to the group stops
+    them all cleanly (the main process first); a dead emulator or function process stops the main process
+    instead of leaving an API that answers 5xx."""
+    two = {"GEOEXPORT_FUNCTION_PROCESSES": "2"}
+    process, service = start_stack(two)
     try:
         model = f"pair-{uuid.uuid4().hex[:8]}"
         assert service.request("POST", "/models", {"name": model, "schema": SCHEMA})[0] == 201
         status, created, _ = service.request("POST", "/features", city("Bodo", model, 14.4, 67.28))
         assert status == 201, created
         emulator = emulator_of(process)
+        hosts = children_running(process, "functions")
+        assert len(hosts) == 2, hosts
         sockets = listening(process.pid) | listening(emulator)
+        for host in hosts:
+            served = listening(host)
+            assert served, f"function process {host} serves no invoke port"
+            sockets |= served
         assert {port for _, port in sockets} >= set(service.ports), sockets
         assert {address for address, _ in sockets} == {"127.0.0.1"}, sockets  # loopback only
         os.kill(process.pid, signal.SIGKILL)
         process.wait(10)
         assert gone(emulator), "the emulator process outlived the main process"
+        assert all(gone(host) for host in hosts), "a function process outlived the main process"
 
-        process, service = start_stack({}, service.data_dir, service.ports)
+        process, service = start_stack(two, service.data_dir, service.ports)
         status, feature = read(service, f"/features/{created['urn']}")
         assert status == 200 and feature["properties"]["name"] == "Bodo", feature
-        emulator = emulator_of(process)
+        emulator, hosts = emulator_of(process), children_running(process, "functions")
         os.killpg(process.pid, signal.SIGTERM)  # as a supervisor or `timeout` stops a process group
         assert process.wait(30) == 0
-        assert gone(emulator)
+        assert gone(emulator) and all(gone(host) for host in hosts)
         wait_for_line(service, "geoexport stopped")
-        assert not any("the emulator process stopped" in line for line in service.output)
+        assert not any("process stopped" in line for line in service.output)
 
-        process, service = start_stack({}, service.data_dir, service.ports)
+        process, service = start_stack(two, service.data_dir, service.ports)
         os.kill(emulator_of(process), signal.SIGKILL)
         assert process.wait(30) == 1
         wait_for_line(service, "the emulator process stopped")
+
+        process, service = start_stack(two, service.data_dir, service.ports)
+        os.kill(children_running(process, "functions")[1], signal.SIGKILL)  # as an out-of-memory kill
+        assert process.wait(30) == 1
+        wait_for_line(service, "a function process stopped")
     finally:
         if process.poll() is None:
             kill_group(process)

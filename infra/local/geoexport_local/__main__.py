@@ -66,9 +66,10 @@ FREEZE_EVERY = 5.0
 
 
 def run(args: argparse.Namespace) -> int:
-    """The stack's main process: the API gateway, the function host, the event sources and schedules.
-    The emulator (moto and the durable state) runs in a process of its own (:func:`emulate`), so the
-    handlers and the emulator each have a core; a handler reaches it over HTTP, as on AWS."""
+    """The stack's main process: the API gateway, the event sources and schedules. The emulator (moto and
+    the durable state) runs in a process of its own (:func:`emulate`), the handlers in a few function
+    processes (:func:`host_functions`), so that each has a core; a handler reaches the emulator over
+    HTTP, as on AWS."""
     root = _root(args.root)
     aws_port = int(args.aws_port or os.environ.get("GEOEXPORT_AWS_PORT", "4566"))
     api_port = int(args.api_port or os.environ.get("GEOEXPORT_API_PORT", "3000"))
@@ -79,22 +80,24 @@ def run(args: argparse.Namespace) -> int:
     from geoexport.auth.usage import UsagePlans
     from geoexport.catalog.repository import CatalogRepository
     from geoexport_local.emulator import client
-    from geoexport_local.functions import FunctionHost, serve_invokes
+    from geoexport_local.functions import ProcessHost, serve_invokes
     from geoexport_local.gateway import make_server
     from geoexport_local.seed import seed_catalog
     from geoexport_local.usage import UsageMeter
 
     data_dir = data_directory(root)
     stack = _local_stack(root, args.render_threads)
-    functions = FunctionHost(stack)  # handlers are imported on first use until load_all below
-    invokes = serve_invokes(LOOPBACK, functions)
     stop = threading.Event()
+    # The function processes import every handler while the emulator restores the saved state.
+    starting = _start_function_processes(root, aws_port, args.render_threads, _function_processes(), stop)
+    functions = ProcessHost(stack)
+    invokes = serve_invokes(LOOPBACK, functions)
     emulator, lifeline, restored = _start_emulator(
         root, aws_port, f"http://{LOOPBACK}:{invokes.server_port}", stop
     )
+    functions.attach([f"http://{LOOPBACK}:{port}" for port in starting()])
     stack.physical.update(restored["physical"])
     _current_feature_index(stack, endpoint)
-    functions.load_all()
     records = seed_catalog(
         root / "infra" / "sample-data",
         client("s3", endpoint, stack.region),
@@ -165,6 +168,79 @@ def _start_emulator(
 
     threading.Thread(target=watch, name="emulator-watch", daemon=True).start()
     return process, lifeline, json.loads(line)
+
+
+#: Function processes when GEOEXPORT_FUNCTION_PROCESSES does not say: one per core, at most this many.
+MAX_FUNCTION_PROCESSES = 4
+
+
+def _function_processes() -> int:
+    value = os.environ.get("GEOEXPORT_FUNCTION_PROCESSES", "")
+    if not value:
+        return max(1, min(os.cpu_count() or 1, MAX_FUNCTION_PROCESSES))
+    if not value.isdigit() or int(value) < 1:
+        raise SystemExit(f"GEOEXPORT_FUNCTION_PROCESSES: {value!r} is not a number of processes (1 or more)")
+    return int(value)
+
+
+def _start_function_processes(
+    root: Path, aws_port: int, render_threads: int, count: int, stop: threading.Event
+) -> Any:
+    """Start ``count`` :func:`host_functions` processes; returns a call that waits until each has imported
+    every handler and gives their invoke ports. They die with this process (a ``kill -9`` of it too). If one
+    fails to start, or stops while this process runs, this process stops (it has said why on stderr)."""
+    started: list[tuple[subprocess.Popen[bytes], int]] = []
+    for _ in range(count):
+        read_end, write_end = os.pipe()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "geoexport_local", "functions", "--root", str(root),
+             "--aws-port", str(aws_port), "--render-threads", str(render_threads),
+             "--ready-fd", str(write_end), "--parent", str(os.getpid())],
+            pass_fds=(write_end,),
+        )  # fmt: skip
+        os.close(write_end)
+        started.append((process, read_end))
+
+    def ports() -> list[int]:
+        found = []
+        for process, read_end in started:
+            with os.fdopen(read_end) as ready:
+                line = ready.readline()
+            if not line:
+                raise SystemExit(process.wait() or 1)
+            found.append(int(line))
+            threading.Thread(target=watch, args=(process,), name="functions-watch", daemon=True).start()
+        return found
+
+    def watch(process: subprocess.Popen[bytes]) -> None:
+        code = process.wait()
+        if not stop.is_set():
+            print(f"geoexport: a function process stopped (exit {code}); stopping", file=sys.stderr)
+            sys.stderr.flush()
+            os._exit(1)
+
+    return ports
+
+
+def host_functions(args: argparse.Namespace) -> int:
+    """A function process: an execution environment of every handler of the template, imported before it
+    says it is ready (on ``--ready-fd``, its invoke port), more as invocations overlap. It dies with the
+    main process, which alone answers signals to the group (it stops first, as with the emulator)."""
+    _die_with(int(args.parent))
+    _emulated_environment(f"http://{LOOPBACK}:{args.aws_port}")
+    _quiet_collector()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+
+    from geoexport_local.functions import FunctionHost, serve_invokes
+
+    functions = FunctionHost(_local_stack(_root(args.root), args.render_threads))
+    server = serve_invokes(LOOPBACK, functions)
+    functions.load_all()
+    os.write(int(args.ready_fd), f"{server.server_port}\n".encode())
+    os.close(int(args.ready_fd))
+    threading.Event().wait()  # serves until the main process ends (its death signal ends this one)
+    return 0
 
 
 def emulate(args: argparse.Namespace) -> int:
@@ -406,9 +482,17 @@ def main(argv: list[str] | None = None) -> int:
     inner.add_argument("--ready-fd", type=int, required=True, help="written once the emulator is ready")
     inner.add_argument("--lifeline-fd", type=int, required=True, help="closed by the main process to stop it")
     inner.add_argument("--parent", type=int, required=True, help="the main process (this one dies with it)")
+    hosted = sub.add_parser("functions", help="(started by run) a function process")
+    hosted.add_argument("--root")
+    hosted.add_argument("--aws-port", type=int, required=True)
+    hosted.add_argument("--render-threads", type=int, default=0)
+    hosted.add_argument("--ready-fd", type=int, required=True, help="its invoke port, once it is ready")
+    hosted.add_argument("--parent", type=int, required=True, help="the main process (this one dies with it)")
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args)
+    if args.command == "functions":
+        return host_functions(args)
     if args.command == "emulate":
         return emulate(args)
     return 2

@@ -1,9 +1,13 @@
-"""Runs the template's Lambda handlers in the stack's main process, each imported once with its own
-environment; the emulator process hands them its Invokes over HTTP (serve_invokes, RemoteFunctions)."""
+"""Runs the template's Lambda handlers, each imported once per execution environment with its own
+environment variables. :class:`FunctionHost` keeps a process's environments; the local stack runs a few
+function processes (:class:`ProcessHost` spreads invocations over them) so that handlers run on every core,
+as Lambda's environments do, instead of sharing one interpreter lock. Invokes travel over loopback HTTP
+(serve_invokes, RemoteFunctions)."""
 
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import logging
 import os
@@ -226,6 +230,26 @@ class FunctionTimeout(Exception):
     """The handler ran past its template Timeout."""
 
 
+class FunctionError(Exception):
+    """A handler in a function process raised; ``str()`` is its message, as for the exception it raised
+    (the gateway tells the authorizer's "Unauthorized" by it), ``trace`` what that process saw."""
+
+    def __init__(self, message: str, error_type: str, trace: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.trace = trace
+
+
+def remote_error(document: dict[str, Any]) -> Exception:
+    """The exception a Lambda error document stands for (a timeout stays a :class:`FunctionTimeout`)."""
+    message = str(document.get("errorMessage", ""))
+    error_type = str(document.get("errorType", "Error"))
+    if error_type == ERROR_TYPES[FunctionTimeout]:
+        return FunctionTimeout(message)
+    trace = "".join(document.get("stackTrace") or []) + f"{error_type}: {message}\n"
+    return FunctionError(message, error_type, trace)
+
+
 #: How Lambda names errors the runtime (not the handler) raises, as Step Functions sees them.
 ERROR_TYPES: dict[type[BaseException], str] = {FunctionTimeout: "Sandbox.Timedout"}
 
@@ -236,7 +260,16 @@ class Invoker(Protocol):
     def invoke(self, name_or_arn: str, payload: bytes | str) -> tuple[bytes, bool]: ...
 
 
-def serve_invokes(host: str, functions: FunctionHost) -> ThreadingHTTPServer:
+class Functions(Invoker, Protocol):
+    """What the gateway, the event sources and the schedules run handlers with: in this process
+    (:class:`FunctionHost`) or in function processes (:class:`ProcessHost`)."""
+
+    stack: Stack
+
+    def call(self, name_or_arn: str, event: Any) -> Any: ...
+
+
+def serve_invokes(host: str, functions: Invoker) -> ThreadingHTTPServer:
     """The Lambda service's side of Invoke for the emulator process: ``POST /functions/<name>`` runs the
     handler here and answers its payload (``X-Function-Error`` set when it raised)."""
 
@@ -284,3 +317,54 @@ class RemoteFunctions:
             connection.close()
             self._local.connection = None
             raise
+
+
+class ProcessHost:
+    """The function host of the local stack's main process: every invocation runs in one of a few function
+    processes (each a :class:`FunctionHost` behind :func:`serve_invokes`), the least busy one. One process
+    ran the gateway, the event sources and every handler under one interpreter lock: it used ~0.8 of a core
+    however many requests came at once. The same outcomes as :class:`FunctionHost`: results, the error
+    document, timeouts (the function process enforces them)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self._processes: list[RemoteFunctions] = []
+        self._busy: list[int] = []
+        self._lock = threading.Lock()
+        self._turn = itertools.count()
+        self._attached = threading.Event()
+
+    def attach(self, urls: list[str]) -> None:
+        """The function processes' invoke URLs, once they are ready (invocations wait until then: the
+        emulator may resume a saved execution while they still import their handlers)."""
+        if not urls:
+            raise ValueError("no function process")
+        self._processes = [RemoteFunctions(url) for url in urls]
+        self._busy = [0] * len(urls)
+        self._attached.set()
+
+    def _take(self) -> int:
+        """The least busy process (ties in turn, so idle processes share the work)."""
+        self._attached.wait()
+        with self._lock:
+            start = next(self._turn)
+            count = len(self._busy)
+            index = min(((start + i) % count for i in range(count)), key=self._busy.__getitem__)
+            self._busy[index] += 1
+            return index
+
+    def invoke(self, name_or_arn: str, payload: bytes | str) -> tuple[bytes, bool]:
+        index = self._take()
+        try:
+            return self._processes[index].invoke(name_or_arn, payload)
+        finally:
+            with self._lock:
+                self._busy[index] -= 1
+
+    def call(self, name_or_arn: str, event: Any) -> Any:
+        """As :meth:`FunctionHost.call`: the handler's result, or its error raised here."""
+        payload, failed = self.invoke(name_or_arn, json.dumps(event, default=str).encode())
+        answer = json.loads(payload) if payload else None
+        if failed:
+            raise remote_error(answer if isinstance(answer, dict) else {"errorMessage": str(answer)})
+        return answer

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from geoexport_local.functions import FunctionHost, FunctionTimeout
+from geoexport_local.functions import FunctionError, Functions, FunctionTimeout
 from geoexport_local.template import ACCOUNT, Route, routes_for
 from geoexport_local.usage import UsageMeter
 
@@ -78,7 +78,7 @@ def _allows(policy: dict[str, Any], method_arn: str) -> bool:
 
 
 def authorize(
-    functions: FunctionHost,
+    functions: Functions,
     route: Route,
     method: str,
     path: str,
@@ -99,7 +99,8 @@ def authorize(
     except Exception as error:
         if str(error) == "Unauthorized":
             return 401, {"message": "Unauthorized"}
-        sys.stderr.write(f"authorizer crashed:\n{traceback.format_exc()}")
+        why = error.trace if isinstance(error, FunctionError) else traceback.format_exc()
+        sys.stderr.write(f"authorizer crashed:\n{why}")
         return 500, {"message": None}
     if not _allows(answer.get("policyDocument", {}), method_arn):
         return 403, {"message": "User is not authorized to access this resource"}
@@ -115,7 +116,7 @@ def authorize(
 
 
 def make_server(
-    host: str, port: int, functions: FunctionHost, usage: UsageMeter | None = None
+    host: str, port: int, functions: Functions, usage: UsageMeter | None = None
 ) -> ThreadingHTTPServer:
     routes = functions.stack.routes
 
@@ -201,9 +202,10 @@ def make_server(
             except FunctionTimeout:
                 self._json(504, {"message": "Endpoint request timed out"})  # as API Gateway
                 return
-            except Exception:
+            except Exception as error:
                 # API Gateway answers 502 for a crashed Lambda; print why, whatever the logging setup.
-                sys.stderr.write(f"handler {route.function} crashed:\n{traceback.format_exc()}")
+                why = error.trace if isinstance(error, FunctionError) else traceback.format_exc()
+                sys.stderr.write(f"handler {route.function} crashed:\n{why}")
                 self._json(502, {"message": "Internal server error"})  # what API Gateway answers
                 return
             out_headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}

@@ -207,6 +207,11 @@ class FeatureCollectionIn(BaseModel):
     type: Literal["FeatureCollection"]
     features: list[FeatureIn] = Field(min_length=1, max_length=100)
 
+    def __repr__(self) -> str:
+        """Short: powertools logs a route's arguments at debug level with an f-string, so this ran for every
+        batch whatever the log level (~3% of a 100-feature batch's CPU writing every coordinate)."""
+        return f"FeatureCollectionIn({len(self.features)} features)"
+
 
 class Feature(BaseModel):
     """A stored feature version, as answered."""

@@ -136,13 +136,19 @@ class FeatureRepository:
         ]
 
     def create(
-        self, base: str, feature: Feature, owner: str, etag: str, also: Sequence[dict[str, Any]] = ()
+        self,
+        base: str,
+        feature: Feature,
+        owner: str,
+        etag: str,
+        also: Sequence[dict[str, Any]] = (),
+        document: str | None = None,
     ) -> None:
-        """Store a new feature: its claim, HEAD and journal entry, and ``also`` (its index entries), in one
-        transaction; Conflict when its provider id is taken."""
+        """Store a new feature: its claim, HEAD (``document`` when its JSON is at hand) and journal entry,
+        and ``also`` (its index entries), in one transaction; Conflict when its provider id is taken."""
         claim = self._claim_key(owner, feature.model, feature.id)
         writes = [
-            *self._creation(base, feature, owner, etag),
+            *self._creation(base, feature, owner, etag, document),
             *also,
             self._journal(base, feature, owner, ChangeKind.CREATED),
         ]
@@ -167,19 +173,22 @@ class FeatureRepository:
         created: list[tuple[str, Feature, str]],
         owner: str,
         also: Mapping[str, Sequence[dict[str, Any]]] | None = None,
+        documents: Mapping[str, str] | None = None,
     ) -> dict[str, GeoexportError]:
         """Store many new features, as many to a transaction as fit (up to 100 items and under 4 MB): their
-        claims, HEADs and ``also`` (their index entries, by urn base), with one journal entry for them all;
-        up to WRITERS transactions at once (one after the other, they were most of a batch's latency). A
+        claims, HEADs (``documents``: their JSON by urn base, when at hand) and ``also`` (their index
+        entries, by urn base), with one journal entry for them all; up to WRITERS transactions at once
+        (one after the other, they were most of a batch's latency). A
         transaction refused because a provider id is taken is redone one feature at a time. Returns the
         refusals by urn base. Two features of one batch with one provider id are the caller's to refuse:
         here the transactions race, and which of the two is stored is not known in advance."""
         also = also or {}
+        documents = documents or {}
         failed: dict[str, GeoexportError] = {}
         chunks: list[list[tuple[str, Feature, str, str]]] = [[]]
         size = count = 0
         for base, feature, etag in created:
-            document = feature.model_dump_json()  # once: for its weight and its HEAD
+            document = documents.get(base) or feature.model_dump_json()  # once: its weight and its HEAD
             weight = len(document) + 2048
             items = 2 + len(also.get(base, ()))
             if chunks[-1] and (count + items > self.ITEMS - 1 or size + weight > 3_500_000):
@@ -205,9 +214,9 @@ class FeatureRepository:
                 if error.response["Error"]["Code"] != "ValidationException":
                     raise
             refused: dict[str, GeoexportError] = {}
-            for base, feature, etag, _ in chunk:
+            for base, feature, etag, document in chunk:
                 try:
-                    self.create(base, feature, owner, etag, also.get(base, ()))
+                    self.create(base, feature, owner, etag, also.get(base, ()), document)
                 except Conflict as error:
                     refused[base] = error
             return refused

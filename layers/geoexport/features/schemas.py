@@ -204,11 +204,17 @@ SafeValidator = validators.extend(  # type: ignore[no-untyped-call]
 )
 
 
+def validator_for(schema: dict[str, Any]) -> Any:
+    """A validator of ``schema``, to keep for many checks (building one costs more than most checks)."""
+    return SafeValidator(schema, registry=REGISTRY)
+
+
 def violations(
-    properties: dict[str, Any], schema: dict[str, Any], prefix: str = "properties"
+    properties: dict[str, Any], schema: dict[str, Any], prefix: str = "properties", validator: Any = None
 ) -> list[FieldProblem]:
-    """Every place ``properties`` breaks ``schema``, in document order."""
-    validator = SafeValidator(schema, registry=REGISTRY)
+    """Every place ``properties`` breaks ``schema`` (checked by ``validator`` when given, one of
+    :func:`validator_for` of it), in document order."""
+    validator = validator or validator_for(schema)
     problems = []
     try:
         errors = sorted(validator.iter_errors(properties), key=lambda e: [str(p) for p in e.absolute_path])

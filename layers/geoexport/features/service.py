@@ -42,7 +42,7 @@ from geoexport.features.feature import (
 from geoexport.features.files import FilePlanner, FileStorage, StorageTarget, base_of, feature_prefix, verify
 from geoexport.features.journal import Change, ChangeKind, latest_per_feature
 from geoexport.features.models import FeatureModel, ModelIn
-from geoexport.features.schemas import schema_problems, violations
+from geoexport.features.schemas import schema_problems, validator_for, violations
 from geoexport.features.spatial import Indexed, Position
 
 
@@ -62,6 +62,7 @@ class ModelService:
         self._models = models
         self._clock = clock
         self._known: dict[str, FeatureModel] = {}
+        self._validators: dict[str, Any] = {}  # by model name, as long as the model is kept
 
     def register(self, body: ModelIn, owner: str) -> FeatureModel:
         problems = schema_problems(body.properties_schema)
@@ -84,7 +85,7 @@ class ModelService:
         if model is None:
             model = self._models.get(name)  # NotFound is not kept: the name may be registered later
             if len(self._known) >= self.CACHED:
-                self._known.pop(next(iter(self._known)))
+                self._validators.pop(self._known.pop(next(iter(self._known))).name, None)
             self._known[name] = model
         return model
 
@@ -97,7 +98,10 @@ class ModelService:
             model = self.get(model_name)
         except NotFound:  # a problem of the feature (422), not a missing route
             return [FieldProblem("model", f"no model named {model_name} is registered")]
-        return violations(properties, model.properties_schema)
+        validator = self._validators.get(model_name)
+        if validator is None:
+            validator = self._validators[model_name] = validator_for(model.properties_schema)
+        return violations(properties, model.properties_schema, validator=validator)
 
 
 URN = re.compile(r"^URN:FEATURE:(COLLECTION|DATA|DATASET):([A-Za-z0-9_-]+):([0-9a-f-]{36})(?::V(\d+))?$")
@@ -113,12 +117,35 @@ def parse_urn(urn: str) -> tuple[str, int | None]:
 
 
 def etag_of(feature: Feature) -> str:
-    return '"' + hashlib.sha256(feature.model_dump_json().encode()).hexdigest()[:20] + '"'
+    return _etag(feature.model_dump_json())
+
+
+def _etag(document: str) -> str:
+    return '"' + hashlib.sha256(document.encode()).hexdigest()[:20] + '"'
+
+
+def _sealed(feature: Feature) -> tuple[str, str]:
+    """(stored document, ETag) of a feature about to be stored, refused when too large: the document is
+    written once (it was three times, ~5% of a batch's CPU)."""
+    document = feature.model_dump_json()
+    size = len(document.encode())
+    if size > MAX_FEATURE_BYTES:
+        raise PayloadTooLarge(
+            f"the feature is {size} bytes; at most {MAX_FEATURE_BYTES} are kept per feature",
+            [FieldProblem("geometry", "simplify the geometry (or split the feature) to fit")],
+        )
+    return document, _etag(document)
 
 
 class FeatureStore(Protocol):
     def create(
-        self, base: str, feature: Feature, owner: str, etag: str, also: Sequence[dict[str, Any]] = ()
+        self,
+        base: str,
+        feature: Feature,
+        owner: str,
+        etag: str,
+        also: Sequence[dict[str, Any]] = (),
+        document: str | None = None,
     ) -> None: ...
     def head(self, base: str) -> tuple[Feature, str, str] | None: ...
     def version(self, base: str, number: int) -> Feature | None: ...
@@ -135,6 +162,7 @@ class FeatureStore(Protocol):
         created: list[tuple[str, Feature, str]],
         owner: str,
         also: Mapping[str, Sequence[dict[str, Any]]] | None = None,
+        documents: Mapping[str, str] | None = None,
     ) -> dict[str, GeoexportError]: ...
     def all_heads(self) -> Iterator[tuple[str, Feature, str]]: ...
     def changes(self, owner: str, since: datetime, until: datetime) -> list[Change]: ...
@@ -210,8 +238,8 @@ class FeatureService:
 
     def _prepare(
         self, body: FeatureIn, owner: str, storages: list[StorageTarget] | None
-    ) -> tuple[str, Feature, str, list[Upload]]:
-        """(urn base, feature, ETag, upload URLs) of a valid new feature, not yet stored."""
+    ) -> tuple[str, Feature, str, list[Upload], str]:
+        """(urn base, feature, ETag, upload URLs, stored document) of a valid new feature, not yet stored."""
         self._check(body.model, body.properties)
         base = f"URN:FEATURE:{body.entityType.value}:{self._tenant}:{self._new_id()}"
         now = self._clock()
@@ -230,17 +258,17 @@ class FeatureService:
             createdAt=now,
             updatedAt=now,
         )
-        _check_size(feature)
-        return base, feature, etag_of(feature), uploads
+        document, etag = _sealed(feature)
+        return base, feature, etag, uploads, document
 
     def create(
         self, body: FeatureIn, owner: str, storages: list[StorageTarget] | None = None
     ) -> tuple[FeatureAnswer, str]:
         """The new feature (with an upload URL per file to store) and its ETag."""
-        base, feature, etag, uploads = self._prepare(body, owner, storages)
+        base, feature, etag, uploads, document = self._prepare(body, owner, storages)
         answer = FeatureAnswer(**feature.model_dump(), uploads=uploads)
         entries = self._index.writes(indexed(owner, base, feature)) if self._index else []
-        self._features.create(base, feature, owner, etag, entries)
+        self._features.create(base, feature, owner, etag, entries, document)
         self._announce(owner, [feature])
         return answer, etag
 
@@ -250,7 +278,7 @@ class FeatureService:
         """Each feature on its own (one refused feature does not stop the others), stored together: the
         features with their index entries in transactions of many (a taken id is found alone)."""
         results: list[FeatureResult | None] = []
-        prepared: list[tuple[int, str, Feature, str, list[Upload]]] = []
+        prepared: list[tuple[int, str, Feature, str, list[Upload], str]] = []
 
         def refused(index: int, item: FeatureIn, error: GeoexportError) -> FeatureResult:
             errors = [
@@ -272,15 +300,18 @@ class FeatureService:
             except GeoexportError as error:
                 results.append(refused(index, item, error))
         entries = (
-            {base: self._index.writes(indexed(owner, base, f)) for _, base, f, _, _ in prepared}
+            {base: self._index.writes(indexed(owner, base, f)) for _, base, f, _, _, _ in prepared}
             if self._index
             else {}
         )
         failed = self._features.create_many(
-            [(base, f, etag) for _, base, f, etag, _ in prepared], owner, entries
+            [(base, f, etag) for _, base, f, etag, _, _ in prepared],
+            owner,
+            entries,
+            {base: document for _, base, _, _, _, document in prepared},
         )
-        self._announce(owner, [f for _, b, f, _, _ in prepared if b not in failed])
-        for index, base, feature, _, uploads in prepared:
+        self._announce(owner, [f for _, b, f, _, _, _ in prepared if b not in failed])
+        for index, base, feature, _, uploads, _ in prepared:
             item = body.features[index]
             if base in failed:
                 results[index] = refused(index, item, failed[base])
@@ -367,8 +398,7 @@ class FeatureService:
                 "updatedAt": now,
             }
         )
-        _check_size(feature)
-        new_etag = etag_of(feature)
+        _, new_etag = _sealed(feature)
         index = self._index if feature.geometry != head.geometry else None  # only a move touches it
         if index:
             index.put(indexed(owner, base, feature))
@@ -551,15 +581,6 @@ def non_finite(value: Any, path: str = "properties") -> list[FieldProblem]:
         elif isinstance(node, list):
             stack.extend((child, f"{where}[{index}]") for index, child in enumerate(node))
     return sorted(problems, key=lambda problem: problem.field)
-
-
-def _check_size(feature: Feature) -> None:
-    size = len(feature.model_dump_json().encode())
-    if size > MAX_FEATURE_BYTES:
-        raise PayloadTooLarge(
-            f"the feature is {size} bytes; at most {MAX_FEATURE_BYTES} are kept per feature",
-            [FieldProblem("geometry", "simplify the geometry (or split the feature) to fit")],
-        )
 
 
 def _fingerprint(owner: str, *query: object) -> str:
