@@ -244,6 +244,9 @@ def faulty_service() -> Iterator[Service]:
             "GEOEXPORT_FAULTS": "Clip:transient:1,Package:delay:3,Upload:timeout:1",
             # 10 s: with 3 s the real (second) Upload run also timed out on a loaded CI machine.
             "GEOEXPORT_FUNCTION_TIMEOUTS": "UploadFunction=10",
+            # Fault counts are per process (per container on AWS): with two function processes the
+            # retry could run in the other one and fail again; one process makes "once per task" exact.
+            "GEOEXPORT_FUNCTION_PROCESSES": "1",
         }
     )
     yield stack
