@@ -115,4 +115,4 @@ def test_the_backup_copies_items_not_partitions(db: Any, monkeypatch: pytest.Mon
 
     monkeypatch.setattr(copy, "deepcopy", counting)
     db.transact_write_items(TransactItems=[put("ranged", key("060"))])
-    assert "SortedDict" not in copied
+    assert "Partition" not in copied

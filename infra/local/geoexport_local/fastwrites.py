@@ -53,14 +53,13 @@ def _moto() -> Any:
     """moto's parts used here, imported once (per item, the imports alone cost ~5% of a transaction)."""
     from moto.dynamodb.limits import HASH_KEY_MAX_LENGTH, RANGE_KEY_MAX_LENGTH
     from moto.dynamodb.models.dynamo_type import DynamoType, Item
-    from sortedcontainers import SortedDict
 
-    from geoexport_local.emulator import ITEM_SIZE_LIMIT
+    from geoexport_local.emulator import ITEM_SIZE_LIMIT, Partition
 
     return SimpleNamespace(
         DynamoType=DynamoType,
         Item=Item,
-        SortedDict=SortedDict,
+        Partition=Partition,
         ITEM_SIZE_LIMIT=ITEM_SIZE_LIMIT,
         limits=(HASH_KEY_MAX_LENGTH, RANGE_KEY_MAX_LENGTH),
     )
@@ -170,7 +169,7 @@ def _table(backend: Any, name: Any) -> Any:
         or table.hash_key_type != "S"
         or table.range_key_attr is None
         or table.range_key_type != "S"
-        or getattr(table.items, "default_factory", None) is not _moto().SortedDict
+        or getattr(table.items, "default_factory", None) is not _moto().Partition
     ):
         raise _Moto
     return table
