@@ -65,3 +65,17 @@ def test_an_unusable_schema_is_refused_with_where(schema: dict[str, object], fie
     with pytest.raises(UnprocessableRequest) as refused:
         ModelService(Memory()).register(ModelIn.model_validate({"name": "bad", "schema": schema}), "gx-1")
     assert refused.value.problems[0].field == field
+
+
+def test_each_model_is_checked_by_its_own_kept_validator_and_a_dropped_model_takes_it_along() -> None:
+    service = ModelService(Memory())
+    service.CACHED = 2
+    for name, minimum in (("a", 0), ("b", 10), ("c", 100)):
+        schema = {"type": "object", "properties": {"n": {"type": "integer", "minimum": minimum}}}
+        service.register(ModelIn.model_validate({"name": name, "schema": schema}), "gx-1")
+    assert service.check_properties("a", {"n": 5}) == []
+    assert [p.field for p in service.check_properties("b", {"n": 5})] == ["properties.n"]
+    assert service.check_properties("b", {"n": 50}) == []  # the kept validator, still b's
+    assert [p.field for p in service.check_properties("c", {"n": 50})] == ["properties.n"]  # a is dropped
+    assert set(service._known) == {"b", "c"} and set(service._validators) <= {"b", "c"}
+    assert service.check_properties("a", {"n": 5}) == []  # read again, checked against its own schema

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -188,7 +189,7 @@ def _function_processes() -> int:
 
 def _start_function_processes(
     root: Path, aws_port: int, render_threads: int, count: int, stop: threading.Event
-) -> Any:
+) -> Callable[[], list[int]]:
     """Start ``count`` :func:`host_functions` processes; returns a call that waits until each has imported
     every handler and gives their invoke ports. They die with this process (a ``kill -9`` of it too). If one
     fails to start, or stops while this process runs, this process stops (it has said why on stderr)."""

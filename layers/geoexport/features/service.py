@@ -85,7 +85,9 @@ class ModelService:
         if model is None:
             model = self._models.get(name)  # NotFound is not kept: the name may be registered later
             if len(self._known) >= self.CACHED:
-                self._validators.pop(self._known.pop(next(iter(self._known))).name, None)
+                oldest = next(iter(self._known))
+                del self._known[oldest]
+                self._validators.pop(oldest, None)
             self._known[name] = model
         return model
 
