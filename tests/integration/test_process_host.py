@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from geoexport_local.functions import FunctionError, FunctionHost, FunctionTimeout, ProcessHost, serve_invokes
+from geoexport_local.functions import (
+    FunctionError,
+    FunctionHost,
+    FunctionTimeout,
+    ProcessHost,
+    RemoteFunctions,
+    serve_invokes,
+)
 from geoexport_local.template import Function, Stack
 
 HANDLER = """
@@ -85,3 +92,21 @@ def test_invocations_wait_until_the_processes_are_ready(tmp_path: Path) -> None:
     assert answers == [{"n": 7, "who": "late"}]
     with pytest.raises(ValueError, match="no function process"):
         ProcessHost(stack(tmp_path, "x")).attach([])
+
+
+def test_a_burst_of_new_connections_is_served_not_reset(tmp_path: Path) -> None:
+    """The gateway opens a connection per client connection and function process: 50 identical POSTs at
+    once were now and then answered 502 (a connection reset by the function process's 5-deep backlog)."""
+    (tmp_path / "app.py").write_text(HANDLER)
+    server = serve_invokes("127.0.0.1", FunctionHost(stack(tmp_path, "a")))
+    url = f"http://127.0.0.1:{server.server_port}"
+    start = threading.Barrier(150)
+
+    def one(n: int) -> tuple[bytes, bool]:
+        connection = RemoteFunctions(url)  # a fresh connection each, as from a new gateway thread
+        start.wait()
+        return connection.invoke("Fn", json.dumps({"n": n}))
+
+    with ThreadPoolExecutor(max_workers=150) as pool:
+        answers = list(pool.map(one, range(150)))
+    assert [json.loads(payload)["n"] for payload, failed in answers if not failed] == list(range(150))
