@@ -270,12 +270,16 @@ def test_random_kills_during_a_burst_of_writes_leave_a_consistent_store(tmp_path
 
 
 def children_running(process: subprocess.Popen[str], command: str) -> list[int]:
-    """The pids of the main process's children running ``python -m geoexport_local <command>``."""
+    """The pids of the main process's children running ``python -m geoexport_local <command>``. Its
+    request threads come and go while this reads: a thread (or a child) gone meanwhile is skipped."""
     found = []
     for task in Path(f"/proc/{process.pid}/task").iterdir():
-        for pid in (task / "children").read_text().split():
-            if f"geoexport_local\x00{command}\x00".encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
-                found.append(int(pid))
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            for pid in (task / "children").read_text().split():
+                with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                    command_line = Path(f"/proc/{pid}/cmdline").read_bytes()
+                    if f"geoexport_local\x00{command}\x00".encode() in command_line:
+                        found.append(int(pid))
     return found
 
 
